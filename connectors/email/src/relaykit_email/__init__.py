@@ -1,0 +1,1 @@
+"""relaykit connector: email."""

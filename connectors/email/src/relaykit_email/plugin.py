@@ -1,0 +1,1 @@
+"""Entry point of the email connector: registers it with relaykit (filled in by its issue)."""

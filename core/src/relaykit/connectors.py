@@ -1,0 +1,163 @@
+"""What a connector is (the ``Connector`` protocol) and the registry the host looks them up in."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from relaykit.errors import DuplicateConnectorError, UnknownConnectorError
+from relaykit.results import (
+    CallbackOutcome,
+    CallbackRequest,
+    ConnectionStatus,
+    FieldSpec,
+    OutboundMessage,
+    SendReceipt,
+)
+from relaykit.spec import ConnectorSpec
+
+__all__ = [
+    "Connector",
+    "ConnectorRegistry",
+    "InstanceConfig",
+    "RegisteredConnector",
+]
+
+
+@dataclass(frozen=True)
+class InstanceConfig:
+    """Everything one configured instance of a connector is built from.
+
+    :ivar tenant: the tenant the instance belongs to (``north-high``).
+    :ivar name: the instance's name within the tenant (``sms``).
+    :ivar settings: the instance's settings, already validated against the
+        connector's ``settings_schema``; secret values are
+        :class:`pydantic.SecretStr` (call ``.get_secret_value()`` where the
+        provider needs it, and nowhere else).
+    :ivar callback_base_url: the public URL under which this instance's
+        webhooks are reachable, ``{public_base_url}/webhooks/{tenant}/{name}``;
+        append ``/{kind}``. ``None`` when no public base URL is configured.
+    """
+
+    tenant: str
+    name: str
+    connector: str
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    callback_base_url: str | None = None
+
+    @property
+    def label(self) -> str:
+        """``tenant/instance``, as the CLI and logs name it."""
+        return f"{self.tenant}/{self.name}"
+
+    def callback_url(self, kind: str) -> str | None:
+        """The public URL of this instance's webhook of ``kind``."""
+        return f"{self.callback_base_url}/{kind}" if self.callback_base_url else None
+
+    def __repr__(self) -> str:  # settings may hold secrets: keep them out of reprs
+        return f"InstanceConfig({self.label!r}, connector={self.connector!r})"
+
+
+@runtime_checkable
+class Connector(Protocol):
+    """A configured connection to one provider account: what every connector class implements.
+
+    The class is registered once (see ``register_connectors``); the host builds
+    one object per configured instance with ``ConnectorClass(config)``. The
+    constructor must not do I/O or import the provider's SDK; do that lazily on
+    first use so that discovering connectors stays cheap.
+
+    The methods are called by the host through the hooks of the same name,
+    which lets middleware plugins wrap them; a connector never implements those
+    hooks itself.
+    """
+
+    #: unique connector name; equals the entry-point name and the spec's ``id``.
+    name: ClassVar[str]
+
+    config: InstanceConfig
+
+    def __init__(self, config: InstanceConfig) -> None: ...
+
+    @classmethod
+    def spec(cls) -> ConnectorSpec:
+        """The connector's spec document (usually ``load_spec_resource(__package__)``)."""
+        ...
+
+    @classmethod
+    def describe_fields(cls) -> list[FieldSpec]:
+        """The data-field mapping: host field ↔ vendor field, direction, required."""
+        ...
+
+    async def authenticate(self) -> ConnectionStatus:
+        """Check credentials and sender with the provider; never raise for a bad setup."""
+        ...
+
+    async def send(self, message: OutboundMessage) -> SendReceipt:
+        """Hand one message to the provider, or raise a ``ConnectorError`` subclass."""
+        ...
+
+    async def handle_callback(self, request: CallbackRequest) -> CallbackOutcome:
+        """Verify and normalise one webhook request."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release clients and connections; the instance is not used afterwards."""
+        ...
+
+
+@dataclass(frozen=True)
+class RegisteredConnector:
+    """A connector class as the registry knows it: where it came from and its validated spec."""
+
+    name: str
+    connector_class: type[Connector]
+    spec: ConnectorSpec
+    plugin_name: str
+    distribution: str
+    version: str
+
+
+class ConnectorRegistry:
+    """Connector classes by name, as plugins registered them."""
+
+    def __init__(self) -> None:
+        self._by_name: dict[str, RegisteredConnector] = {}
+
+    def add(self, entry: RegisteredConnector) -> None:
+        """Add a connector; a name already taken is an error naming both distributions."""
+        existing = self._by_name.get(entry.name)
+        if existing is not None and existing.connector_class is not entry.connector_class:
+            raise DuplicateConnectorError(
+                f"connector name {entry.name!r} is registered by both "
+                f"{existing.distribution!r} and {entry.distribution!r}; uninstall one of them"
+            )
+        self._by_name[entry.name] = entry
+
+    def remove_plugin(self, plugin_name: str) -> None:
+        """Forget every connector a plugin registered (used when its registration fails)."""
+        for name in [n for n, e in self._by_name.items() if e.plugin_name == plugin_name]:
+            del self._by_name[name]
+
+    def get(self, name: str) -> RegisteredConnector:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            known = ", ".join(sorted(self._by_name)) or "none"
+            raise UnknownConnectorError(
+                f"no connector named {name!r} is installed (installed: {known})"
+            ) from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name
+
+    def __iter__(self) -> Iterator[RegisteredConnector]:
+        return iter(sorted(self._by_name.values(), key=lambda e: e.name))
+
+    def __len__(self) -> int:
+        return len(self._by_name)
+
+
+#: The callback a ``register_connectors`` implementation receives.
+RegisterConnector = Callable[[type[Connector]], None]

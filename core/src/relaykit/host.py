@@ -1,0 +1,122 @@
+"""The connector host: settings + plugins + configured instances, and calls through the hooks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from relaykit.connectors import Connector, InstanceConfig
+from relaykit.errors import UnknownInstanceError
+from relaykit.instances import build_instance_configs
+from relaykit.middleware.call_log import CALL_LOG_PLUGIN_NAME, CallLog
+from relaykit.plugins import PluginHost, build_plugin_host
+from relaykit.results import (
+    CallbackOutcome,
+    CallbackRequest,
+    ConnectionStatus,
+    FieldSpec,
+    OutboundMessage,
+    SendReceipt,
+)
+from relaykit.settings import RelaykitSettings, load_settings
+
+__all__ = ["ConnectorHost"]
+
+
+class ConnectorHost:
+    """Configured connector instances, reachable by ``tenant/instance``.
+
+    Every call goes through the plugin manager's hook of the same name, so
+    middleware wraps it; the core's implementation calls the one connector
+    instance named. Instances are built on first use and reused (one SDK
+    client per instance, never one per message).
+    """
+
+    def __init__(self, settings: RelaykitSettings, plugins: PluginHost) -> None:
+        self.settings = settings
+        self.plugins = plugins
+        if not plugins.pm.has_plugin(CALL_LOG_PLUGIN_NAME):
+            plugins.pm.register(CallLog(), name=CALL_LOG_PLUGIN_NAME)
+        self.configs: dict[str, InstanceConfig] = build_instance_configs(
+            settings, plugins.connectors
+        )
+        self._live: dict[str, Connector] = {}
+
+    @classmethod
+    def from_config(
+        cls,
+        config_path: Path | str | None = None,
+        *,
+        plugins: PluginHost | None = None,
+        **overrides: Any,
+    ) -> ConnectorHost:
+        """Load settings and plugins and validate every instance.
+
+        :raises ConfigError: for any bad setting, naming tenant, instance and field.
+        """
+        settings = load_settings(config_path, **overrides)
+        return cls(settings, plugins or build_plugin_host())
+
+    # -- lookup ---------------------------------------------------------------------------------
+
+    def resolve(self, ref: str) -> InstanceConfig:
+        """The instance named ``tenant/instance``, or just ``instance`` when it is unambiguous."""
+        if ref in self.configs:
+            return self.configs[ref]
+        matches = [c for c in self.configs.values() if c.name == ref]
+        if len(matches) == 1:
+            return matches[0]
+        known = ", ".join(sorted(self.configs)) or "none configured"
+        if len(matches) > 1:
+            raise UnknownInstanceError(
+                f"{ref!r} is ambiguous; name it as tenant/instance ({known})"
+            )
+        raise UnknownInstanceError(f"no instance {ref!r} (configured: {known})")
+
+    def connector(self, ref: str) -> Connector:
+        """The live connector object of an instance, built on first use."""
+        config = self.resolve(ref)
+        live = self._live.get(config.label)
+        if live is None:
+            connector_class = self.plugins.connectors.get(config.connector).connector_class
+            live = self._live[config.label] = connector_class(config)
+        return live
+
+    # -- calls through the hooks ----------------------------------------------------------------
+
+    async def authenticate(self, ref: str) -> ConnectionStatus:
+        result: ConnectionStatus = await self.plugins.pm.hook.authenticate(
+            connector=self.connector(ref)
+        )
+        return result
+
+    async def send(self, ref: str, message: OutboundMessage) -> SendReceipt:
+        result: SendReceipt = await self.plugins.pm.hook.send(
+            connector=self.connector(ref), message=message
+        )
+        return result
+
+    async def handle_callback(self, ref: str, request: CallbackRequest) -> CallbackOutcome:
+        result: CallbackOutcome = await self.plugins.pm.hook.handle_callback(
+            connector=self.connector(ref), request=request
+        )
+        return result
+
+    def describe_fields(self, connector_name: str) -> list[FieldSpec]:
+        connector_class = self.plugins.connectors.get(connector_name).connector_class
+        result: list[FieldSpec] = self.plugins.pm.hook.describe_fields(
+            connector_class=connector_class
+        )
+        return result
+
+    async def aclose(self) -> None:
+        """Close every live connector."""
+        live, self._live = self._live, {}
+        for connector in live.values():
+            await connector.aclose()
+
+    async def __aenter__(self) -> ConnectorHost:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()

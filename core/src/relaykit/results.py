@@ -1,0 +1,269 @@
+"""Typed values that cross the plugin boundary.
+
+Everything a connector receives from the host or hands back to it is one of
+these frozen dataclasses or enums, never a bare ``dict``: a plugin author can
+read the whole contract here.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+from urllib.parse import parse_qsl
+
+__all__ = [
+    "CallbackEvent",
+    "CallbackOutcome",
+    "CallbackRequest",
+    "Channel",
+    "ConnectionState",
+    "ConnectionStatus",
+    "ConsentChange",
+    "Direction",
+    "FieldSpec",
+    "InboundMessage",
+    "MessageStatus",
+    "OutboundMessage",
+    "SendReceipt",
+    "StatusUpdate",
+]
+
+
+class Channel(enum.StrEnum):
+    """A way of reaching a person."""
+
+    SMS = "sms"
+    WHATSAPP = "whatsapp"
+    EMAIL = "email"
+
+
+class MessageStatus(enum.StrEnum):
+    """Where a message stands at its provider.
+
+    The values are Twilio's ``MessageStatus`` vocabulary, which is a superset
+    of what SMTP can tell (``sent`` = accepted by the relay, ``failed`` = bounced).
+    """
+
+    QUEUED = "queued"
+    ACCEPTED = "accepted"
+    SCHEDULED = "scheduled"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    PARTIALLY_DELIVERED = "partially_delivered"
+    RECEIVING = "receiving"
+    RECEIVED = "received"
+
+    @property
+    def is_final(self) -> bool:
+        """True when no later status can follow (but ``read`` after ``delivered``)."""
+        return self in _FINAL
+
+    @property
+    def is_failure(self) -> bool:
+        """True for the statuses that mean the person did not get the message."""
+        return self in (MessageStatus.UNDELIVERED, MessageStatus.FAILED, MessageStatus.CANCELED)
+
+    @property
+    def progress(self) -> int:
+        """How far along the delivery path this is; a lower status never replaces a higher one."""
+        return _PROGRESS[self]
+
+
+_FINAL = frozenset(
+    {
+        MessageStatus.DELIVERED,
+        MessageStatus.READ,
+        MessageStatus.UNDELIVERED,
+        MessageStatus.FAILED,
+        MessageStatus.CANCELED,
+        MessageStatus.RECEIVED,
+    }
+)
+_PROGRESS = {
+    MessageStatus.SCHEDULED: 0,
+    MessageStatus.ACCEPTED: 1,
+    MessageStatus.QUEUED: 2,
+    MessageStatus.SENDING: 3,
+    MessageStatus.RECEIVING: 3,
+    MessageStatus.SENT: 4,
+    MessageStatus.PARTIALLY_DELIVERED: 5,
+    MessageStatus.DELIVERED: 6,
+    MessageStatus.RECEIVED: 6,
+    MessageStatus.UNDELIVERED: 6,
+    MessageStatus.FAILED: 6,
+    MessageStatus.CANCELED: 6,
+    MessageStatus.READ: 7,
+}
+
+
+class Direction(enum.StrEnum):
+    """Which way a data field flows, seen from the host."""
+
+    OUTBOUND = "outbound"
+    INBOUND = "inbound"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """One row of a connector's data-field mapping: host field ↔ vendor field."""
+
+    host_field: str
+    vendor_field: str
+    direction: Direction
+    required: bool
+    description: str = ""
+
+
+class ConnectionState(enum.StrEnum):
+    """The outcome of ``authenticate``: connected, or the reason it is not."""
+
+    CONNECTED = "connected"
+    INVALID_CREDENTIALS = "invalid_credentials"
+    ACCOUNT_SUSPENDED = "account_suspended"
+    SENDER_NOT_VERIFIED = "sender_not_verified"
+    SENDER_REJECTED = "sender_rejected"
+    UNREACHABLE = "unreachable"
+    TLS_FAILURE = "tls_failure"
+    MISCONFIGURED = "misconfigured"
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionStatus:
+    """What ``authenticate`` found; ``detail`` says what to fix, in a sentence."""
+
+    state: ConnectionState
+    detail: str = ""
+
+    @property
+    def connected(self) -> bool:
+        return self.state is ConnectionState.CONNECTED
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """One message for one recipient on one channel, already rendered.
+
+    :ivar reference: the host's id for this message; connectors carry it to the
+        provider where they can (e.g. in the status-callback URL) so callbacks
+        and crash recovery can find the message again.
+    :ivar sender: overrides the instance's configured sender (e.g. a staff
+        user's number from the tenant's pool); ``None`` uses the default.
+    """
+
+    channel: Channel
+    to: str
+    body: str
+    reference: str = ""
+    subject: str | None = None
+    html_body: str | None = None
+    sender: str | None = None
+    media_urls: tuple[str, ...] = ()
+    reply_to: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SendReceipt:
+    """The provider accepted a message.
+
+    :ivar provider_message_id: the provider's id (Twilio ``MessageSid``, email ``Message-ID``).
+    :ivar to: the recipient as the provider got it (normalised, e.g. E.164).
+    :ivar segments: SMS segments billed for the body, when the channel has them.
+    :ivar encoding: ``"GSM-7"`` or ``"UCS-2"`` for SMS, when known.
+    """
+
+    provider_message_id: str
+    status: MessageStatus
+    channel: Channel
+    to: str
+    segments: int | None = None
+    encoding: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackRequest:
+    """An HTTP request a provider sent to this instance's webhook.
+
+    :ivar kind: the webhook's kind as the connector's spec declares it
+        (e.g. ``status``, ``inbound``, ``bounce``).
+    :ivar url: the public URL the provider called, built from the configured
+        public base URL (never from the ``Host`` header), so signatures that
+        cover the URL verify behind a proxy.
+    :ivar headers: header names lower-cased.
+    """
+
+    kind: str
+    url: str
+    method: str
+    headers: Mapping[str, str]
+    body: bytes
+    content_type: str = "application/x-www-form-urlencoded"
+
+    def form_items(self) -> list[tuple[str, str]]:
+        """The url-encoded form body as ordered pairs; repeated keys are kept."""
+        return parse_qsl(self.body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+
+    def form(self) -> dict[str, str]:
+        """The url-encoded form body as a dict; for a repeated key the last value wins."""
+        return dict(self.form_items())
+
+
+@dataclass(frozen=True, slots=True)
+class StatusUpdate:
+    """The provider reports a new status for a message it accepted earlier."""
+
+    provider_message_id: str
+    status: MessageStatus
+    error_code: str | None = None
+    error_message: str | None = None
+    reference: str | None = None
+    dedupe_key: str | None = None
+    occurred_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    """Someone wrote to one of the instance's addresses (an SMS reply, a WhatsApp message)."""
+
+    provider_message_id: str
+    channel: Channel
+    sender: str
+    recipient: str
+    body: str
+    media_urls: tuple[str, ...] = ()
+    dedupe_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentChange:
+    """A person opted out of (``opt_out``) or back into (``opt_in``) messages from an address."""
+
+    action: Literal["opt_out", "opt_in"]
+    channel: Channel
+    address: str
+    instance_address: str
+    keyword: str = ""
+    dedupe_key: str | None = None
+
+
+CallbackEvent = StatusUpdate | InboundMessage | ConsentChange
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackOutcome:
+    """What ``handle_callback`` made of a verified request.
+
+    :ivar events: normalised events, in the order they happened.
+    :ivar response_body: what the provider expects back (e.g. empty TwiML).
+    """
+
+    events: tuple[CallbackEvent, ...]
+    response_body: bytes = b""
+    response_content_type: str = "text/plain"

@@ -1,0 +1,173 @@
+"""relaykit's settings: ``relaykit.toml``, ``RELAYKIT_*`` env vars, a secrets directory.
+
+Precedence, highest first: keyword arguments, environment variables
+(``RELAYKIT_`` prefix, nested with ``__``, e.g.
+``RELAYKIT_TENANTS__NORTH_HIGH__INSTANCES__SMS__SETTINGS__AUTH_TOKEN``),
+files in the secrets directory (``RELAYKIT_SECRETS_DIR``; one file per value,
+named like the env var without the prefix, e.g.
+``tenants__north-high__instances__sms__settings__auth_token``), then the TOML
+file (``--config``, ``RELAYKIT_CONFIG``, default ``./relaykit.toml``).
+
+Connector instance settings are kept as plain mappings here; they are
+validated against each connector's own settings schema when the host builds
+its instances (:mod:`relaykit.instances`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from relaykit.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_CONFIG_PATH",
+    "InstanceSettings",
+    "LogSettings",
+    "RelaykitSettings",
+    "TenantSettings",
+    "load_settings",
+]
+
+DEFAULT_CONFIG_PATH = Path("relaykit.toml")
+_toml_path: ContextVar[Path | None] = ContextVar("relaykit_toml_path", default=None)
+
+_STRICT = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+
+class LogSettings(BaseModel):
+    """How relaykit logs."""
+
+    model_config = _STRICT
+
+    format: Literal["auto", "json", "console"] = "auto"
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class InstanceSettings(BaseModel):
+    """One named use of a connector within a tenant."""
+
+    model_config = _STRICT
+
+    connector: str = Field(min_length=1)
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+
+class TenantSettings(BaseModel):
+    """One organisation using relaykit (a school, a site, a customer)."""
+
+    model_config = _STRICT
+
+    display_name: str = ""
+    time_zone: str = "UTC"
+    instances: dict[str, InstanceSettings] = Field(default_factory=dict)
+
+
+class RelaykitSettings(BaseSettings):
+    """Everything configurable, as loaded from all sources."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RELAYKIT_",
+        env_nested_delimiter="__",
+        secrets_nested_delimiter="__",
+        extra="forbid",
+        hide_input_in_errors=True,
+        validate_default=True,
+    )
+
+    data_dir: Path = Path(".relaykit")
+    database_url: str | None = None
+    public_base_url: AnyHttpUrl | None = None
+    log: LogSettings = Field(default_factory=LogSettings)
+    tenants: dict[str, TenantSettings] = Field(default_factory=dict)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [
+            init_settings,
+            env_settings,
+            file_secret_settings,
+        ]
+        path = _toml_path.get()
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    def public_base(self) -> str | None:
+        """The public base URL without a trailing slash."""
+        return str(self.public_base_url).rstrip("/") if self.public_base_url else None
+
+
+def load_settings(
+    config_path: Path | str | None = None,
+    *,
+    secrets_dir: Path | str | None = None,
+    **overrides: Any,
+) -> RelaykitSettings:
+    """Load settings from the TOML file, the environment and the secrets directory.
+
+    :param config_path: the TOML file; defaults to ``RELAYKIT_CONFIG`` or
+        ``./relaykit.toml``. A missing default file means "no file"; a missing
+        named file is an error.
+    :raises ConfigError: naming every offending setting and what is wrong.
+    """
+    named = config_path or os.environ.get("RELAYKIT_CONFIG")
+    path = Path(named) if named else DEFAULT_CONFIG_PATH
+    if named and not path.is_file():
+        raise ConfigError(
+            f"config file {str(path)!r} does not exist; create it (see relaykit.example.toml) "
+            "or point --config / RELAYKIT_CONFIG at an existing file"
+        )
+    secrets_dir = secrets_dir or os.environ.get("RELAYKIT_SECRETS_DIR") or None
+    with _reading(path if path.is_file() else None):
+        try:
+            return RelaykitSettings(_secrets_dir=secrets_dir, **overrides)  # type: ignore[call-arg]
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc, path)) from None
+        except ValueError as exc:  # e.g. a TOML syntax error
+            raise ConfigError(f"{path}: {exc}") from None
+
+
+@contextmanager
+def _reading(path: Path | None) -> Iterator[None]:
+    token = _toml_path.set(path)
+    try:
+        yield
+    finally:
+        _toml_path.reset(token)
+
+
+def _describe(exc: ValidationError, path: Path) -> str:
+    lines = [f"invalid configuration ({exc.error_count()} problem(s)) in {path} or RELAYKIT_* env:"]
+    for error in exc.errors(include_input=False, include_url=False):
+        location = ".".join(str(part) for part in error["loc"])
+        hint = _HINTS.get(error["type"], "")
+        lines.append(f"  {location}: {error['msg']}{hint}")
+    return "\n".join(lines)
+
+
+_HINTS = {
+    "extra_forbidden": " (unknown setting: check its spelling against relaykit.example.toml)",
+    "missing": " (add it to the config file or set the RELAYKIT_ env var)",
+    "url_parsing": " (use an absolute URL such as https://relay.example.org)",
+    "literal_error": "",
+}

@@ -1,0 +1,126 @@
+"""Connector spec documents: loading, validation against the meta-schema, typed access."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from relaykit.errors import SpecValidationError
+from relaykit.results import Channel, Direction, FieldSpec
+
+__all__ = [
+    "META_SCHEMA_RESOURCE",
+    "ConnectorSpec",
+    "load_spec_resource",
+    "meta_schema",
+]
+
+META_SCHEMA_RESOURCE = "connector-spec.schema.json"
+
+
+@cache
+def meta_schema() -> Mapping[str, Any]:
+    """The meta-schema every connector spec must satisfy (shipped inside this package)."""
+    text = resources.files("relaykit.schemas").joinpath(META_SCHEMA_RESOURCE).read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+@cache
+def _meta_validator() -> Draft202012Validator:
+    schema = meta_schema()
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+@dataclass(frozen=True, eq=False)
+class ConnectorSpec:
+    """A validated spec document with typed accessors; ``document`` is the JSON as published."""
+
+    document: Mapping[str, Any]
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any]) -> ConnectorSpec:
+        """Validate ``document`` against the meta-schema, its settings schema against 2020-12.
+
+        :raises SpecValidationError: naming the first offending path.
+        """
+        errors = sorted(_meta_validator().iter_errors(document), key=lambda e: list(e.path))
+        if errors:
+            first = errors[0]
+            where = "/".join(str(p) for p in first.absolute_path) or "(root)"
+            ident = document.get("id", "?") if isinstance(document, Mapping) else "?"
+            raise SpecValidationError(
+                f"connector spec {ident!r} is invalid at {where}: {first.message}"
+                + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else "")
+            )
+        try:
+            Draft202012Validator.check_schema(document["settings_schema"])
+        except Exception as exc:  # jsonschema.SchemaError
+            raise SpecValidationError(
+                f"connector spec {document['id']!r} has an invalid settings_schema: {exc}"
+            ) from None
+        return cls(document)
+
+    @property
+    def id(self) -> str:
+        return str(self.document["id"])
+
+    @property
+    def title(self) -> str:
+        return str(self.document["title"])
+
+    @property
+    def version(self) -> str:
+        return str(self.document["version"])
+
+    @property
+    def channels(self) -> tuple[Channel, ...]:
+        return tuple(Channel(c) for c in self.document["channels"])
+
+    @property
+    def settings_schema(self) -> Mapping[str, Any]:
+        schema: Mapping[str, Any] = self.document["settings_schema"]
+        return schema
+
+    @property
+    def secret_settings(self) -> frozenset[str]:
+        """Names of the settings marked ``"x-secret": true``."""
+        props = self.settings_schema.get("properties", {})
+        return frozenset(name for name, sub in props.items() if sub.get("x-secret"))
+
+    @property
+    def callback_kinds(self) -> tuple[str, ...]:
+        return tuple(c["kind"] for c in self.document["callbacks"])
+
+    def fields(self) -> list[FieldSpec]:
+        """The data-field mapping as typed rows."""
+        return [
+            FieldSpec(
+                host_field=f["host_field"],
+                vendor_field=f["vendor_field"],
+                direction=Direction(f["direction"]),
+                required=f["required"],
+                description=f.get("description", ""),
+            )
+            for f in self.document["data_fields"]
+        ]
+
+
+def load_spec_resource(package: str, name: str = "spec.json") -> ConnectorSpec:
+    """Load and validate the spec document shipped as ``name`` inside ``package``.
+
+    A connector calls this from its ``spec()`` classmethod::
+
+        @classmethod
+        def spec(cls) -> ConnectorSpec:
+            return load_spec_resource(__package__)
+    """
+    text = resources.files(package).joinpath(name).read_text("utf-8")
+    return ConnectorSpec.from_document(json.loads(text))
