@@ -1,0 +1,1 @@
+"""Fixtures that build Twilio connector instances (owned by the connector work)."""

@@ -1,0 +1,1 @@
+"""Fixtures that start the Twilio sandbox and Stoplight Prism (owned by the sandbox work)."""
