@@ -1,0 +1,46 @@
+"""The root Typer app and its global options."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from relaykit.cli import _check, _config, _connectors, _sandbox, _specs
+from relaykit.cli._context import CliContext
+
+app = typer.Typer(
+    name="relaykit",
+    help="Send notifications through pluggable provider connectors.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(_connectors.app, name="connectors")
+app.add_typer(_config.app, name="config")
+app.add_typer(_specs.app, name="specs")
+app.command("check")(_check.check)
+app.command("sandbox")(_sandbox.sandbox)
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            envvar="RELAYKIT_CONFIG",
+            help="Settings file (default ./relaykit.toml).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    ctx.obj = CliContext(config_path=config)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,44 @@
+"""``relaykit sandbox NAME``: run a connector's stand-in for its provider in the foreground."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from relaykit.cli._context import CliContext, fail, stdout
+from relaykit.errors import UnknownConnectorError
+from relaykit.sandboxes import SandboxFactory, SandboxOptions
+
+
+def sandbox(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Sandbox name, e.g. twilio or email.")],
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (0 picks a free one).")] = 0,
+    data_dir: Annotated[Path | None, typer.Option(help="Where to keep what it receives.")] = None,
+) -> None:
+    """Run a provider sandbox (a local Twilio-compatible server, an SMTP sink) until Ctrl-C."""
+    plugins = ctx.ensure_object(CliContext).plugins()
+    try:
+        factory = plugins.sandboxes.get(name)
+    except UnknownConnectorError as exc:
+        fail(str(exc))
+        return
+    options = SandboxOptions(host=host, port=port, data_dir=data_dir)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(factory, options))
+
+
+async def _serve(factory: SandboxFactory, options: SandboxOptions) -> None:
+    async with factory(options) as running:
+        stdout.print(f"[bold]{running.name}[/] sandbox listening on {running.url}")
+        for key, value in running.settings.items():
+            stdout.print(f"  {key} = {value}")
+        for note in running.notes:
+            stdout.print(f"  {note}")
+        stdout.print("Ctrl-C stops it.")
+        await asyncio.Event().wait()
