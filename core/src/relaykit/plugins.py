@@ -31,7 +31,7 @@ import structlog
 from relaykit import hookspecs
 from relaykit._core_plugin import CORE_PLUGIN_NAME, CorePlugin
 from relaykit.connectors import Connector, ConnectorRegistry, RegisteredConnector
-from relaykit.errors import PluginLoadError
+from relaykit.errors import DuplicateConnectorError, PluginLoadError
 from relaykit.sandboxes import SandboxFactory, SandboxRegistry
 
 __all__ = [
@@ -136,6 +136,9 @@ class PluginHost:
                     continue
                 if self.pm.is_registered(plugin):
                     continue
+                if self.pm.has_plugin(ep.name):
+                    self._record_failure(origin, group, self._duplicate(ep.name, dist))
+                    continue
                 self.register_plugin(
                     plugin,
                     ep.name,
@@ -210,6 +213,13 @@ class PluginHost:
                         f"plugin {name!r} implements the {hook_name!r} hook; only the core may. "
                         "Connectors implement the Connector methods; middleware uses wrapper=True"
                     )
+
+    def _duplicate(self, name: str, distribution: str) -> DuplicateConnectorError:
+        first = next((s.distribution for s in self.statuses if s.name == name), "(unknown)")
+        return DuplicateConnectorError(
+            f"connector name {name!r} is registered by both {first!r} and {distribution!r}; "
+            "uninstall one of them"
+        )
 
     def _forget(self, name: str) -> None:
         if self.pm.has_plugin(name):

@@ -116,11 +116,17 @@ class ConnectorSpec:
 def load_spec_resource(package: str, name: str = "spec.json") -> ConnectorSpec:
     """Load and validate the spec document shipped as ``name`` inside ``package``.
 
+    The file is read on each call; parsing and validation happen once per content.
+
     A connector calls this from its ``spec()`` classmethod::
 
         @classmethod
         def spec(cls) -> ConnectorSpec:
             return load_spec_resource(__package__)
     """
-    text = resources.files(package).joinpath(name).read_text("utf-8")
+    return _spec_from_text(resources.files(package).joinpath(name).read_text("utf-8"))
+
+
+@cache
+def _spec_from_text(text: str) -> ConnectorSpec:
     return ConnectorSpec.from_document(json.loads(text))

@@ -37,6 +37,7 @@ __all__ = [
     "ConnectorConformance",
     "assert_no_secret",
     "captured_logs",
+    "DistributionWriter",
     "connector_distribution",
     "plugin_host",
     "secret_values",
@@ -187,13 +188,15 @@ DistributionWriter = Callable[..., Path]
 def connector_distribution(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[DistributionWriter]:
-    """A factory writing an installed distribution with a ``relaykit.connectors`` entry point.
+    """A factory "installing" a distribution with a ``relaykit.connectors`` entry point.
 
-    ``connector_distribution(name, module_source, *, dist="relaykit-acme",
-    entry_point=name, module=f"relaykit_{name}", files={...})`` writes
-    ``module_source`` as ``module`` (plus any extra ``files`` into the
-    package), a ``.dist-info`` with the entry point, and puts the folder on
-    ``sys.path``; ``importlib.metadata`` then finds it like any installed package.
+    ``connector_distribution(name, source=..., dist="relaykit-acme",
+    module="relaykit_acme", files={"spec.json": ...})`` writes ``source`` as
+    the package ``module`` (plus extra ``files`` beside it), then a
+    ``.dist-info`` whose entry point ``name`` names that module, and puts the
+    folder on ``sys.path``: ``importlib.metadata`` finds it like any installed
+    package. With ``source=None`` only the ``.dist-info`` is written, for a
+    module that is already importable (e.g. from ``extra_path``).
     """
     site = tmp_path / "site-packages"
     site.mkdir()
@@ -202,34 +205,36 @@ def connector_distribution(
 
     def write(
         name: str,
-        module_source: str,
         *,
+        source: str | None = None,
         dist: str | None = None,
-        entry_point: str | None = None,
         module: str | None = None,
         files: dict[str, str] | None = None,
+        extra_path: Path | None = None,
         group: str = CONNECTOR_GROUP,
         version: str = "1.0.0",
     ) -> Path:
         dist = dist or f"relaykit-{name}"
         module = module or f"relaykit_{name.replace('-', '_')}"
-        package = site / module
-        package.mkdir()
-        (package / "__init__.py").write_text(textwrap.dedent(module_source), "utf-8")
-        for filename, content in (files or {}).items():
-            (package / filename).write_text(content, "utf-8")
+        if extra_path is not None:
+            monkeypatch.syspath_prepend(str(extra_path))
+        if source is not None:
+            package = site / module.split(".")[0]
+            package.mkdir()
+            (package / "__init__.py").write_text(textwrap.dedent(source), "utf-8")
+            for filename, content in (files or {}).items():
+                (package / filename).write_text(content, "utf-8")
         info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
         info.mkdir()
         (info / "METADATA").write_text(
             f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n", "utf-8"
         )
-        (info / "entry_points.txt").write_text(
-            f"[{group}]\n{entry_point or name} = {module}\n", "utf-8"
-        )
-        written.append(module)
+        (info / "entry_points.txt").write_text(f"[{group}]\n{name} = {module}\n", "utf-8")
+        written.append(module.split(".")[0])
         importlib.invalidate_caches()
-        return package
+        return info
 
     yield write
     for module in written:
-        sys.modules.pop(module, None)
+        for loaded in [m for m in sys.modules if m == module or m.startswith(module + ".")]:
+            del sys.modules[loaded]

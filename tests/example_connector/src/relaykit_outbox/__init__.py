@@ -1,0 +1,1 @@
+"""relaykit-outbox: an example connector that writes messages to a JSON-lines file."""
