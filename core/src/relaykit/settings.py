@@ -25,6 +25,7 @@ from typing import Any, Literal
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import (
     BaseSettings,
+    NestedSecretsSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -105,7 +106,7 @@ class RelaykitSettings(BaseSettings):
         sources: list[PydanticBaseSettingsSource] = [
             init_settings,
             env_settings,
-            file_secret_settings,
+            NestedSecretsSettingsSource(file_secret_settings),
         ]
         path = _toml_path.get()
         if path is not None:

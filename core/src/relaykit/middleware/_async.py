@@ -3,15 +3,15 @@
 pluggy knows nothing of coroutines: a ``wrapper=True`` implementation of an
 async hook receives from ``yield`` the *unawaited* coroutine of the inner
 call, so a plain wrapper never sees the provider's error or result.
-:func:`around_async` lets the wrapper hand that coroutine to an ``async def``
-which awaits it; pluggy then returns the new coroutine to the host.
+:func:`around_async` lets the wrapper hand that awaitable to an ``async def``
+which awaits it; pluggy then returns the new awaitable to the host.
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Coroutine, Generator
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 __all__ = ["around_async"]
 
@@ -40,20 +40,47 @@ def around_async(
 
     ``inner`` is the awaitable of the rest of the chain (inner wrappers, then
     the connector). Not awaiting it short-circuits the call - e.g. a rate
-    limiter raising ``RateLimitedError`` first; it is then closed, so no
-    "coroutine was never awaited" warning leaks.
+    limiter raising ``RateLimitedError`` first; the whole unawaited chain is
+    then closed, so no "coroutine was never awaited" warning leaks.
     """
     inner = yield
-    return _run(middleware, inner, args)
+    return _Around(middleware, inner, args)
 
 
-async def _run(
-    middleware: Callable[..., Coroutine[Any, Any, T]],
-    inner: Awaitable[T],
-    args: tuple[Any, ...],
-) -> T:
-    try:
-        return await middleware(inner, *args)
-    finally:
-        if inspect.iscoroutine(inner) and inspect.getcoroutinestate(inner) == inspect.CORO_CREATED:
-            inner.close()
+class _Around(Generic[T]):
+    """The awaitable a wrapper returns: its middleware around the inner chain."""
+
+    def __init__(
+        self,
+        middleware: Callable[..., Coroutine[Any, Any, T]],
+        inner: Awaitable[T],
+        args: tuple[Any, ...],
+    ) -> None:
+        self._middleware, self._inner, self._args = middleware, inner, args
+        self._started = False
+
+    def __await__(self) -> Generator[Any, None, T]:
+        self._started = True
+        return self._run().__await__()
+
+    async def _run(self) -> T:
+        try:
+            return await self._middleware(self._inner, *self._args)
+        finally:
+            _close_unawaited(self._inner)
+
+    def close(self) -> None:
+        """Close the chain below without running it (it was never awaited)."""
+        if not self._started:
+            self._started = True
+            _close_unawaited(self._inner)
+
+
+def _close_unawaited(awaitable: Awaitable[Any]) -> None:
+    if isinstance(awaitable, _Around):
+        awaitable.close()
+    elif (
+        inspect.iscoroutine(awaitable)
+        and inspect.getcoroutinestate(awaitable) == inspect.CORO_CREATED
+    ):
+        awaitable.close()
