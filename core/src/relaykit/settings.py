@@ -83,6 +83,7 @@ class RelaykitSettings(BaseSettings):
         env_prefix="RELAYKIT_",
         env_nested_delimiter="__",
         secrets_nested_delimiter="__",
+        secrets_prefix="",
         extra="forbid",
         hide_input_in_errors=True,
         validate_default=True,
