@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from relaykit.testing import DistributionWriter
 from typer.testing import CliRunner
 
-from relaykit.testing import DistributionWriter
-
 EXAMPLE_SRC = Path(__file__).parents[1] / "example_connector" / "src"
+# The example connector's code is importable like an installed package's; its entry point
+# is only "installed" by the fixtures below, so discovery is still tested for real.
+sys.path.insert(0, str(EXAMPLE_SRC))
 CANARY_SECRET = "canary-Secret-0123456789-xyz"
 
 
 @pytest.fixture
 def outbox_installed(connector_distribution: DistributionWriter) -> None:
-    """The example connector ``relaykit-outbox`` installed as a distribution with its entry point."""
+    """The example connector ``relaykit-outbox`` "installed": a dist-info with its entry point."""
     connector_distribution(
         "outbox", dist="relaykit-outbox", module="relaykit_outbox.plugin", extra_path=EXAMPLE_SRC
     )

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 import relaykit
 from relaykit import (
     Channel,
@@ -23,7 +22,8 @@ from relaykit import (
 )
 from relaykit.settings import load_settings
 from relaykit.testing import captured_logs
-from tests.core.conftest import CANARY_SECRET, EXAMPLE_SRC
+
+from tests.core.conftest import CANARY_SECRET
 
 MESSAGE = OutboundMessage(channel=Channel.SMS, to="+15005550006", body="Your key is ready")
 
@@ -66,7 +66,6 @@ class Limiter:
 
 @pytest.fixture
 def host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, plugin_host: PluginHost) -> ConnectorHost:
-    monkeypatch.syspath_prepend(str(EXAMPLE_SRC))
     from relaykit_outbox import plugin
 
     plugin_host.register_plugin(plugin, "outbox")

@@ -1,14 +1,14 @@
-"""Connector discovery from entry points, isolation of broken plugins, strict mode, registration rules."""
+"""Connector discovery from entry points, isolation of broken plugins, registration rules."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-
 import relaykit
 from relaykit import PluginHost, PluginLoadError, build_plugin_host
 from relaykit.testing import DistributionWriter
+
 from tests.core.conftest import EXAMPLE_SRC
 
 SPEC = (EXAMPLE_SRC / "relaykit_outbox" / "spec.json").read_text("utf-8")
@@ -35,11 +35,6 @@ def spec_named(name: str, **changes: object) -> str:
     document["id"] = name
     document.update(changes)
     return json.dumps(document)
-
-
-@pytest.fixture(autouse=True)
-def example_importable(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.syspath_prepend(str(EXAMPLE_SRC))
 
 
 def install(
@@ -101,7 +96,7 @@ def test_strict_mode_raises_on_a_broken_plugin(
     monkeypatch.setenv("RELAYKIT_LOAD_PLUGINS", "broken")
     monkeypatch.setenv("RELAYKIT_STRICT_PLUGINS", "1")
 
-    with pytest.raises(PluginLoadError, match="'broken' is unavailable.*needs libfoo 2"):
+    with pytest.raises(PluginLoadError, match=r"'broken' is unavailable.*needs libfoo 2"):
         build_plugin_host()
 
 
@@ -151,7 +146,7 @@ def test_duplicate_connector_name_is_an_error_naming_both_distributions(
 
     with pytest.raises(
         PluginLoadError,
-        match="both 'acme-fork' and 'relaykit-acme'|both 'relaykit-acme' and 'acme-fork'",
+        match=r"both 'relaykit-acme' and 'acme-fork'",
     ):
         build_plugin_host(strict=True)
 

@@ -10,7 +10,6 @@ from urllib.parse import quote
 import pytest
 import requests
 import structlog
-
 from relaykit.redaction import REDACTED, SecretRegistry, register_secret
 from relaykit.testing import assert_no_secret, captured_logs
 

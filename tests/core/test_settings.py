@@ -7,17 +7,16 @@ from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
-
 from relaykit import ConfigError, ConnectorHost, PluginHost
 from relaykit.settings import load_settings
-from tests.core.conftest import CANARY_SECRET, EXAMPLE_SRC
+
+from tests.core.conftest import CANARY_SECRET
 
 REPO = Path(__file__).parents[2]
 
 
 @pytest.fixture
 def plugins(plugin_host: PluginHost, monkeypatch: pytest.MonkeyPatch) -> PluginHost:
-    monkeypatch.syspath_prepend(str(EXAMPLE_SRC))
     from relaykit_outbox import plugin
 
     plugin_host.register_plugin(plugin, "outbox")
@@ -87,7 +86,8 @@ def test_invalid_secret_is_reported_without_echoing_it(
     short_secret = "tooShort-9f"
     config = write_config(
         '[tenants.acme.instances.sms]\nconnector = "outbox"\n'
-        f'[tenants.acme.instances.sms.settings]\ndirectory = "/tmp"\nsigning_secret = "{short_secret}"\n'
+        '[tenants.acme.instances.sms.settings]\ndirectory = "/tmp"\n'
+        f'signing_secret = "{short_secret}"\n'
     )
     with pytest.raises(ConfigError) as raised:
         ConnectorHost.from_config(config, plugins=plugins)

@@ -230,7 +230,8 @@ def connector_distribution(
             f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n", "utf-8"
         )
         (info / "entry_points.txt").write_text(f"[{group}]\n{name} = {module}\n", "utf-8")
-        written.append(module.split(".")[0])
+        if source is not None:
+            written.append(module.split(".")[0])
         importlib.invalidate_caches()
         return info
 
