@@ -93,7 +93,9 @@ def _explain(error: SchemaError, spec: ConnectorSpec, location: str) -> str:
     described = properties.get(field, {}).get("description", "")
     where = f"{location}.{field}" if field else location
     if error.validator == "required":
-        missing = [name for name in error.validator_value if name not in error.instance]
+        required: list[str] = list(error.validator_value)  # type: ignore[arg-type]
+        present: dict[str, Any] = error.instance  # type: ignore[assignment]
+        missing = [name for name in required if name not in present]
         return "\n  ".join(
             f"{where}.{name}: is required ({properties.get(name, {}).get('description', '')})"
             for name in missing

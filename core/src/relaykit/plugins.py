@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import inspect
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
@@ -27,6 +27,7 @@ from typing import Any
 
 import pluggy
 import structlog
+from pluggy import HookImpl, Result
 
 from relaykit import hookspecs
 from relaykit._core_plugin import CORE_PLUGIN_NAME, CorePlugin
@@ -271,10 +272,12 @@ def _wanted_plugins() -> set[str] | None:
 
 
 def _trace(pm: pluggy.PluginManager) -> None:
-    def before(hook_name: str, impls: Any, kwargs: dict[str, Any]) -> None:
+    def before(hook_name: str, impls: Sequence[HookImpl], kwargs: Mapping[str, Any]) -> None:
         log.debug("hook_call", hook=hook_name, plugins=[i.plugin_name for i in impls])
 
-    def after(outcome: Any, hook_name: str, impls: Any, kwargs: dict[str, Any]) -> None:
+    def after(
+        outcome: Result[Any], hook_name: str, impls: Sequence[HookImpl], kwargs: Mapping[str, Any]
+    ) -> None:
         error = outcome.exception
         log.debug("hook_result", hook=hook_name, error=repr(error) if error else None)
 

@@ -35,9 +35,9 @@ from relaykit.spec import ConnectorSpec
 
 __all__ = [
     "ConnectorConformance",
+    "DistributionWriter",
     "assert_no_secret",
     "captured_logs",
-    "DistributionWriter",
     "connector_distribution",
     "plugin_host",
     "secret_values",

@@ -77,9 +77,7 @@ class _Around(Generic[T]):
 
 
 def _close_unawaited(awaitable: Awaitable[Any]) -> None:
-    if isinstance(awaitable, _Around):
-        awaitable.close()
-    elif (
+    if isinstance(awaitable, _Around) or (
         inspect.iscoroutine(awaitable)
         and inspect.getcoroutinestate(awaitable) == inspect.CORO_CREATED
     ):
