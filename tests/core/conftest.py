@@ -7,8 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from relaykit.testing import DistributionWriter
 from typer.testing import CliRunner
+
+from relaykit.testing import DistributionWriter
 
 EXAMPLE_SRC = Path(__file__).parents[1] / "example_connector" / "src"
 # The example connector's code is importable like an installed package's; its entry point

@@ -7,10 +7,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from relaykit.cli import app
-from relaykit.testing import DistributionWriter, assert_no_secret
 from typer.testing import CliRunner
 
+from relaykit.cli import app
+from relaykit.testing import DistributionWriter, assert_no_secret
 from tests.core.conftest import CANARY_SECRET
 
 pytestmark = pytest.mark.usefixtures("only_outbox")

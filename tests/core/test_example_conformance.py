@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from relaykit import CallbackRequest, InstanceConfig
 from relaykit.instances import validate_instance_settings
 from relaykit.testing import ConnectorConformance
 from relaykit_outbox.connector import OutboxConnector
-
 from tests.core.conftest import CANARY_SECRET
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 import relaykit
 from relaykit import (
     Channel,
@@ -22,7 +23,6 @@ from relaykit import (
 )
 from relaykit.settings import load_settings
 from relaykit.testing import captured_logs
-
 from tests.core.conftest import CANARY_SECRET
 
 MESSAGE = OutboundMessage(channel=Channel.SMS, to="+15005550006", body="Your key is ready")

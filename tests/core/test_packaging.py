@@ -1,4 +1,4 @@
-"""The third-party path for real: wheels installed with plain pip into a fresh venv are discovered."""
+"""The third-party path for real: wheels installed by plain pip in a fresh venv are found."""
 
 from __future__ import annotations
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+
 import relaykit
 from relaykit import PluginHost, PluginLoadError, build_plugin_host
 from relaykit.testing import DistributionWriter
-
 from tests.core.conftest import EXAMPLE_SRC
 
 SPEC = (EXAMPLE_SRC / "relaykit_outbox" / "spec.json").read_text("utf-8")

@@ -10,6 +10,7 @@ from urllib.parse import quote
 import pytest
 import requests
 import structlog
+
 from relaykit.redaction import REDACTED, SecretRegistry, register_secret
 from relaykit.testing import assert_no_secret, captured_logs
 

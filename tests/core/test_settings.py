@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
+
 from relaykit import ConfigError, ConnectorHost, PluginHost
 from relaykit.settings import load_settings
-
 from tests.core.conftest import CANARY_SECRET
 
 REPO = Path(__file__).parents[2]

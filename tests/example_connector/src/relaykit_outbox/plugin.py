@@ -1,7 +1,6 @@
 """Entry point of the outbox connector: it only registers (imports nothing heavy)."""
 
 import relaykit
-
 from relaykit_outbox.connector import OutboxConnector
 
 
