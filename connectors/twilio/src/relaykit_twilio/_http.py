@@ -1,0 +1,167 @@
+"""The twilio SDK's async HTTP client, adapted through its own extension point.
+
+:class:`RelaykitHttpClient` subclasses the SDK's ``AsyncTwilioHttpClient``
+(the SDK's documented way to supply a transport) and changes four things:
+
+* **API base URL** (PITFALLS 30): request URLs on ``https://*.twilio.com``
+  are rewritten to the instance's ``api_base_url`` when that is not Twilio's
+  own, so one setting points every SDK call (the 2010 API and
+  ``messaging.twilio.com``) at a local Twilio-compatible server. No
+  monkeypatching, no environment variable.
+* **No retries** (PITFALLS 29): the SDK's ``max_retries`` re-POSTs a message
+  on every 5xx; it stays off, and relaykit's classified retry decides.
+* **What happened on the wire**: the SDK raises on an error response without
+  its headers, and on a transport failure nobody can tell whether the
+  request left. Each call records, in the caller's :class:`Exchange`, whether
+  the request headers were written and the raw status and headers of the
+  answer (``Retry-After`` lives only there). A context variable keeps
+  concurrent sends on one client apart.
+* **Timeouts and logging**: a total and a connect timeout (the SDK's default
+  is none at all), and the SDK's request log goes to the ``twilio.http_client``
+  logger, which relaykit's logging holds at WARNING and redacts (PITFALLS 4);
+  the SDK's own async logger name is not covered by that rule.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.http.response import Response
+
+if TYPE_CHECKING:
+    import aiohttp
+
+__all__ = ["Exchange", "RelaykitHttpClient", "track_exchange"]
+
+SDK_LOGGER = "twilio.http_client"
+_CONNECT_TIMEOUT = 5.0
+
+
+@dataclass(slots=True)
+class Exchange:
+    """What one SDK call did on the wire (the last HTTP request it made)."""
+
+    sent: bool = False
+    status: int | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    requests: int = 0
+
+
+_current: ContextVar[Exchange | None] = ContextVar("relaykit_twilio_exchange", default=None)
+
+
+@contextmanager
+def track_exchange() -> Iterator[Exchange]:
+    """Record the HTTP requests made inside the block into a fresh :class:`Exchange`."""
+    exchange = Exchange()
+    token = _current.set(exchange)
+    try:
+        yield exchange
+    finally:
+        _current.reset(token)
+
+
+def _is_twilio_host(host: str | None) -> bool:
+    return bool(host) and (host == "twilio.com" or str(host).endswith(".twilio.com"))
+
+
+class RelaykitHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
+    """The SDK's async client with URL rewriting, wire tracking, timeouts and no retries.
+
+    :param api_base_url: where requests go; Twilio's own URL leaves them unchanged.
+    :param timeout: seconds a request may take in all.
+    """
+
+    def __init__(self, *, api_base_url: str, timeout: float) -> None:
+        super().__init__(
+            pool_connections=False,  # the session is built lazily, inside the event loop
+            timeout=timeout,
+            logger=logging.getLogger(SDK_LOGGER),
+            max_retries=None,
+        )
+        parts = urlsplit(api_base_url.rstrip("/"))
+        self._base: tuple[str, str, str] | None = (
+            None if _is_twilio_host(parts.hostname) else (parts.scheme, parts.netloc, parts.path)
+        )
+        self._session: aiohttp.ClientSession | None = None
+
+    def rewrite(self, url: str) -> str:
+        """``url`` moved onto the configured API base URL, when that is not Twilio's."""
+        if self._base is None:
+            return url
+        parts = urlsplit(url)
+        if parts.scheme != "https" or not _is_twilio_host(parts.hostname):
+            return url
+        scheme, netloc, prefix = self._base
+        return urlunsplit((scheme, netloc, prefix + parts.path, parts.query, parts.fragment))
+
+    def _client_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            import aiohttp
+
+            trace = aiohttp.TraceConfig()
+            trace.on_request_headers_sent.append(_mark_sent)
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(
+                    total=self.timeout, connect=min(_CONNECT_TIMEOUT, self.timeout or 1e9)
+                ),
+                trace_configs=[trace],
+            )
+        return self._session
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        params: dict[str, object] | None = None,
+        data: dict[str, object] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float | None = None,
+        allow_redirects: bool = False,
+    ) -> Response:
+        """Send one request (never retried) and record it in the caller's :class:`Exchange`."""
+        import aiohttp
+
+        kwargs: dict[str, Any] = {
+            "method": method.upper(),
+            "url": self.rewrite(url),
+            "params": params,
+            "data": data,
+            "headers": headers,
+            "auth": aiohttp.BasicAuth(login=auth[0], password=auth[1]) if auth else None,
+            "allow_redirects": allow_redirects,
+        }
+        if timeout is not None:
+            kwargs["timeout"] = aiohttp.ClientTimeout(total=timeout)
+        self.log_request(kwargs)
+        exchange = _current.get()
+        if exchange is not None:
+            exchange.requests += 1
+            exchange.sent, exchange.status, exchange.headers = False, None, {}
+        async with self._client_session().request(**kwargs) as answer:
+            text = await answer.text()
+        if exchange is not None:
+            exchange.sent, exchange.status, exchange.headers = True, answer.status, answer.headers
+        self.log_response(answer.status, answer)
+        return Response(answer.status, text, answer.headers)
+
+    async def close(self) -> None:
+        """Close the connection pool."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+async def _mark_sent(_session: Any, _context: SimpleNamespace, _params: Any) -> None:
+    exchange = _current.get()
+    if exchange is not None:
+        exchange.sent = True
