@@ -1,0 +1,152 @@
+"""The accounts a sandbox serves: credentials, status, incoming numbers, messaging services.
+
+Everything here is configured in Python; the default account is what the demo,
+``relaykit sandbox twilio`` and the tests use unless they build their own.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal
+
+__all__ = [
+    "DEFAULT_ACCOUNT_SID",
+    "DEFAULT_AUTH_TOKEN",
+    "DEFAULT_MESSAGING_SERVICE_SID",
+    "DEFAULT_SMS_NUMBER",
+    "DEFAULT_VOICE_ONLY_NUMBER",
+    "IncomingNumber",
+    "MessagingService",
+    "SandboxAccount",
+    "default_account",
+    "new_sid",
+]
+
+AccountStatus = Literal["active", "suspended", "closed"]
+
+#: Credentials of the default test account. Not secrets: they only open this sandbox.
+DEFAULT_ACCOUNT_SID = "AC5a4db0c05a4db0c05a4db0c05a4db0c0"
+DEFAULT_AUTH_TOKEN = "5a4db0c0f00df00df00df00df00df00d"
+#: Twilio's documented valid test "From" number; SMS, MMS and WhatsApp capable here.
+DEFAULT_SMS_NUMBER = "+15005550006"
+#: Owned by the default account but not SMS-capable (voice only): sending from it gives 21606.
+DEFAULT_VOICE_ONLY_NUMBER = "+15005550007"
+DEFAULT_MESSAGING_SERVICE_SID = "MG5a4db0c05a4db0c05a4db0c05a4db0c0"
+
+_EPOCH = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def new_sid(prefix: str) -> str:
+    """A fresh Twilio-style SID: two-letter prefix and 32 lower-case hex digits."""
+    return prefix + secrets.token_hex(16)
+
+
+@dataclass
+class IncomingNumber:
+    """A phone number the account owns (Twilio's IncomingPhoneNumber resource).
+
+    :ivar sms_url: where inbound messages to this number are posted (its SmsUrl).
+    :ivar whatsapp: whether the number is also an approved WhatsApp sender
+        (``whatsapp:+E164``); Twilio keeps that elsewhere, the sandbox keeps it here.
+    """
+
+    phone_number: str
+    sms: bool = True
+    mms: bool = True
+    voice: bool = True
+    fax: bool = False
+    whatsapp: bool = False
+    sms_url: str | None = None
+    friendly_name: str = ""
+    sid: str = field(default_factory=lambda: new_sid("PN"))
+    date_created: datetime = _EPOCH
+
+    def __post_init__(self) -> None:
+        if not self.friendly_name:
+            self.friendly_name = self.phone_number
+
+
+@dataclass
+class MessagingService:
+    """A Messaging Service (``MG…``) with its sender pool of the account's numbers.
+
+    :ivar status_callback: used for messages sent through the service that
+        set no StatusCallback of their own.
+    :ivar inbound_request_url: where inbound messages to a pool number go
+        when the number itself has no SmsUrl.
+    """
+
+    sid: str = field(default_factory=lambda: new_sid("MG"))
+    friendly_name: str = "Sandbox messaging service"
+    sender_pool: tuple[str, ...] = ()
+    status_callback: str | None = None
+    inbound_request_url: str | None = None
+    date_created: datetime = _EPOCH
+
+
+@dataclass
+class SandboxAccount:
+    """One Twilio account: the Basic-auth pair, its status and what it owns.
+
+    The auth token is kept out of ``repr``. ``opt_outs`` holds
+    ``(our_number, their_number)`` pairs written by inbound STOP (and cleared by
+    START), so a later send between them fails with 21610 as on Twilio.
+    """
+
+    sid: str = field(default_factory=lambda: new_sid("AC"))
+    auth_token: str = field(default_factory=lambda: secrets.token_hex(16), repr=False)
+    friendly_name: str = "relaykit sandbox account"
+    status: AccountStatus = "active"
+    type: Literal["Trial", "Full"] = "Full"
+    numbers: list[IncomingNumber] = field(default_factory=list)
+    services: list[MessagingService] = field(default_factory=list)
+    allow_alphanumeric_sender: bool = True
+    opt_outs: set[tuple[str, str]] = field(default_factory=set)
+    date_created: datetime = _EPOCH
+
+    def number(self, phone_number: str) -> IncomingNumber | None:
+        """The owned number equal to ``phone_number`` (channel prefix ignored), if any."""
+        bare = phone_number.removeprefix("whatsapp:")
+        return next((n for n in self.numbers if n.phone_number == bare), None)
+
+    def service(self, sid: str) -> MessagingService | None:
+        return next((s for s in self.services if s.sid == sid), None)
+
+    def service_of(self, phone_number: str) -> MessagingService | None:
+        """The messaging service whose sender pool holds ``phone_number``, if any."""
+        bare = phone_number.removeprefix("whatsapp:")
+        return next((s for s in self.services if bare in s.sender_pool), None)
+
+
+def default_account() -> SandboxAccount:
+    """A fresh copy of the default test account (active, Full).
+
+    It owns :data:`DEFAULT_SMS_NUMBER` (SMS, MMS, voice, WhatsApp) and
+    :data:`DEFAULT_VOICE_ONLY_NUMBER` (voice only), and has the messaging
+    service :data:`DEFAULT_MESSAGING_SERVICE_SID` whose pool is the SMS number.
+    """
+    return SandboxAccount(
+        sid=DEFAULT_ACCOUNT_SID,
+        auth_token=DEFAULT_AUTH_TOKEN,
+        friendly_name="relaykit sandbox default account",
+        numbers=[
+            IncomingNumber(
+                DEFAULT_SMS_NUMBER, whatsapp=True, sid="PN5a4db0c05a4db0c05a4db0c05a4db006"
+            ),
+            IncomingNumber(
+                DEFAULT_VOICE_ONLY_NUMBER,
+                sms=False,
+                mms=False,
+                sid="PN5a4db0c05a4db0c05a4db0c05a4db007",
+            ),
+        ],
+        services=[
+            MessagingService(
+                sid=DEFAULT_MESSAGING_SERVICE_SID,
+                friendly_name="relaykit sandbox service",
+                sender_pool=(DEFAULT_SMS_NUMBER,),
+            )
+        ],
+    )

@@ -1,0 +1,155 @@
+"""Twilio's rules for creating a message, applied to one account: what is refused and why.
+
+The order of the checks follows Twilio's: required parameters, the recipient
+(magic numbers, format), then the sender (magic numbers, ownership,
+capability, channel), then the opt-out registry.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from relaykit_twilio.sandbox._accounts import SandboxAccount, new_sid
+from relaykit_twilio.sandbox._errors import TwilioApiError
+from relaykit_twilio.sandbox._magic import delivery_steps, from_rejection, to_rejection
+from relaykit_twilio.sandbox._records import SandboxMessage
+from relaykit_twilio.sandbox._segments import count_segments
+
+__all__ = ["CreateRequest", "build_message", "is_alphanumeric_sender", "pool_sender"]
+
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+_ALPHANUMERIC = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
+MAX_BODY = 1600
+
+
+@dataclass(frozen=True, slots=True)
+class CreateRequest:
+    """The parameters of a Messages-create call the sandbox looks at."""
+
+    to: str | None
+    from_: str | None
+    messaging_service_sid: str | None
+    body: str | None
+    media_urls: tuple[str, ...]
+    status_callback: str | None
+
+    @classmethod
+    def from_form(cls, get: dict[str, str], media_urls: Sequence[str]) -> CreateRequest:
+        return cls(
+            to=get.get("To") or None,
+            from_=get.get("From") or None,
+            messaging_service_sid=get.get("MessagingServiceSid") or None,
+            body=get.get("Body"),
+            media_urls=tuple(media_urls),
+            status_callback=get.get("StatusCallback") or None,
+        )
+
+
+def is_alphanumeric_sender(value: str) -> bool:
+    """1-11 ASCII letters, digits and spaces, at least one letter (Twilio's sender-ID rule)."""
+    return bool(_ALPHANUMERIC.match(value))
+
+
+def _bad_request(code: int, message: str) -> TwilioApiError:
+    return TwilioApiError(400, code, message)
+
+
+def _check_required(req: CreateRequest) -> str:
+    if not req.to:
+        raise _bad_request(21604, "A 'To' phone number is required.")
+    if not req.from_ and not req.messaging_service_sid:
+        raise _bad_request(21603, "A 'From' or 'MessagingServiceSid' parameter is required.")
+    if not req.body and not req.media_urls:
+        raise _bad_request(21602, "Message body is required.")
+    if req.body and len(req.body) > MAX_BODY:
+        raise _bad_request(
+            21617, f"The concatenated message body exceeds the {MAX_BODY} character limit."
+        )
+    return req.to
+
+
+def _check_recipient(to: str) -> None:
+    rejection = to_rejection(to)
+    if rejection:
+        raise TwilioApiError(rejection.status, rejection.code, rejection.message)
+    if not _E164.match(to.removeprefix("whatsapp:")):
+        raise _bad_request(21211, f"The 'To' number {to} is not a valid phone number.")
+
+
+def _check_sender(account: SandboxAccount, req: CreateRequest, to: str) -> str | None:
+    """The sending address, or ``None`` when a Messaging Service will pick one later."""
+    whatsapp = to.startswith("whatsapp:")
+    if req.messaging_service_sid and not req.from_:
+        service = account.service(req.messaging_service_sid)
+        if service is None:
+            raise _bad_request(
+                21701, f"The Messaging Service {req.messaging_service_sid} does not exist."
+            )
+        if not service.sender_pool:
+            raise _bad_request(21703, "The Messaging Service has no senders in its pool.")
+        return None
+    from_ = req.from_ or ""
+    rejection = from_rejection(from_)
+    if rejection:
+        raise TwilioApiError(rejection.status, rejection.code, rejection.message)
+    if from_.startswith("whatsapp:") != whatsapp:
+        raise _bad_request(
+            21910, "Invalid From and To pair. From and To should be of the same channel."
+        )
+    if whatsapp:
+        number = account.number(from_)
+        if number is None or not number.whatsapp:
+            raise _bad_request(
+                63007, f"Twilio could not find a Channel with the specified From address {from_}."
+            )
+        return from_
+    if account.allow_alphanumeric_sender and is_alphanumeric_sender(from_):
+        return from_
+    number = account.number(from_)
+    if number is None or not number.sms:
+        raise _bad_request(
+            21606,
+            f"The 'From' phone number provided ({from_}) is not a valid message-capable "
+            "Twilio phone number for this destination/account.",
+        )
+    return from_
+
+
+def pool_sender(account: SandboxAccount, service_sid: str) -> str:
+    """The number a Messaging Service sends from: the first of its pool (no sticky sender)."""
+    service = account.service(service_sid)
+    return service.sender_pool[0] if service and service.sender_pool else ""
+
+
+def _check_consent(account: SandboxAccount, sender: str, to: str) -> None:
+    if (sender.removeprefix("whatsapp:"), to.removeprefix("whatsapp:")) in account.opt_outs:
+        raise _bad_request(21610, f"Attempt to send to unsubscribed recipient {to}.")
+
+
+def build_message(account: SandboxAccount, req: CreateRequest) -> SandboxMessage:
+    """A new outbound message, or the ``TwilioApiError`` Twilio would answer instead."""
+    to = _check_required(req)
+    _check_recipient(to)
+    from_ = _check_sender(account, req, to)
+    _check_consent(account, from_ or pool_sender(account, req.messaging_service_sid or ""), to)
+    now = datetime.now(UTC)
+    body = req.body or ""
+    return SandboxMessage(
+        sid=new_sid("MM" if req.media_urls else "SM"),
+        account_sid=account.sid,
+        to=to,
+        from_=from_,
+        body=body,
+        status="queued" if from_ else "accepted",
+        direction="outbound-api",
+        date_created=now,
+        date_updated=now,
+        num_segments=1 if to.startswith("whatsapp:") else count_segments(body),
+        media_urls=req.media_urls,
+        messaging_service_sid=req.messaging_service_sid,
+        status_callback=req.status_callback,
+        steps=delivery_steps(to),
+    )
