@@ -1,0 +1,521 @@
+"""Notifications, their messages, provider attempts and status timelines.
+
+Write order follows the outbox rule: a message is committed ``pending`` with
+its notification before any provider call; an attempt is committed
+``in_flight`` before the call and its outcome after it (PITFALLS 21: no lock
+or transaction is held across the provider call).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, Row, and_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from relaykit.results import Channel, MessageStatus
+from relaykit.store._sql import as_utc, insert, utcnow
+from relaykit.store.records import DeliveryRecord, MessageRecord, NewMessage, StatusChange, new_id
+from relaykit.store.tables import (
+    attempts,
+    callback_receipts,
+    messages,
+    notifications,
+    status_events,
+    usage_counters,
+)
+
+__all__ = ["Deliveries", "UsageIncrement"]
+
+UsageIncrement = tuple[str, str, str]  # tenant, month, channel
+
+
+class Deliveries:
+    """Reads and writes of notifications and messages."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # -- creating -------------------------------------------------------------------------------
+
+    def create(
+        self,
+        *,
+        tenant: str,
+        event: str,
+        recipient: Mapping[str, Any],
+        data: Mapping[str, Any],
+        staff_user: str | None,
+        idempotency_key: str | None,
+        planned: Iterable[NewMessage],
+    ) -> tuple[str, bool]:
+        """Commit a notification with its first message(s) in one transaction.
+
+        :returns: ``(notification_id, created)``; with an idempotency key already
+            used by this tenant, the existing id and ``False`` - nothing new is written.
+        """
+        now = utcnow()
+        notification_id = new_id()
+        planned = list(planned)
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(
+                    notifications.insert().values(
+                        id=notification_id,
+                        tenant=tenant,
+                        event=event,
+                        recipient_id=str(recipient["id"]),
+                        recipient=dict(recipient),
+                        data=dict(data),
+                        staff_user=staff_user,
+                        idempotency_key=idempotency_key,
+                        state="pending"
+                        if any(m.status == "pending" for m in planned)
+                        else "failed",
+                        channel=next(
+                            (m.channel.value for m in planned if m.status == "pending"), None
+                        ),
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+                for message in planned:
+                    self._insert_message(connection, tenant, notification_id, message, now)
+        except IntegrityError:
+            if idempotency_key is None:
+                raise
+            existing = self.find_by_key(tenant, idempotency_key)
+            if existing is None:
+                raise
+            return existing, False
+        return notification_id, True
+
+    def add_messages(self, notification_id: str, planned: Iterable[NewMessage]) -> list[str]:
+        """Commit further messages of a notification (the next channels after a failure)."""
+        now = utcnow()
+        ids = []
+        with self.engine.begin() as connection:
+            tenant = connection.execute(
+                select(notifications.c.tenant).where(notifications.c.id == notification_id)
+            ).scalar_one()
+            for message in planned:
+                ids.append(self._insert_message(connection, tenant, notification_id, message, now))
+            live = [m for m in planned if m.status == "pending"]
+            connection.execute(
+                update(notifications)
+                .where(notifications.c.id == notification_id)
+                .values(
+                    state="pending" if live else "failed",
+                    channel=live[0].channel.value if live else notifications.c.channel,
+                    updated_at=now,
+                )
+            )
+        return ids
+
+    def _insert_message(
+        self, connection: Any, tenant: str, notification_id: str, message: NewMessage, now: datetime
+    ) -> str:
+        message_id = new_id()
+        connection.execute(
+            messages.insert().values(
+                id=message_id,
+                notification_id=notification_id,
+                step=message.step,
+                tenant=tenant,
+                channel=message.channel.value,
+                instance=message.instance,
+                to_address=message.to_address,
+                sender=message.sender,
+                subject=message.subject,
+                body=message.body,
+                html_body=message.html_body,
+                status=message.status,
+                segments=message.segments,
+                encoding=message.encoding,
+                fallback_reason=message.fallback_reason,
+                error_message=message.error_message,
+                deadline_at=message.deadline_at,
+                next_attempt_at=now if message.status == "pending" else None,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        connection.execute(
+            status_events.insert().values(
+                message_id=message_id,
+                status=message.status,
+                source="relaykit",
+                detail=message.fallback_reason,
+                applied=True,
+                recorded_at=now,
+            )
+        )
+        return message_id
+
+    # -- attempts -------------------------------------------------------------------------------
+
+    def start_attempt(self, message_id: str) -> int:
+        """Commit an in-flight attempt before calling the provider; returns its number."""
+        now = utcnow()
+        with self.engine.begin() as connection:
+            number = connection.execute(
+                update(messages)
+                .where(messages.c.id == message_id)
+                .values(
+                    attempt_count=messages.c.attempt_count + 1, status="sending", updated_at=now
+                )
+                .returning(messages.c.attempt_count)
+            ).scalar_one()
+            connection.execute(
+                attempts.insert().values(
+                    message_id=message_id, number=number, state="in_flight", started_at=now
+                )
+            )
+        return int(number)
+
+    def finish_sent(
+        self,
+        message_id: str,
+        attempt: int,
+        *,
+        provider_message_id: str,
+        status: MessageStatus,
+        to_address: str,
+        segments: int | None,
+        encoding: str | None,
+        usage: UsageIncrement | None,
+    ) -> None:
+        """Commit an accepted send: the attempt, the message's status and the usage counter."""
+        now = utcnow()
+        with self.engine.begin() as connection:
+            self._close_attempt(connection, message_id, attempt, "succeeded", now)
+            connection.execute(
+                update(messages)
+                .where(messages.c.id == message_id)
+                .values(
+                    status=status.value,
+                    provider_message_id=provider_message_id,
+                    to_address=to_address,
+                    segments=segments,
+                    encoding=encoding,
+                    next_attempt_at=None,
+                    updated_at=now,
+                )
+            )
+            connection.execute(
+                status_events.insert().values(
+                    message_id=message_id,
+                    status=status.value,
+                    source="send",
+                    applied=True,
+                    recorded_at=now,
+                )
+            )
+            self._mark_notification(connection, message_id, "sent", now)
+            if usage is not None:
+                self._increment_usage(connection, usage)
+
+    def finish_failed(
+        self,
+        message_id: str,
+        attempt: int,
+        *,
+        error_kind: str,
+        error_code: str | None,
+        error_message: str,
+        retry_at: datetime | None,
+        fallback_reason: str | None,
+    ) -> None:
+        """Commit a failed attempt: scheduled for retry (``retry_at``) or final (``fallback_reason``)."""
+        now = utcnow()
+        final = retry_at is None
+        with self.engine.begin() as connection:
+            self._close_attempt(
+                connection,
+                message_id,
+                attempt,
+                "failed",
+                now,
+                error_kind=error_kind,
+                error_code=error_code,
+                error_message=error_message,
+            )
+            connection.execute(
+                update(messages)
+                .where(messages.c.id == message_id)
+                .values(
+                    status="failed" if final else "retrying",
+                    error_code=error_code,
+                    error_message=error_message,
+                    next_attempt_at=retry_at,
+                    fallback_reason=fallback_reason if final else None,
+                    updated_at=now,
+                )
+            )
+            connection.execute(
+                status_events.insert().values(
+                    message_id=message_id,
+                    status="failed" if final else "retrying",
+                    source="send",
+                    error_code=error_code,
+                    detail=error_message,
+                    applied=True,
+                    recorded_at=now,
+                )
+            )
+
+    def _close_attempt(
+        self, connection: Any, message_id: str, number: int, state: str, now: datetime, **error: Any
+    ) -> None:
+        connection.execute(
+            update(attempts)
+            .where(and_(attempts.c.message_id == message_id, attempts.c.number == number))
+            .values(state=state, finished_at=now, **error)
+        )
+
+    def _mark_notification(
+        self, connection: Any, message_id: str, state: str, now: datetime
+    ) -> None:
+        row = connection.execute(
+            select(messages.c.notification_id, messages.c.channel).where(
+                messages.c.id == message_id
+            )
+        ).one()
+        connection.execute(
+            update(notifications)
+            .where(notifications.c.id == row.notification_id)
+            .values(state=state, channel=row.channel, updated_at=now)
+        )
+
+    def _increment_usage(self, connection: Any, usage: UsageIncrement) -> None:
+        tenant, month, channel = usage
+        statement = insert(connection, usage_counters).values(
+            tenant=tenant, month=month, channel=channel, count=1
+        )
+        connection.execute(
+            statement.on_conflict_do_update(
+                index_elements=["tenant", "month", "channel"],
+                set_={"count": usage_counters.c.count + 1},
+            )
+        )
+
+    # -- callbacks ------------------------------------------------------------------------------
+
+    def first_time(self, dedupe_key: str) -> bool:
+        """Record a callback's dedupe key; False if it was seen before (a replay)."""
+        with self.engine.begin() as connection:
+            statement = insert(connection, callback_receipts).values(
+                dedupe_key=dedupe_key, received_at=utcnow()
+            )
+            result = connection.execute(statement.on_conflict_do_nothing())
+            return bool(result.rowcount)
+
+    def apply_status(
+        self,
+        instance: str,
+        provider_message_id: str,
+        status: MessageStatus,
+        *,
+        error_code: str | None = None,
+        detail: str | None = None,
+        source: str = "callback",
+    ) -> tuple[MessageRecord | None, bool]:
+        """Add a provider status to a message's timeline; apply it only if it moves it forward.
+
+        A late ``sent`` never overwrites ``delivered``; ``failed`` after
+        ``delivered`` is recorded, not applied.
+
+        :returns: the message (after the change) and whether its status changed.
+        """
+        now = utcnow()
+        with self.engine.begin() as connection:
+            row = connection.execute(
+                select(messages.c.id, messages.c.status).where(
+                    and_(
+                        messages.c.instance == instance,
+                        messages.c.provider_message_id == provider_message_id,
+                    )
+                )
+            ).one_or_none()
+            if row is None:
+                return None, False
+            applied = _moves_forward(row.status, status)
+            connection.execute(
+                status_events.insert().values(
+                    message_id=row.id,
+                    status=status.value,
+                    source=source,
+                    error_code=error_code,
+                    detail=detail,
+                    applied=applied,
+                    recorded_at=now,
+                )
+            )
+            if applied:
+                values: dict[str, Any] = {"status": status.value, "updated_at": now}
+                if error_code:
+                    values["error_code"] = error_code
+                    values["error_message"] = detail
+                connection.execute(update(messages).where(messages.c.id == row.id).values(**values))
+                if status in (MessageStatus.DELIVERED, MessageStatus.READ):
+                    self._mark_notification(connection, row.id, "delivered", now)
+            message_id = row.id
+        return self.message(message_id), applied
+
+    def mark_fallen_back(self, message_id: str, reason: str) -> bool:
+        """Record that a message's notification moved on because of it; False if already done."""
+        with self.engine.begin() as connection:
+            result = connection.execute(
+                update(messages)
+                .where(and_(messages.c.id == message_id, messages.c.fallback_reason.is_(None)))
+                .values(fallback_reason=reason, updated_at=utcnow())
+            )
+            return bool(result.rowcount)
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def find_by_key(self, tenant: str, idempotency_key: str) -> str | None:
+        with self.engine.connect() as connection:
+            return connection.execute(
+                select(notifications.c.id).where(
+                    and_(
+                        notifications.c.tenant == tenant,
+                        notifications.c.idempotency_key == idempotency_key,
+                    )
+                )
+            ).scalar_one_or_none()
+
+    def get(self, notification_id: str, *, duplicate: bool = False) -> DeliveryRecord | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(notifications).where(notifications.c.id == notification_id)
+            ).one_or_none()
+            if row is None:
+                return None
+            rows = connection.execute(
+                select(messages)
+                .where(messages.c.notification_id == notification_id)
+                .order_by(messages.c.step, messages.c.created_at)
+            ).all()
+            timelines = self._timelines(connection, [m.id for m in rows])
+        return DeliveryRecord(
+            id=row.id,
+            tenant=row.tenant,
+            event=row.event,
+            recipient_id=row.recipient_id,
+            state=row.state,
+            channel=Channel(row.channel) if row.channel else None,
+            idempotency_key=row.idempotency_key,
+            created_at=as_utc(row.created_at),  # type: ignore[arg-type]
+            messages=tuple(_message(m, timelines.get(m.id, ())) for m in rows),
+            duplicate=duplicate,
+        )
+
+    def notification_of(self, message_id: str) -> tuple[str, Mapping[str, Any], Mapping[str, Any]]:
+        """``(notification_id, recipient, data)`` of a message."""
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(notifications.c.id, notifications.c.recipient, notifications.c.data)
+                .join(messages, messages.c.notification_id == notifications.c.id)
+                .where(messages.c.id == message_id)
+            ).one()
+        return row.id, row.recipient, row.data
+
+    def notification_row(self, notification_id: str) -> Row[Any]:
+        with self.engine.connect() as connection:
+            return connection.execute(
+                select(notifications).where(notifications.c.id == notification_id)
+            ).one()
+
+    def message(self, message_id: str) -> MessageRecord | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(messages).where(messages.c.id == message_id)
+            ).one_or_none()
+            if row is None:
+                return None
+            timeline = self._timelines(connection, [message_id]).get(message_id, ())
+        return _message(row, timeline)
+
+    def list_messages(
+        self,
+        *,
+        tenant: str | None = None,
+        status: str | None = None,
+        channel: str | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+    ) -> list[MessageRecord]:
+        query = select(messages).order_by(messages.c.created_at.desc()).limit(limit)
+        if tenant:
+            query = query.where(messages.c.tenant == tenant)
+        if status:
+            query = query.where(messages.c.status == status)
+        if channel:
+            query = query.where(messages.c.channel == channel)
+        if since:
+            query = query.where(messages.c.created_at >= since)
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).all()
+        return [_message(row, ()) for row in rows]
+
+    def _timelines(self, connection: Any, ids: list[str]) -> dict[str, tuple[StatusChange, ...]]:
+        if not ids:
+            return {}
+        rows = connection.execute(
+            select(status_events)
+            .where(status_events.c.message_id.in_(ids))
+            .order_by(status_events.c.id)
+        ).all()
+        timelines: dict[str, list[StatusChange]] = {}
+        for row in rows:
+            timelines.setdefault(row.message_id, []).append(
+                StatusChange(
+                    status=row.status,
+                    source=row.source,
+                    recorded_at=as_utc(row.recorded_at),  # type: ignore[arg-type]
+                    applied=row.applied,
+                    error_code=row.error_code,
+                    detail=row.detail,
+                )
+            )
+        return {k: tuple(v) for k, v in timelines.items()}
+
+
+_LOCAL_PROGRESS = {"skipped": -1, "pending": -1, "retrying": -1, "sending": -1}
+
+
+def _moves_forward(current: str, new: MessageStatus) -> bool:
+    try:
+        now = MessageStatus(current).progress
+    except ValueError:
+        now = _LOCAL_PROGRESS.get(current, -1)
+    return new.progress > now
+
+
+def _message(row: Any, timeline: Iterable[StatusChange]) -> MessageRecord:
+    return MessageRecord(
+        id=row.id,
+        notification_id=row.notification_id,
+        tenant=row.tenant,
+        step=row.step,
+        channel=Channel(row.channel),
+        instance=row.instance,
+        to_address=row.to_address,
+        sender=row.sender,
+        subject=row.subject,
+        body=row.body,
+        status=row.status,
+        provider_message_id=row.provider_message_id,
+        segments=row.segments,
+        encoding=row.encoding,
+        error_code=row.error_code,
+        error_message=row.error_message,
+        fallback_reason=row.fallback_reason,
+        attempt_count=row.attempt_count,
+        created_at=as_utc(row.created_at),
+        updated_at=as_utc(row.updated_at),  # type: ignore[arg-type]
+        timeline=tuple(timeline),
+    )

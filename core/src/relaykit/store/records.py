@@ -1,0 +1,163 @@
+"""Typed rows the store hands out: a delivery (notification) with its messages and their timelines."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from relaykit.results import Channel, MessageStatus
+
+__all__ = [
+    "DeliveryRecord",
+    "MessageRecord",
+    "NewMessage",
+    "StatusChange",
+    "new_id",
+]
+
+
+def new_id() -> str:
+    """A 32-character id that sorts by creation time (48-bit ms timestamp + 80 random bits)."""
+    return f"{int(time.time() * 1000):012x}{secrets.token_hex(10)}"
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """One entry of a message's timeline; ``applied`` is False for a late or duplicate status."""
+
+    status: str
+    source: str
+    recorded_at: datetime
+    applied: bool
+    error_code: str | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """A message about to be committed as ``pending`` (or ``skipped``, with its fallback reason)."""
+
+    step: int
+    channel: Channel
+    instance: str
+    to_address: str
+    body: str
+    subject: str | None = None
+    html_body: str | None = None
+    sender: str | None = None
+    status: str = "pending"
+    fallback_reason: str | None = None
+    error_message: str | None = None
+    segments: int | None = None
+    encoding: str | None = None
+    deadline_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class MessageRecord:
+    """A message as stored, with its timeline."""
+
+    id: str
+    notification_id: str
+    tenant: str
+    step: int
+    channel: Channel
+    instance: str
+    to_address: str
+    sender: str | None
+    subject: str | None
+    body: str
+    status: str
+    provider_message_id: str | None
+    segments: int | None
+    encoding: str | None
+    error_code: str | None
+    error_message: str | None
+    fallback_reason: str | None
+    attempt_count: int
+    created_at: datetime
+    updated_at: datetime
+    timeline: tuple[StatusChange, ...] = ()
+
+    @property
+    def delivered(self) -> bool:
+        return self.status in (MessageStatus.DELIVERED, MessageStatus.READ)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "step": self.step,
+            "channel": self.channel.value,
+            "instance": self.instance,
+            "to": self.to_address,
+            "sender": self.sender,
+            "status": self.status,
+            "provider_message_id": self.provider_message_id,
+            "segments": self.segments,
+            "encoding": self.encoding,
+            "error_code": self.error_code,
+            "error_message": self.error_message,
+            "fallback_reason": self.fallback_reason,
+            "attempts": self.attempt_count,
+            "created_at": self.created_at.isoformat(),
+            "timeline": [
+                {
+                    "status": change.status,
+                    "source": change.source,
+                    "at": change.recorded_at.isoformat(),
+                    "applied": change.applied,
+                    "error_code": change.error_code,
+                }
+                for change in self.timeline
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    """A notification and everything relaykit did for it, in step order.
+
+    :ivar state: ``pending`` (being sent), ``sent`` (a channel accepted it),
+        ``delivered``, or ``failed`` (every channel exhausted).
+    :ivar channel: the channel of the message that carries the notification now.
+    :ivar fallbacks: ``(channel, reason)`` for every step that was passed over
+        or failed, in order - "why did this go by email?".
+    """
+
+    id: str
+    tenant: str
+    event: str
+    recipient_id: str
+    state: str
+    channel: Channel | None
+    idempotency_key: str | None
+    created_at: datetime
+    messages: tuple[MessageRecord, ...] = field(default=())
+    duplicate: bool = False
+
+    @property
+    def fallbacks(self) -> list[tuple[str, str]]:
+        return [(m.channel.value, m.fallback_reason) for m in self.messages if m.fallback_reason]
+
+    @property
+    def current(self) -> MessageRecord | None:
+        live = [m for m in self.messages if m.status != "skipped" and not m.fallback_reason]
+        return live[-1] if live else None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "tenant": self.tenant,
+            "event": self.event,
+            "recipient_id": self.recipient_id,
+            "state": self.state,
+            "channel": self.channel.value if self.channel else None,
+            "idempotency_key": self.idempotency_key,
+            "duplicate": self.duplicate,
+            "created_at": self.created_at.isoformat(),
+            "fallbacks": [{"channel": c, "reason": r} for c, r in self.fallbacks],
+            "messages": [m.as_dict() for m in self.messages],
+        }

@@ -1,0 +1,197 @@
+"""The store on a real SQLite file: migrations, idempotency, status order, upserts, locking."""
+
+from __future__ import annotations
+
+import multiprocessing
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import select, text
+
+from relaykit.results import Channel, MessageStatus
+from relaykit.store import NewMessage, Store
+from relaykit.store.engine import create_store_engine
+from relaykit.store.tables import metadata, usage_counters
+
+RECIPIENT = {"id": "s-1", "kind": "student", "name": "Ada"}
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    opened = Store.open(f"sqlite:///{tmp_path / 'relaykit.db'}")
+    yield opened
+    opened.close()
+
+
+def sms(step: int = 0, **overrides: object) -> NewMessage:
+    values: dict[str, object] = {
+        "step": step,
+        "channel": Channel.SMS,
+        "instance": "sms",
+        "to_address": "+15005550006",
+        "body": "Your key is ready",
+    }
+    values.update(overrides)
+    return NewMessage(**values)  # type: ignore[arg-type]
+
+
+def create(store: Store, key: str | None = None) -> tuple[str, bool]:
+    return store.deliveries.create(
+        tenant="north-high",
+        event="key_is_ready",
+        recipient=RECIPIENT,
+        data={},
+        staff_user=None,
+        idempotency_key=key,
+        planned=[sms()],
+    )
+
+
+def sent_message(store: Store, provider_id: str = "SM1") -> str:
+    notification_id, _ = create(store)
+    message = store.deliveries.get(notification_id).messages[0]  # type: ignore[union-attr]
+    attempt = store.deliveries.start_attempt(message.id)
+    store.deliveries.finish_sent(
+        message.id,
+        attempt,
+        provider_message_id=provider_id,
+        status=MessageStatus.QUEUED,
+        to_address="+15005550006",
+        segments=1,
+        encoding="GSM-7",
+        usage=None,
+    )
+    return message.id
+
+
+def test_migrations_create_exactly_the_declared_schema(store: Store) -> None:
+    with store.engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), metadata)
+    assert diff == []
+
+
+def test_sqlite_runs_in_wal_mode(store: Store) -> None:
+    with store.engine.connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+
+
+def test_same_idempotency_key_returns_the_first_notification(store: Store) -> None:
+    first, created = create(store, key="order-42")
+    again, created_again = create(store, key="order-42")
+
+    assert (created, created_again) == (True, False)
+    assert again == first
+    with store.engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM messages")).scalar() == 1
+
+
+def test_late_sent_never_overwrites_delivered(store: Store) -> None:
+    sent_message(store)
+    store.deliveries.apply_status("sms", "SM1", MessageStatus.DELIVERED)
+    message, changed = store.deliveries.apply_status("sms", "SM1", MessageStatus.SENT)
+
+    assert not changed
+    assert message is not None and message.status == "delivered"
+    assert [(c.status, c.applied) for c in message.timeline][-2:] == [
+        ("delivered", True),
+        ("sent", False),
+    ]
+
+
+def test_failed_after_delivered_is_recorded_not_applied(store: Store) -> None:
+    sent_message(store)
+    store.deliveries.apply_status("sms", "SM1", MessageStatus.DELIVERED)
+    message, changed = store.deliveries.apply_status(
+        "sms", "SM1", MessageStatus.FAILED, error_code="30003"
+    )
+    assert not changed and message is not None and message.status == "delivered"
+    assert message.error_code is None
+
+
+def test_delivered_marks_the_notification_delivered(store: Store) -> None:
+    message_id = sent_message(store)
+    store.deliveries.apply_status("sms", "SM1", MessageStatus.DELIVERED)
+    notification_id, _, _ = store.deliveries.notification_of(message_id)
+    assert store.deliveries.get(notification_id).state == "delivered"  # type: ignore[union-attr]
+
+
+def test_callback_dedupe_key_is_accepted_once(store: Store) -> None:
+    assert store.deliveries.first_time("idem-token-1")
+    assert not store.deliveries.first_time("idem-token-1")
+
+
+def test_sender_pool_assigns_once_per_staff_user_and_runs_out(store: Store) -> None:
+    pool = ["+15005550100", "+15005550101"]
+    assert store.senders.assign("t", "ms-jones", pool) == "+15005550100"
+    assert store.senders.assign("t", "ms-jones", pool) == "+15005550100"
+    assert store.senders.assign("t", "mr-lee", pool) == "+15005550101"
+    assert store.senders.assign("t", "dr-who", pool) is None
+    assert store.senders.staff_for("t", "+15005550101") == "mr-lee"
+    assert store.senders.release("t", staff_user="mr-lee") == 1
+    assert store.senders.assign("t", "dr-who", pool) == "+15005550101"
+
+
+def test_optouts_upsert_and_lookup(store: Store) -> None:
+    store.optouts.set("t", "sms", ["+15005550004", "+15005550005"], opted_out=True, source="STOP")
+    store.optouts.set("t", "sms", ["+15005550005"], opted_out=False, source="START")
+    assert store.optouts.opted_out("t", "sms", ["+15005550004", "+15005550005", "+1500"]) == {
+        "+15005550004"
+    }
+
+
+def test_template_overrides_set_get_reset(store: Store) -> None:
+    store.templates.set("t", "otp", "sms", "Code {{code}}")
+    store.templates.set("t", "otp", "sms", "Your code: {{code}}")
+    assert store.templates.get("t", "otp", "sms") == "Your code: {{code}}"
+    assert store.templates.reset("t", "otp") == 1
+    assert store.templates.get("t", "otp", "sms") is None
+
+
+def _read_then_write(url: str, start: Any, rounds: int, failures: Any) -> None:
+    engine = create_store_engine(url)
+    engine.connect().close()
+    start.wait()
+    failed = 0
+    for _ in range(rounds):
+        try:
+            with engine.begin() as connection:
+                current = connection.execute(
+                    select(usage_counters.c.count).where(usage_counters.c.tenant == "t")
+                ).scalar_one()
+                connection.execute(
+                    usage_counters.update()
+                    .where(usage_counters.c.tenant == "t")
+                    .values(count=current + 1)
+                )
+        except Exception:
+            failed += 1
+    failures.put(failed)
+
+
+def test_concurrent_read_then_write_transactions_never_fail_with_database_locked(
+    tmp_path: Path,
+) -> None:
+    """PITFALLS 19 and 22: BEGIN IMMEDIATE makes 4 processes x 500 read→write transactions safe."""
+    url = f"sqlite:///{tmp_path / 'locks.db'}"
+    store = Store.open(url)
+    with store.engine.begin() as connection:
+        connection.execute(
+            usage_counters.insert().values(tenant="t", month="m", channel="sms", count=0)
+        )
+    context = multiprocessing.get_context("spawn")
+    failures, start = context.Queue(), context.Event()
+    workers = [
+        context.Process(target=_read_then_write, args=(url, start, 500, failures)) for _ in range(4)
+    ]
+    for worker in workers:
+        worker.start()
+    start.set()
+    for worker in workers:
+        worker.join(timeout=120)
+
+    assert sum(failures.get(timeout=5) for _ in workers) == 0
+    assert store.usage.count("t", "m", "sms") == 2000  # no lost update either
+    store.close()
