@@ -1,4 +1,4 @@
-"""relaykit's durable store: SQLAlchemy Core over SQLite (default) or PostgreSQL, Alembic-migrated."""
+"""relaykit's durable store: SQLAlchemy Core on SQLite (default) or PostgreSQL, via Alembic."""
 
 from __future__ import annotations
 

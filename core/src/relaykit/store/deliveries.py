@@ -228,7 +228,7 @@ class Deliveries:
         retry_at: datetime | None,
         fallback_reason: str | None,
     ) -> None:
-        """Commit a failed attempt: scheduled for retry (``retry_at``) or final (``fallback_reason``)."""
+        """Commit a failed attempt: to retry at ``retry_at``, or final with ``fallback_reason``."""
         now = utcnow()
         final = retry_at is None
         with self.engine.begin() as connection:

@@ -1,4 +1,4 @@
-"""Typed rows the store hands out: a delivery (notification) with its messages and their timelines."""
+"""Typed rows the store hands out: a delivery with its messages and their timelines."""
 
 from __future__ import annotations
 

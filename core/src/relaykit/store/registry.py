@@ -1,4 +1,4 @@
-"""Per-tenant registries: opt-outs, monthly usage, sender assignments, template overrides, inbound."""
+"""Per-tenant registries: opt-outs, usage, sender assignments, template overrides, inbound."""
 
 from __future__ import annotations
 
