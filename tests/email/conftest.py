@@ -6,6 +6,7 @@ connections included, when the test ends.
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
@@ -133,8 +134,9 @@ async def start_relay(tls: TlsFiles) -> AsyncIterator[Callable[..., Any]]:
                 options |= {"authenticator": authenticator, "auth_required": True}
             if security == "starttls":
                 options |= {"tls_context": tls.server_context, "require_starttls": True}
-            else:
+            elif login:
                 options["auth_require_tls"] = False
+            # else: aiosmtpd offers no AUTH at all on a connection it does not see as TLS
             options.update(smtp_options)
             implicit = tls.server_context if security == "tls" else None
             port = await stack.enter_async_context(
@@ -161,3 +163,21 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+async def silent_port() -> AsyncIterator[int]:
+    """A TCP server that accepts connections and never says a word (no SMTP greeting)."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def accept(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(accept, "127.0.0.1", 0)
+    try:
+        yield int(server.sockets[0].getsockname()[1])
+    finally:
+        server.close()
+        for writer in held:
+            writer.close()
+        await server.wait_closed()
