@@ -20,7 +20,7 @@ import signal
 import ssl
 import sys
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 from email.policy import default as default_policy
@@ -133,15 +133,21 @@ async def serve_smtp(
         await server.wait_closed()
 
 
-@asynccontextmanager
-async def sandbox_factory(options: SandboxOptions) -> AsyncIterator[RunningSandbox]:
+def sandbox_factory(options: SandboxOptions) -> AbstractAsyncContextManager[RunningSandbox]:
     """The ``email`` sandbox: an SMTP sink on ``options.host:options.port``.
 
     Mail is stored in ``options.data_dir / "email-maildir"`` (a Maildir) when a
     data directory is given, else kept in memory until the sandbox stops.
     """
+    return _sandbox(options)
+
+
+@asynccontextmanager
+async def _sandbox(
+    options: SandboxOptions, on_message: Callable[[ReceivedMail], None] | None = None
+) -> AsyncIterator[RunningSandbox]:
     maildir = options.data_dir / MAILDIR_NAME if options.data_dir is not None else None
-    sink = SmtpSink(maildir)
+    sink = SmtpSink(maildir, on_message)
     async with serve_smtp(sink, host=options.host, port=options.port) as port:
         where = (
             f"mail stored in the Maildir {maildir} (new mail in {maildir / 'new'})"
@@ -162,12 +168,16 @@ async def sandbox_factory(options: SandboxOptions) -> AsyncIterator[RunningSandb
         )
 
 
+def _print_received(mail: ReceivedMail) -> None:
+    print(f"received: {mail.mail_from} -> {', '.join(mail.rcpt_tos)}: {mail.subject}", flush=True)
+
+
 async def _run_until_stopped(options: SandboxOptions) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    async with sandbox_factory(options) as running:
+    async with _sandbox(options, _print_received) as running:
         print(f"email sandbox listening on {running.url}", flush=True)
         for note in running.notes:
             print(f"  {note}", flush=True)
