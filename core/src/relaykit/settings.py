@@ -21,8 +21,17 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     NestedSecretsSettingsSource,
@@ -32,6 +41,7 @@ from pydantic_settings import (
 )
 
 from relaykit.errors import ConfigError
+from relaykit.policy import Route, SmsPolicy, TwoWayPolicy
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",
@@ -67,13 +77,44 @@ class InstanceSettings(BaseModel):
 
 
 class TenantSettings(BaseModel):
-    """One organisation using relaykit (a school, a site, a customer)."""
+    """One organisation using relaykit (a school, a site, a customer), and its delivery policy."""
 
     model_config = _STRICT
 
     display_name: str = ""
     time_zone: str = "UTC"
     instances: dict[str, InstanceSettings] = Field(default_factory=dict)
+    routes: dict[str, Route] = Field(default_factory=dict)
+    sms: SmsPolicy = Field(default_factory=SmsPolicy)
+    two_way: TwoWayPolicy = Field(default_factory=TwoWayPolicy)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_time_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}; use an IANA name such as Europe/London"
+            ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _routes_name_configured_instances(self) -> TenantSettings:
+        used = {step.instance for route in self.routes.values() for step in route.steps}
+        used |= {s.instance for r in self.routes.values() for k in r.by_kind.values() for s in k}
+        used |= {i for i in (self.two_way.instance, self.two_way.notify_instance) if i}
+        missing = sorted(used - set(self.instances))
+        if missing:
+            raise ValueError(
+                f"routes or two_way name instance(s) {', '.join(missing)} that this tenant "
+                f"does not configure (configured: {', '.join(sorted(self.instances)) or 'none'})"
+            )
+        return self
+
+    def route_for(self, event: str) -> Route | None:
+        """The route of ``event``, else the ``default`` route."""
+        return self.routes.get(event) or self.routes.get("default")
 
 
 class RelaykitSettings(BaseSettings):

@@ -1,0 +1,94 @@
+"""Per-tenant delivery policy, as configured: routes, SMS rules, limits, two-way staff senders.
+
+Every rule the seed products hard-code is a setting here (defaults in
+brackets follow the SS&E SMS configuration and the Portal guide).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from relaykit.results import Channel
+
+__all__ = ["Route", "RouteStep", "SmsPolicy", "TwoWayPolicy"]
+
+_STRICT = ConfigDict(extra="forbid", hide_input_in_errors=True, frozen=True)
+
+
+class RouteStep(BaseModel):
+    """One step of a route: a channel, sent through one of the tenant's connector instances."""
+
+    model_config = _STRICT
+
+    channel: Channel
+    instance: str = Field(min_length=1)
+
+
+class Route(BaseModel):
+    """The ordered steps for an event, optionally different per recipient kind.
+
+    :ivar steps: tried in order until one is accepted.
+    :ivar by_kind: steps for a recipient kind (``guest = email first``).
+    :ivar deadline_minutes: no ``delivered`` within this time moves to the next step.
+    """
+
+    model_config = _STRICT
+
+    steps: tuple[RouteStep, ...] = Field(min_length=1)
+    by_kind: dict[str, tuple[RouteStep, ...]] = Field(default_factory=dict)
+    deadline_minutes: int | None = Field(default=None, gt=0)
+
+    def steps_for(self, kind: str) -> tuple[RouteStep, ...]:
+        return self.by_kind.get(kind, self.steps)
+
+
+class SmsPolicy(BaseModel):
+    """How phone numbers are chosen and SMS is limited.
+
+    :ivar default_phone_type: numbers in ``default`` SMS status are used only
+        if their type is this one [mobile].
+    :ivar default_status: whether numbers in ``default`` status count as
+        opted in, per recipient kind [students in, staff out].
+    :ivar monthly_limit: SMS per calendar month (tenant time zone); once
+        reached, SMS goes by email. ``None``: unlimited.
+    :ivar max_length: a longer rendered SMS body goes by email [1000].
+    :ivar default_region: region for numbers written without ``+``; ``None``
+        requires international format.
+    """
+
+    model_config = _STRICT
+
+    default_phone_type: str = "mobile"
+    default_status: dict[str, Literal["opted_in", "opted_out"]] = Field(
+        default_factory=lambda: {"student": "opted_in", "guest": "opted_in", "staff": "opted_out"}
+    )
+    monthly_limit: int | None = Field(default=None, ge=0)
+    max_length: int = Field(default=1000, gt=0, le=1600)
+    default_region: str | None = Field(default=None, min_length=2, max_length=2)
+
+
+class TwoWayPolicy(BaseModel):
+    """Staff-initiated two-way SMS: who may send, and the pool of sender numbers.
+
+    :ivar permitted_roles: staff roles allowed to send; others are refused.
+    :ivar sender_pool: E.164 numbers assigned to staff users on first send.
+    :ivar instance: the connector instance the pool numbers belong to.
+    :ivar notify_instance: the email instance that tells staff about replies.
+    """
+
+    model_config = _STRICT
+
+    permitted_roles: tuple[str, ...] = ()
+    sender_pool: tuple[str, ...] = ()
+    instance: str | None = None
+    notify_instance: str | None = None
+
+    @model_validator(mode="after")
+    def _pool_needs_instance(self) -> TwoWayPolicy:
+        if self.sender_pool and not self.instance:
+            raise ValueError(
+                "two_way.sender_pool is set: also set two_way.instance (the SMS instance)"
+            )
+        return self
