@@ -24,6 +24,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -136,13 +137,14 @@ class RelaykitHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
             "url": self.rewrite(url),
             "params": params,
             "data": data,
-            "headers": headers,
-            "auth": aiohttp.BasicAuth(login=auth[0], password=auth[1]) if auth else None,
+            "headers": dict(headers or {}),
             "allow_redirects": allow_redirects,
         }
         if timeout is not None:
             kwargs["timeout"] = aiohttp.ClientTimeout(total=timeout)
-        self.log_request(kwargs)
+        self.log_request(kwargs)  # before the credentials are added
+        if auth is not None:
+            kwargs["headers"]["Authorization"] = _basic_auth(*auth)
         exchange = _current.get()
         if exchange is not None:
             exchange.requests += 1
@@ -159,6 +161,11 @@ class RelaykitHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def _basic_auth(username: str, password: str) -> str:
+    token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+    return f"Basic {token}"
 
 
 async def _mark_sent(_session: Any, _context: SimpleNamespace, _params: Any) -> None:

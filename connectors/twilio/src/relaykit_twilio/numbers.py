@@ -64,13 +64,14 @@ def normalize_number(raw: str, channel: Channel, *, default_region: str | None =
             f"recipient {raw!r} has an extension or URI parameters; "
             "SMS and WhatsApp reach a whole number, so give it without them"
         )
-    if not text.startswith("+") and default_region is None:
+    international = text.lstrip("( ").startswith("+")
+    if not international and default_region is None:
         raise InvalidNumberError(
             f"recipient {raw!r} has no country code: write it in E.164 form with a leading + "
             "(e.g. +447400123456), or set the instance's default_region"
         )
     try:
-        number = phonenumbers.parse(text, None if text.startswith("+") else default_region)
+        number = phonenumbers.parse(text, None if international else default_region)
     except phonenumbers.NumberParseException as exc:
         raise InvalidNumberError(f"recipient {raw!r} is not a phone number ({exc})") from None
     if number.extension:
@@ -81,7 +82,7 @@ def normalize_number(raw: str, channel: Channel, *, default_region: str | None =
     if not phonenumbers.is_valid_number(number):
         hint = (
             f" (read with default region {default_region}; write it with + and the country code)"
-            if not text.startswith("+")
+            if not international
             else ""
         )
         raise InvalidNumberError(f"recipient {raw!r} is not a valid phone number{hint}")
