@@ -289,7 +289,8 @@ def _address_check(key: str, wanted: str) -> Callable[[SandboxMessage], bool]:
 
 
 def _date_check(key: str, moment: datetime, date_only: bool) -> Callable[[SandboxMessage], bool]:
-    """Twilio's DateSent filters: ``DateSent<`` is on or before, ``DateSent>`` on or after.
+    """Twilio's DateSent filters: ``DateSent<`` is on or before, ``DateSent>`` on or after,
+    ``DateSent`` the same day.
 
     A message not sent yet (``date_sent`` null) matches none of them, as on Twilio.
     """
@@ -304,4 +305,5 @@ def _date_check(key: str, moment: datetime, date_only: bool) -> Callable[[Sandbo
         return lambda m: (v := value(m)) is not None and v <= bound
     if key == "DateSent>":
         return lambda m: (v := value(m)) is not None and v >= bound
-    return lambda m: (v := value(m)) is not None and v == bound
+    # `DateSent=` names a day; the SDK sends a date as midnight, so compare days
+    return lambda m: m.date_sent is not None and m.date_sent.date() == moment.date()
