@@ -1,0 +1,234 @@
+"""The template catalog: shipped defaults, tenant overrides, rendering and preview."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from relaykit.results import Channel
+from relaykit.templates._compile import CompiledTemplate, compile_template
+from relaykit.templates._defaults import DefaultTemplates, default_templates
+from relaykit.templates._model import EventSpec, TemplateError, TemplatePart, UnknownEventError
+from relaykit.templates._overrides import InMemoryTemplateOverrides, TemplateOverrides
+from relaykit.templates._preview import DEFAULT_MAX_LENGTH, Preview, build_preview
+
+__all__ = ["RenderedMessage", "TemplateCatalog"]
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedMessage:
+    """One event's message rendered for one channel, ready for an ``OutboundMessage``.
+
+    :ivar body: the SMS or WhatsApp body, or the email's plain-text part.
+    :ivar subject: the email subject (one line); ``None`` for SMS and WhatsApp.
+    :ivar html_body: the email's HTML part; ``None`` for SMS and WhatsApp.
+    """
+
+    channel: Channel
+    body: str
+    subject: str | None = None
+    html_body: str | None = None
+
+
+def as_part(part: TemplatePart | str) -> TemplatePart:
+    """``part`` as a :class:`TemplatePart`; a clear error for an unknown name."""
+    try:
+        return TemplatePart(part)
+    except ValueError:
+        names = ", ".join(p.value for p in TemplatePart)
+        raise TemplateError(f"unknown template part {part!r}; use one of {names}") from None
+
+
+class TemplateCatalog:
+    """Every event's templates: the shipped default, unless the tenant overrides it.
+
+    Templates are parsed once: the defaults when first loaded, each distinct
+    override source the first time it is used (kept in an LRU cache of
+    ``cache_size`` entries), never per message.
+
+    :param overrides: where tenants' sources are kept; an empty in-memory store
+        when omitted.
+    :param defaults: the shipped defaults, unless a test supplies others.
+    """
+
+    def __init__(
+        self,
+        overrides: TemplateOverrides | None = None,
+        *,
+        defaults: DefaultTemplates | None = None,
+        cache_size: int = 1024,
+    ) -> None:
+        self._defaults = defaults if defaults is not None else default_templates()
+        self.overrides: TemplateOverrides = (
+            overrides if overrides is not None else InMemoryTemplateOverrides()
+        )
+        self._compile_stored = functools.lru_cache(maxsize=cache_size)(self._compile)
+
+    # -- events -----------------------------------------------------------------
+
+    def events(self) -> tuple[EventSpec, ...]:
+        """Every event with templates, with its declared variables and their descriptions."""
+        return tuple(self._defaults.events.values())
+
+    def event(self, name: str) -> EventSpec:
+        """The event called ``name``.
+
+        :raises UnknownEventError: no event of that name has templates.
+        """
+        try:
+            return self._defaults.events[name]
+        except KeyError:
+            known = ", ".join(self._defaults.events)
+            raise UnknownEventError(
+                f"no templates for event {name!r}; known events: {known}", event=name
+            ) from None
+
+    # -- sources ----------------------------------------------------------------
+
+    def default_source(self, event: str, part: TemplatePart | str) -> str:
+        """The shipped source of one part of an event's message."""
+        return self._default(event, as_part(part)).source
+
+    def source(self, event: str, part: TemplatePart | str, tenant: str | None = None) -> str:
+        """The source in effect: the tenant's override, else the shipped default."""
+        return self.template(event, part, tenant).source
+
+    def is_overridden(self, tenant: str, event: str, part: TemplatePart | str) -> bool:
+        """True when the tenant has its own source for this part."""
+        self.event(event)
+        return self.overrides.get(tenant, event, as_part(part)) is not None
+
+    def template(
+        self, event: str, part: TemplatePart | str, tenant: str | None = None
+    ) -> CompiledTemplate:
+        """The compiled template in effect for the tenant (tenant override > default).
+
+        :raises TemplateError: the stored override no longer compiles (e.g. it uses
+            a variable the event stopped declaring); the message names the tenant.
+        """
+        resolved = as_part(part)
+        default = self._default(event, resolved)
+        if tenant is None:
+            return default
+        stored = self.overrides.get(tenant, event, resolved)
+        if stored is None:
+            return default
+        try:
+            return self._compile_stored(event, resolved, stored)
+        except TemplateError as exc:
+            raise TemplateError(
+                f"the tenant's saved template is unusable: {exc}",
+                tenant=tenant,
+                event=event,
+                part=resolved,
+                variable=exc.variable,
+            ) from None
+
+    # -- rendering --------------------------------------------------------------
+
+    def render(
+        self,
+        tenant: str | None,
+        event: str,
+        part: TemplatePart | str,
+        data: Mapping[str, object],
+    ) -> str:
+        """Render one part for a real send.
+
+        :raises MissingVariableError: a required variable, or one the template
+            uses, is missing from ``data``; names the variable and the event.
+        :raises TemplateError: a value is not text or a number, or the rendered
+            subject is not a single line.
+        """
+        return self.template(event, part, tenant).render(data)
+
+    def render_message(
+        self,
+        tenant: str | None,
+        event: str,
+        channel: Channel,
+        data: Mapping[str, object],
+    ) -> RenderedMessage:
+        """Render every part the channel needs: the body, or subject, text and HTML for email."""
+        if channel is Channel.SMS:
+            return RenderedMessage(channel, self.render(tenant, event, TemplatePart.SMS, data))
+        if channel is Channel.WHATSAPP:
+            body = self.render(tenant, event, TemplatePart.WHATSAPP, data)
+            return RenderedMessage(channel, body)
+        return RenderedMessage(
+            channel,
+            body=self.render(tenant, event, TemplatePart.EMAIL_TEXT, data),
+            subject=self.render(tenant, event, TemplatePart.EMAIL_SUBJECT, data),
+            html_body=self.render(tenant, event, TemplatePart.EMAIL_HTML, data),
+        )
+
+    def preview(
+        self,
+        event: str,
+        part: TemplatePart | str,
+        data: Mapping[str, object] | None = None,
+        tenant: str | None = None,
+        *,
+        source: str | None = None,
+        max_length: int = DEFAULT_MAX_LENGTH,
+    ) -> Preview:
+        """Render with test values and report length, SMS segments and warnings.
+
+        Never fails for missing or undeclared variables (they become warnings and
+        ``[name]`` placeholders).
+
+        :param data: test values; the variables' examples when ``None``.
+        :param source: a draft to preview instead of the template in effect.
+        :param max_length: a longer SMS or WhatsApp body gets a ``too_long`` warning.
+        :raises TemplateError: the draft does not parse or uses a partial.
+        """
+        resolved = as_part(part)
+        spec = self.event(event)
+        values = spec.example_data() if data is None else data
+        if source is not None:
+            draft = compile_template(source, spec, resolved, allow_undeclared=True)
+            return build_preview(draft, values, origin="draft", max_length=max_length)
+        template = self.template(event, resolved, tenant)
+        is_default = template is self._default(event, resolved)
+        return build_preview(
+            template,
+            values,
+            origin="default" if is_default else "override",
+            max_length=max_length,
+        )
+
+    # -- overrides --------------------------------------------------------------
+
+    def validate(self, event: str, part: TemplatePart | str, source: str) -> CompiledTemplate:
+        """Compile ``source`` as this part of the event, as :meth:`set_override` would.
+
+        :raises TemplateError: it does not parse, uses an undeclared variable
+            (named in the message), a partial, an unescaped tag in HTML, or a line
+            break in a subject.
+        """
+        return compile_template(source, self.event(event), as_part(part))
+
+    def set_override(
+        self, tenant: str, event: str, part: TemplatePart | str, source: str
+    ) -> CompiledTemplate:
+        """Validate ``source`` and store it as the tenant's template for this part."""
+        compiled = self.validate(event, part, source)
+        self.overrides.set(tenant, event, compiled.part, source)
+        return compiled
+
+    def reset_override(
+        self, tenant: str, event: str, part: TemplatePart | str | None = None
+    ) -> None:
+        """Return one part (or every part, when ``part`` is ``None``) to the default."""
+        self.event(event)
+        self.overrides.reset(tenant, event, None if part is None else as_part(part))
+
+    # -- internals --------------------------------------------------------------
+
+    def _default(self, event: str, part: TemplatePart) -> CompiledTemplate:
+        self.event(event)
+        return self._defaults.templates[event, part]
+
+    def _compile(self, event: str, part: TemplatePart, source: str) -> CompiledTemplate:
+        return compile_template(source, self.event(event), part)

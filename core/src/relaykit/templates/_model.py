@@ -1,0 +1,116 @@
+"""The vocabulary of templates: parts, declared variables, events, errors."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from relaykit.errors import RelaykitError
+from relaykit.results import Channel
+
+__all__ = [
+    "EventSpec",
+    "MissingVariableError",
+    "TemplateError",
+    "TemplatePart",
+    "UnknownEventError",
+    "Variable",
+]
+
+
+class TemplatePart(enum.StrEnum):
+    """One editable text of an event's message: a body, or a piece of the email."""
+
+    SMS = "sms"
+    WHATSAPP = "whatsapp"
+    EMAIL_SUBJECT = "email_subject"
+    EMAIL_TEXT = "email_text"
+    EMAIL_HTML = "email_html"
+
+    @property
+    def channel(self) -> Channel:
+        """The channel this part is sent on."""
+        if self is TemplatePart.SMS:
+            return Channel.SMS
+        if self is TemplatePart.WHATSAPP:
+            return Channel.WHATSAPP
+        return Channel.EMAIL
+
+    @property
+    def escapes_html(self) -> bool:
+        """True only for the HTML email part: everywhere else ``&`` stays ``&`` (PITFALLS 16)."""
+        return self is TemplatePart.EMAIL_HTML
+
+    @property
+    def is_text_message(self) -> bool:
+        """True for the parts billed in SMS segments (SMS and WhatsApp bodies)."""
+        return self in (TemplatePart.SMS, TemplatePart.WHATSAPP)
+
+
+@dataclass(frozen=True, slots=True)
+class Variable:
+    """A value an event's templates may use.
+
+    :ivar required: a required variable must be in the data of every real send;
+        an optional one may be left out, and then renders as empty (so
+        ``{{#x}}…{{/x}}`` hides and ``{{^x}}…{{/x}}`` shows).
+    :ivar example: a realistic value, used as the preview's default test value.
+    """
+
+    name: str
+    description: str
+    required: bool = True
+    example: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class EventSpec:
+    """An event a platform notifies about, and the variables its templates may use."""
+
+    name: str
+    title: str
+    description: str
+    variables: tuple[Variable, ...]
+
+    @property
+    def variable_names(self) -> frozenset[str]:
+        """The declared variables' names."""
+        return frozenset(v.name for v in self.variables)
+
+    def example_data(self) -> dict[str, str]:
+        """Each variable's example value, keyed by name: test values for a preview."""
+        return {v.name: v.example for v in self.variables}
+
+
+class TemplateError(RelaykitError):
+    """A template cannot be used, or cannot be rendered with the data given.
+
+    The message names the event, the part and, where there is one, the variable.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        event: str = "",
+        part: TemplatePart | None = None,
+        variable: str | None = None,
+        tenant: str | None = None,
+    ) -> None:
+        where = "/".join(x for x in (tenant, event, part.value if part else "") if x)
+        super().__init__(f"{where}: {message}" if where else message)
+        self.event = event
+        self.part = part
+        self.variable = variable
+        self.tenant = tenant
+
+
+class MissingVariableError(TemplateError):
+    """The data for a real send lacks a variable the event requires or the template uses."""
+
+
+class UnknownEventError(TemplateError, KeyError):
+    """No event of that name has templates."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
