@@ -44,7 +44,7 @@ def create(store: Store, key: str | None = None) -> tuple[str, bool]:
         event="key_is_ready",
         recipient=RECIPIENT,
         data={},
-        staff_user=None,
+        staff=None,
         idempotency_key=key,
         planned=[sms()],
     )
@@ -90,8 +90,8 @@ def test_same_idempotency_key_returns_the_first_notification(store: Store) -> No
 
 def test_late_sent_never_overwrites_delivered(store: Store) -> None:
     sent_message(store)
-    store.deliveries.apply_status("sms", "SM1", MessageStatus.DELIVERED)
-    message, changed = store.deliveries.apply_status("sms", "SM1", MessageStatus.SENT)
+    store.deliveries.apply_status("north-high", "sms", "SM1", MessageStatus.DELIVERED)
+    message, changed = store.deliveries.apply_status("north-high", "sms", "SM1", MessageStatus.SENT)
 
     assert not changed
     assert message is not None and message.status == "delivered"
@@ -103,9 +103,9 @@ def test_late_sent_never_overwrites_delivered(store: Store) -> None:
 
 def test_failed_after_delivered_is_recorded_not_applied(store: Store) -> None:
     sent_message(store)
-    store.deliveries.apply_status("sms", "SM1", MessageStatus.DELIVERED)
+    store.deliveries.apply_status("north-high", "sms", "SM1", MessageStatus.DELIVERED)
     message, changed = store.deliveries.apply_status(
-        "sms", "SM1", MessageStatus.FAILED, error_code="30003"
+        "north-high", "sms", "SM1", MessageStatus.FAILED, error_code="30003"
     )
     assert not changed and message is not None and message.status == "delivered"
     assert message.error_code is None
@@ -113,7 +113,7 @@ def test_failed_after_delivered_is_recorded_not_applied(store: Store) -> None:
 
 def test_delivered_marks_the_notification_delivered(store: Store) -> None:
     message_id = sent_message(store)
-    store.deliveries.apply_status("sms", "SM1", MessageStatus.DELIVERED)
+    store.deliveries.apply_status("north-high", "sms", "SM1", MessageStatus.DELIVERED)
     notification_id, _, _ = store.deliveries.notification_of(message_id)
     assert store.deliveries.get(notification_id).state == "delivered"  # type: ignore[union-attr]
 
@@ -129,7 +129,7 @@ def test_sender_pool_assigns_once_per_staff_user_and_runs_out(store: Store) -> N
     assert store.senders.assign("t", "ms-jones", pool) == "+15005550100"
     assert store.senders.assign("t", "mr-lee", pool) == "+15005550101"
     assert store.senders.assign("t", "dr-who", pool) is None
-    assert store.senders.staff_for("t", "+15005550101") == "mr-lee"
+    assert store.senders.holder("t", "+15005550101").staff_user == "mr-lee"  # type: ignore[union-attr]
     assert store.senders.release("t", staff_user="mr-lee") == 1
     assert store.senders.assign("t", "dr-who", pool) == "+15005550101"
 

@@ -47,7 +47,7 @@ class Deliveries:
         event: str,
         recipient: Mapping[str, Any],
         data: Mapping[str, Any],
-        staff_user: str | None,
+        staff: Mapping[str, Any] | None,
         idempotency_key: str | None,
         planned: Iterable[NewMessage],
     ) -> tuple[str, bool]:
@@ -69,7 +69,8 @@ class Deliveries:
                         recipient_id=str(recipient["id"]),
                         recipient=dict(recipient),
                         data=dict(data),
-                        staff_user=staff_user,
+                        staff_user=staff["id"] if staff else None,
+                        staff=dict(staff) if staff else None,
                         idempotency_key=idempotency_key,
                         state="pending"
                         if any(m.status == "pending" for m in planned)
@@ -314,6 +315,7 @@ class Deliveries:
 
     def apply_status(
         self,
+        tenant: str,
         instance: str,
         provider_message_id: str,
         status: MessageStatus,
@@ -334,6 +336,7 @@ class Deliveries:
             row = connection.execute(
                 select(messages.c.id, messages.c.status).where(
                     and_(
+                        messages.c.tenant == tenant,
                         messages.c.instance == instance,
                         messages.c.provider_message_id == provider_message_id,
                     )
@@ -422,6 +425,32 @@ class Deliveries:
                 .where(messages.c.id == message_id)
             ).one()
         return row.id, row.recipient, row.data
+
+    def recipient_by_address(self, tenant: str, address: str) -> Mapping[str, Any] | None:
+        """The recipient of the latest message this tenant sent to ``address``."""
+        with self.engine.connect() as connection:
+            return connection.execute(
+                select(notifications.c.recipient)
+                .join(messages, messages.c.notification_id == notifications.c.id)
+                .where(and_(messages.c.tenant == tenant, messages.c.to_address == address))
+                .order_by(messages.c.created_at.desc())
+                .limit(1)
+            ).scalar_one_or_none()
+
+    def past_deadline(self, now: datetime) -> list[str]:
+        """Ids of accepted messages whose delivery deadline passed without ``delivered``."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(messages.c.id).where(
+                    and_(
+                        messages.c.deadline_at.is_not(None),
+                        messages.c.deadline_at < now,
+                        messages.c.fallback_reason.is_(None),
+                        messages.c.status.not_in(["delivered", "read", "failed", "skipped"]),
+                    )
+                )
+            ).all()
+        return [row.id for row in rows]
 
     def notification_row(self, notification_id: str) -> Row[Any]:
         with self.engine.connect() as connection:

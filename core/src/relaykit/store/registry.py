@@ -144,7 +144,18 @@ class SenderAssignment:
     tenant: str
     number: str
     staff_user: str
+    staff_email: str | None
     assigned_at: datetime
+
+
+def _assignment(row: Any) -> SenderAssignment:
+    return SenderAssignment(
+        row.tenant,
+        row.number,
+        row.staff_user,
+        row.staff_email,
+        as_utc(row.assigned_at),  # type: ignore[arg-type]
+    )
 
 
 class Senders:
@@ -153,7 +164,9 @@ class Senders:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def assign(self, tenant: str, staff_user: str, pool: Sequence[str]) -> str | None:
+    def assign(
+        self, tenant: str, staff_user: str, pool: Sequence[str], *, staff_email: str | None = None
+    ) -> str | None:
         """The staff user's number, assigning a free one from ``pool`` on first use.
 
         :returns: the number, or ``None`` when the pool is used up.
@@ -171,7 +184,11 @@ class Senders:
                 return str(held)
             for number in pool:
                 statement = insert(connection, sender_assignments).values(
-                    tenant=tenant, number=number, staff_user=staff_user, assigned_at=utcnow()
+                    tenant=tenant,
+                    number=number,
+                    staff_user=staff_user,
+                    staff_email=staff_email,
+                    assigned_at=utcnow(),
                 )
                 if connection.execute(statement.on_conflict_do_nothing()).rowcount:
                     return number

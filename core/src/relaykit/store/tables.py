@@ -63,6 +63,7 @@ notifications = Table(
     Column("recipient", JSON, nullable=False),
     Column("data", JSON, nullable=False),
     Column("staff_user", String(200)),
+    Column("staff", JSON),
     Column("idempotency_key", String(200)),
     Column("state", String(20), nullable=False),
     Column("channel", String(20)),
@@ -102,6 +103,7 @@ messages = Table(
     UniqueConstraint("instance", "provider_message_id"),
     Index(None, "notification_id", "step"),
     Index(None, "status", "next_attempt_at"),
+    Index(None, "deadline_at"),
     Index(None, "tenant", "created_at"),
 )
 
@@ -175,6 +177,7 @@ sender_assignments = Table(
     Column("tenant", String(100), primary_key=True),
     Column("number", String(32), primary_key=True),
     Column("staff_user", String(200), nullable=False),
+    Column("staff_email", String(320)),
     _now_column("assigned_at"),
     UniqueConstraint("tenant", "staff_user"),
 )

@@ -50,6 +50,7 @@ def upgrade() -> None:
         sa.Column("recipient", sa.JSON(), nullable=False),
         sa.Column("data", sa.JSON(), nullable=False),
         sa.Column("staff_user", sa.String(length=200), nullable=True),
+        sa.Column("staff", sa.JSON(), nullable=True),
         sa.Column("idempotency_key", sa.String(length=200), nullable=True),
         sa.Column("state", sa.String(length=20), nullable=False),
         sa.Column("channel", sa.String(length=20), nullable=True),
@@ -81,6 +82,7 @@ def upgrade() -> None:
         sa.Column("tenant", sa.String(length=100), nullable=False),
         sa.Column("number", sa.String(length=32), nullable=False),
         sa.Column("staff_user", sa.String(length=200), nullable=False),
+        sa.Column("staff_email", sa.String(length=320), nullable=True),
         sa.Column("assigned_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("tenant", "number", name=op.f("pk_sender_assignments")),
         sa.UniqueConstraint(
@@ -140,6 +142,7 @@ def upgrade() -> None:
         ),
     )
     with op.batch_alter_table("messages", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_messages_deadline_at"), ["deadline_at"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_messages_notification_id_step"),
             ["notification_id", "step"],
@@ -211,6 +214,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_messages_tenant_created_at"))
         batch_op.drop_index(batch_op.f("ix_messages_status_next_attempt_at"))
         batch_op.drop_index(batch_op.f("ix_messages_notification_id_step"))
+        batch_op.drop_index(batch_op.f("ix_messages_deadline_at"))
 
     op.drop_table("messages")
     op.drop_table("usage_counters")

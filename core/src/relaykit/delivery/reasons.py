@@ -1,0 +1,22 @@
+"""Why a notification moved past a channel: the answer to "why did this go by email?"."""
+
+from __future__ import annotations
+
+import enum
+
+__all__ = ["FallbackReason"]
+
+
+class FallbackReason(enum.StrEnum):
+    NO_NUMBER = "no_number"
+    NO_EMAIL = "no_email"
+    OPTED_OUT = "opted_out"
+    MONTHLY_LIMIT = "monthly_limit"
+    TOO_LONG = "too_long"
+    NOT_CONNECTED = "not_connected"
+    SENDER_POOL_EXHAUSTED = "sender_pool_exhausted"
+    PROVIDER_ERROR = "provider_error"
+    RETRIES_EXHAUSTED = "retries_exhausted"
+    UNDELIVERED = "undelivered"
+    DEADLINE = "deadline"
+    TEMPLATE_ERROR = "template_error"
