@@ -206,15 +206,17 @@ class Senders:
         with self.engine.begin() as connection:
             return int(connection.execute(delete(sender_assignments).where(condition)).rowcount)
 
-    def staff_for(self, tenant: str, number: str) -> str | None:
+    def holder(self, tenant: str, number: str) -> SenderAssignment | None:
+        """Who holds ``number`` now, if anyone."""
         with self.engine.connect() as connection:
-            return connection.execute(
-                select(sender_assignments.c.staff_user).where(
+            row = connection.execute(
+                select(sender_assignments).where(
                     and_(
                         sender_assignments.c.tenant == tenant, sender_assignments.c.number == number
                     )
                 )
-            ).scalar_one_or_none()
+            ).one_or_none()
+        return _assignment(row) if row else None
 
     def list(self, tenant: str | None = None) -> list[SenderAssignment]:
         query = select(sender_assignments).order_by(
@@ -224,9 +226,7 @@ class Senders:
             query = query.where(sender_assignments.c.tenant == tenant)
         with self.engine.connect() as connection:
             rows = connection.execute(query).all()
-        return [
-            SenderAssignment(r.tenant, r.number, r.staff_user, as_utc(r.assigned_at)) for r in rows
-        ]  # type: ignore[arg-type]
+        return [_assignment(row) for row in rows]
 
 
 class TemplateStore:
