@@ -57,6 +57,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 OFFICIAL_SPEC = REPO_ROOT.parent / "shared" / "twilio-oai" / "twilio_api_v2010.yaml"
 PRISM = REPO_ROOT / "node_modules" / ".bin" / "prism"
 PRISM_START_TIMEOUT_S = 90.0
+#: libyaml reads the 1.5 MB spec in 0.3 s; the pure-Python reader takes about 10 s.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_YAML_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 #: Fast enough that a test waits milliseconds for a message's statuses.
 TEST_CALLBACK_DELAY_S = 0.005
 
@@ -199,7 +202,7 @@ def twilio_spec() -> TwilioSpec:
     if not OFFICIAL_SPEC.exists():
         pytest.fail(f"Twilio's OpenAPI spec is missing: expected {OFFICIAL_SPEC}")
     with OFFICIAL_SPEC.open(encoding="utf-8") as handle:
-        return TwilioSpec(yaml.load(handle, Loader=yaml.CSafeLoader))
+        return TwilioSpec(yaml.load(handle, Loader=_YAML_LOADER))
 
 
 # -- Prism ----------------------------------------------------------------------------------
@@ -267,7 +270,7 @@ def prism_spec_path(tmp_path_factory: pytest.TempPathFactory, twilio_spec: Twili
         pytest.fail("nothing found to patch: has Twilio's spec changed shape?")
     target = tmp_path_factory.mktemp("prism") / "twilio_api_v2010.prism.yaml"
     with target.open("w", encoding="utf-8") as handle:
-        yaml.dump(document, handle, Dumper=yaml.CSafeDumper, sort_keys=False, allow_unicode=True)
+        yaml.dump(document, handle, Dumper=_YAML_DUMPER, sort_keys=False, allow_unicode=True)
     return target
 
 

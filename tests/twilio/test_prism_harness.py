@@ -22,6 +22,7 @@ from twilio.http.response import Response
 from twilio.rest import Client
 
 from relaykit_twilio.sandbox import DEFAULT_SMS_NUMBER, ThreadedSandbox, TwilioSandbox
+from tests.twilio import sandbox_fixtures
 from tests.twilio.sandbox_fixtures import (
     OFFICIAL_SPEC,
     PRISM,
@@ -29,6 +30,7 @@ from tests.twilio.sandbox_fixtures import (
     TwilioSpec,
     basic_auth,
     patch_form_arrays,
+    patch_relative_page_uris,
     run_prism,
 )
 
@@ -86,6 +88,17 @@ def test_installed_prism_is_the_pinned_version() -> None:
     assert out.stdout.strip() == "5.14.2"
 
 
+def test_missing_prism_fails_with_the_fix_not_a_skip(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(sandbox_fixtures, "PRISM", tmp_path / "node_modules" / ".bin" / "prism")
+    with (
+        pytest.raises(pytest.fail.Exception, match="run `npm ci`"),
+        run_prism(["mock", str(OFFICIAL_SPEC)], tmp_path / "prism.log"),
+    ):
+        pass
+
+
 # -- PITFALLS 27: repeated form keys --------------------------------------------------------
 
 
@@ -102,6 +115,16 @@ def test_patch_marks_media_url_as_exploded_form(twilio_spec: TwilioSpec) -> None
             "post"
         ]["requestBody"]["content"]["application/x-www-form-urlencoded"]
     )
+
+
+def test_page_uris_become_uri_references(twilio_spec: TwilioSpec) -> None:
+    """Twilio pages link with relative paths, which ajv's ``uri`` format refuses."""
+    document = copy.deepcopy(twilio_spec.document)
+    patched = patch_relative_page_uris(document)
+    listing = document["paths"]["/2010-04-01/Accounts/{AccountSid}/Messages.json"]["get"]
+    schema = listing["responses"]["200"]["content"]["application/json"]["schema"]
+    assert schema["properties"]["next_page_uri"]["format"] == "uri-reference"
+    assert "/2010-04-01/Accounts/{AccountSid}/IncomingPhoneNumbers.json: uri" in patched
 
 
 @pytest.fixture(scope="module")
