@@ -61,7 +61,8 @@ def pick_sent(
     reference travels), so a record is matched on what it does show: created
     at or after ``since`` (less :data:`CLOCK_SKEW`), from this sender or
     Messaging Service, and - when given - with this body (Twilio may prefix a
-    trial notice, so the body may end with it). The earliest match wins.
+    trial notice, so the body may end with it). The first match created at or
+    after ``since`` wins.
 
     :raises AmbiguousSendError: no body was given and several records fit.
     """
@@ -82,5 +83,16 @@ def pick_sent(
             "lost one; pass the body to tell them apart",
             connector="twilio",
         )
-    fits.sort(key=lambda c: (c.created is None, c.created or since))
+    # Prefer the first record at or after ``since``; one within the skew allowance only if
+    # there is none (an identical message sent just before the lost one is not it).
+    # Twilio's dates have whole seconds; ties keep Twilio's newest-first order.
+    whole_second = since.replace(microsecond=0)
+    fits.sort(key=lambda c: _closeness(c.created, whole_second))
     return fits[0] if fits else None
+
+
+def _closeness(created: datetime | None, since: datetime) -> tuple[int, float]:
+    if created is None:
+        return (2, 0.0)
+    delta = (created - since).total_seconds()
+    return (0, delta) if delta >= 0 else (1, -delta)
