@@ -50,7 +50,7 @@ __all__ = ["TwilioConnector"]
 
 T = TypeVar("T")
 EMPTY_TWIML = b'<?xml version="1.0" encoding="UTF-8"?><Response/>'
-_FIND_SENT_LIMIT = 200
+_FIND_SENT_LIMIT = 100
 
 
 class TwilioConnector:
