@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from relaykit.errors import DuplicateConnectorError, UnknownConnectorError
@@ -14,6 +15,7 @@ from relaykit.results import (
     FieldSpec,
     OutboundMessage,
     SendReceipt,
+    StatusUpdate,
 )
 from relaykit.spec import ConnectorSpec
 
@@ -22,6 +24,7 @@ __all__ = [
     "ConnectorRegistry",
     "InstanceConfig",
     "RegisteredConnector",
+    "SupportsReconcile",
 ]
 
 
@@ -104,6 +107,19 @@ class Connector(Protocol):
 
     async def aclose(self) -> None:
         """Release clients and connections; the instance is not used afterwards."""
+        ...
+
+
+@runtime_checkable
+class SupportsReconcile(Protocol):
+    """Optional: a connector that can look up what it sent, for crash and timeout recovery."""
+
+    async def find_sent(self, to: str, reference: str, since: datetime) -> SendReceipt | None:
+        """The message sent to ``to`` with ``reference`` since ``since``, if the provider has it."""
+        ...
+
+    async def fetch_status(self, provider_message_id: str) -> StatusUpdate:
+        """The provider's current status of a message (for the stuck-status sweeper)."""
         ...
 
 

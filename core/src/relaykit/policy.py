@@ -14,6 +14,12 @@ from relaykit.results import Channel
 
 __all__ = ["Route", "RouteStep", "SmsPolicy", "TwoWayPolicy"]
 
+DefaultStatus = Literal["opted_in", "opted_out"]
+_DEFAULT_STATUS: dict[str, DefaultStatus] = {
+    "student": "opted_in",
+    "guest": "opted_in",
+    "staff": "opted_out",
+}
 _STRICT = ConfigDict(extra="forbid", hide_input_in_errors=True, frozen=True)
 
 
@@ -61,9 +67,7 @@ class SmsPolicy(BaseModel):
     model_config = _STRICT
 
     default_phone_type: str = "mobile"
-    default_status: dict[str, Literal["opted_in", "opted_out"]] = Field(
-        default_factory=lambda: {"student": "opted_in", "guest": "opted_in", "staff": "opted_out"}
-    )
+    default_status: dict[str, DefaultStatus] = Field(default_factory=lambda: dict(_DEFAULT_STATUS))
     monthly_limit: int | None = Field(default=None, ge=0)
     max_length: int = Field(default=1000, gt=0, le=1600)
     default_region: str | None = Field(default=None, min_length=2, max_length=2)

@@ -74,14 +74,20 @@ class Planner:
         sender = None
         two_way = tenant.two_way
         if plan.staff is not None and two_way.sender_pool and step.instance == two_way.instance:
-            sender = self.store.senders.assign(plan.tenant_name, plan.staff.id, two_way.sender_pool)
+            sender = self.store.senders.assign(
+                plan.tenant_name, plan.staff.id, two_way.sender_pool, staff_email=plan.staff.email
+            )
             if sender is None:
                 return _skipped(
-                    index, step, FallbackReason.SENDER_POOL_EXHAUSTED,
+                    index,
+                    step,
+                    FallbackReason.SENDER_POOL_EXHAUSTED,
                     f"all {len(two_way.sender_pool)} sender numbers are assigned",
                 )
         opted_out = self.store.optouts.opted_out(
-            plan.tenant_name, step.channel.value, phone_numbers(plan.recipient, policy.default_region)
+            plan.tenant_name,
+            step.channel.value,
+            phone_numbers(plan.recipient, policy.default_region),
         )
         choice = choose_phone(plan.recipient, policy, opted_out)
         if choice.number is None:
@@ -91,29 +97,42 @@ class Planner:
             used = self.store.usage.count(plan.tenant_name, month_of(now, tenant.time_zone), "sms")
             if used >= policy.monthly_limit:
                 return _skipped(
-                    index, step, FallbackReason.MONTHLY_LIMIT,
-                    f"{used} of {policy.monthly_limit} SMS used this month", to=choice.number,
+                    index,
+                    step,
+                    FallbackReason.MONTHLY_LIMIT,
+                    f"{used} of {policy.monthly_limit} SMS used this month",
+                    to=choice.number,
                 )
         body = self.templates.render(
             plan.tenant_name, plan.event, _BODY_PART[step.channel], plan.data
         )
         if len(body) > policy.max_length:
             return _skipped(
-                index, step, FallbackReason.TOO_LONG,
+                index,
+                step,
+                FallbackReason.TOO_LONG,
                 f"{len(body)} characters, more than the limit of {policy.max_length}",
                 to=choice.number,
             )
         count = count_segments(body)
         return NewMessage(
-            step=index, channel=step.channel, instance=step.instance, to_address=choice.number,
-            body=body, sender=sender, segments=count.segments, encoding=count.encoding,
+            step=index,
+            channel=step.channel,
+            instance=step.instance,
+            to_address=choice.number,
+            body=body,
+            sender=sender,
+            segments=count.segments,
+            encoding=count.encoding,
             deadline_at=_deadline(plan, now),
         )
 
     def _email(self, plan: Plan, index: int, step: RouteStep, now: datetime) -> NewMessage:
         address = plan.recipient.email
         if not address:
-            return _skipped(index, step, FallbackReason.NO_EMAIL, "the recipient has no email address")
+            return _skipped(
+                index, step, FallbackReason.NO_EMAIL, "the recipient has no email address"
+            )
         if self.store.optouts.opted_out(plan.tenant_name, "email", [address.lower()]):
             return _skipped(index, step, FallbackReason.OPTED_OUT, f"{address} opted out of email")
 
@@ -121,9 +140,14 @@ class Planner:
             return self.templates.render(plan.tenant_name, plan.event, part, plan.data)
 
         return NewMessage(
-            step=index, channel=Channel.EMAIL, instance=step.instance, to_address=address,
-            subject=render(TemplatePart.EMAIL_SUBJECT), body=render(TemplatePart.EMAIL_TEXT),
-            html_body=render(TemplatePart.EMAIL_HTML), deadline_at=_deadline(plan, now),
+            step=index,
+            channel=Channel.EMAIL,
+            instance=step.instance,
+            to_address=address,
+            subject=render(TemplatePart.EMAIL_SUBJECT),
+            body=render(TemplatePart.EMAIL_TEXT),
+            html_body=render(TemplatePart.EMAIL_HTML),
+            deadline_at=_deadline(plan, now),
         )
 
 
@@ -135,6 +159,12 @@ def _skipped(
     index: int, step: RouteStep, reason: FallbackReason, detail: str, *, to: str = ""
 ) -> NewMessage:
     return NewMessage(
-        step=index, channel=step.channel, instance=step.instance, to_address=to, body="",
-        status="skipped", fallback_reason=reason.value, error_message=detail,
+        step=index,
+        channel=step.channel,
+        instance=step.instance,
+        to_address=to,
+        body="",
+        status="skipped",
+        fallback_reason=reason.value,
+        error_message=detail,
     )

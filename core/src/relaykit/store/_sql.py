@@ -13,11 +13,9 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def as_utc(value: datetime | None) -> datetime | None:
+def as_utc(value: datetime) -> datetime:
     """SQLite returns naive datetimes for timezone-aware columns: they are UTC."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def insert(connection: Connection, table: Table) -> Any:

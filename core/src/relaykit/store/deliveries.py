@@ -411,7 +411,7 @@ class Deliveries:
             state=row.state,
             channel=Channel(row.channel) if row.channel else None,
             idempotency_key=row.idempotency_key,
-            created_at=as_utc(row.created_at),  # type: ignore[arg-type]
+            created_at=as_utc(row.created_at),
             messages=tuple(_message(m, timelines.get(m.id, ())) for m in rows),
             duplicate=duplicate,
         )
@@ -504,7 +504,7 @@ class Deliveries:
                 StatusChange(
                     status=row.status,
                     source=row.source,
-                    recorded_at=as_utc(row.recorded_at),  # type: ignore[arg-type]
+                    recorded_at=as_utc(row.recorded_at),
                     applied=row.applied,
                     error_code=row.error_code,
                     detail=row.detail,
@@ -536,6 +536,7 @@ def _message(row: Any, timeline: Iterable[StatusChange]) -> MessageRecord:
         sender=row.sender,
         subject=row.subject,
         body=row.body,
+        html_body=row.html_body,
         status=row.status,
         provider_message_id=row.provider_message_id,
         segments=row.segments,
@@ -545,6 +546,6 @@ def _message(row: Any, timeline: Iterable[StatusChange]) -> MessageRecord:
         fallback_reason=row.fallback_reason,
         attempt_count=row.attempt_count,
         created_at=as_utc(row.created_at),
-        updated_at=as_utc(row.updated_at),  # type: ignore[arg-type]
+        updated_at=as_utc(row.updated_at),
         timeline=tuple(timeline),
     )

@@ -70,6 +70,7 @@ class MessageRecord:
     sender: str | None
     subject: str | None
     body: str
+    html_body: str | None
     status: str
     provider_message_id: str | None
     segments: int | None

@@ -82,10 +82,10 @@ class OptOuts:
                     )
                 )
 
-    def opted_out(self, tenant: str, channel: str, addresses: Sequence[str]) -> set[str]:
+    def opted_out(self, tenant: str, channel: str, addresses: Sequence[str]) -> frozenset[str]:
         """The subset of ``addresses`` that are opted out."""
         if not addresses:
-            return set()
+            return frozenset()
         with self.engine.connect() as connection:
             rows = connection.execute(
                 select(optouts.c.address).where(
@@ -97,9 +97,9 @@ class OptOuts:
                     )
                 )
             ).all()
-        return {row.address for row in rows}
+        return frozenset(row.address for row in rows)
 
-    def list(self, tenant: str | None = None) -> list[OptOutEntry]:
+    def entries(self, tenant: str | None = None) -> list[OptOutEntry]:
         query = select(optouts).order_by(optouts.c.tenant, optouts.c.address)
         if tenant:
             query = query.where(optouts.c.tenant == tenant)
@@ -114,7 +114,7 @@ class OptOuts:
                 r.source,
                 r.recipient_id,
                 as_utc(r.updated_at),
-            )  # type: ignore[arg-type]
+            )
             for r in rows
         ]
 
@@ -154,7 +154,7 @@ def _assignment(row: Any) -> SenderAssignment:
         row.number,
         row.staff_user,
         row.staff_email,
-        as_utc(row.assigned_at),  # type: ignore[arg-type]
+        as_utc(row.assigned_at),
     )
 
 
@@ -218,7 +218,7 @@ class Senders:
             ).one_or_none()
         return _assignment(row) if row else None
 
-    def list(self, tenant: str | None = None) -> list[SenderAssignment]:
+    def assignments(self, tenant: str | None = None) -> list[SenderAssignment]:
         query = select(sender_assignments).order_by(
             sender_assignments.c.tenant, sender_assignments.c.number
         )
@@ -260,12 +260,12 @@ class TemplateStore:
                 )
             )
 
-    def reset(self, tenant: str, event: str, part: str | None = None) -> int:
+    def reset(self, tenant: str, event: str, part: str | None = None) -> None:
         condition = and_(template_overrides.c.tenant == tenant, template_overrides.c.event == event)
         if part:
             condition = and_(condition, template_overrides.c.part == part)
         with self.engine.begin() as connection:
-            return int(connection.execute(delete(template_overrides).where(condition)).rowcount)
+            connection.execute(delete(template_overrides).where(condition))
 
 
 class Inbound:
