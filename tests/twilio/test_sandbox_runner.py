@@ -90,4 +90,7 @@ def test_module_runner_serves_until_terminated(tmp_path: Path) -> None:
         assert _get_json(f"{url}/_sandbox")["account_sid"] == DEFAULT_ACCOUNT_SID
     finally:
         process.terminate()
-        assert process.wait(timeout=10) == 0
+        returncode = process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
+    assert returncode == 0
