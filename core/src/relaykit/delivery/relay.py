@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import structlog
 
@@ -473,21 +474,20 @@ class Relay:
         )
         if stored is None or holder is None or not holder.staff_email:
             return
-        notify_instance = self._tenant(tenant).two_way.notify_instance
-        if notify_instance is None:
+        settings = self._tenant(tenant)
+        if settings.two_way.notify_instance is None:
             return
         staff = Recipient(id=holder.staff_user, kind="staff", email=holder.staff_email)
-        await self._notify_on(
-            tenant,
-            STAFF_REPLY_EVENT,
-            staff,
-            {
-                "reply_from": inbound.sender,
-                "reply_body": inbound.body,
-                "staff_name": holder.staff_user,
-            },
-            RouteStep(channel=Channel.EMAIL, instance=notify_instance),
-        )
+        received = _now().astimezone(ZoneInfo(settings.time_zone))
+        data = {
+            "staff_name": holder.staff_user,
+            "reply_from": inbound.sender,
+            "reply_body": inbound.body,
+            "institution_name": settings.display_name or tenant,
+            "received_at": received.strftime("%d %b %Y, %H:%M"),
+        }
+        step = RouteStep(channel=Channel.EMAIL, instance=settings.two_way.notify_instance)
+        await self._notify_on(tenant, STAFF_REPLY_EVENT, staff, data, step)
 
     async def _notify_on(
         self,

@@ -284,7 +284,7 @@ class Inbound:
             result = connection.execute(statement.on_conflict_do_nothing())
         return inbound_id if result.rowcount else None
 
-    def list(
+    def messages(
         self, tenant: str | None = None, staff_user: str | None = None
     ) -> list[dict[str, Any]]:
         query = select(inbound_messages).order_by(inbound_messages.c.received_at)
