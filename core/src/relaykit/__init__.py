@@ -46,6 +46,35 @@ from relaykit.results import (
 from relaykit.sandboxes import RunningSandbox, SandboxOptions
 from relaykit.spec import ConnectorSpec, load_spec_resource
 
+#: Heavier parts (the store, templates) load on first use, keeping plugin discovery cheap.
+_LAZY = {
+    "Relay": "relaykit.delivery",
+    "RetryPolicy": "relaykit.delivery",
+    "NotPermittedError": "relaykit.delivery",
+    "FallbackReason": "relaykit.delivery",
+    "Recipient": "relaykit.recipients",
+    "PhoneNumber": "relaykit.recipients",
+    "StaffUser": "relaykit.recipients",
+    "DeliveryRecord": "relaykit.store",
+    "MessageRecord": "relaykit.store",
+    "TemplateCatalog": "relaykit.templates",
+    "TemplatePart": "relaykit.templates",
+    "TemplateError": "relaykit.templates",
+    "MissingVariableError": "relaykit.templates",
+    "Preview": "relaykit.templates",
+    "count_segments": "relaykit.sms",
+    "SegmentCount": "relaykit.sms",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'relaykit' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
 __all__ = [
     "CONNECTOR_GROUP",
     "MIDDLEWARE_GROUP",
@@ -92,4 +121,5 @@ __all__ = [
     "build_plugin_host",
     "hookimpl",
     "load_spec_resource",
+    *_LAZY,
 ]
