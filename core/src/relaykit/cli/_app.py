@@ -7,7 +7,16 @@ from typing import Annotated
 
 import typer
 
-from relaykit.cli import _check, _config, _connectors, _sandbox, _specs
+from relaykit.cli import (
+    _check,
+    _config,
+    _connectors,
+    _messages,
+    _registry,
+    _sandbox,
+    _specs,
+    _templates,
+)
 from relaykit.cli._context import CliContext
 
 app = typer.Typer(
@@ -20,7 +29,13 @@ app = typer.Typer(
 app.add_typer(_connectors.app, name="connectors")
 app.add_typer(_config.app, name="config")
 app.add_typer(_specs.app, name="specs")
+app.add_typer(_messages.app, name="messages")
+app.add_typer(_templates.app, name="templates")
+app.add_typer(_registry.optouts, name="optouts")
+app.add_typer(_registry.senders, name="senders")
 app.command("check")(_check.check)
+app.command("notify")(_messages.notify)
+app.command("usage")(_registry.usage)
 app.command("sandbox")(_sandbox.sandbox)
 
 

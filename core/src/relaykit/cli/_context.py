@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -19,6 +19,10 @@ from relaykit.host import ConnectorHost
 from relaykit.logs import configure_logging
 from relaykit.plugins import PluginHost, build_plugin_host
 from relaykit.redaction import redact
+
+if TYPE_CHECKING:
+    from relaykit.delivery import Relay
+    from relaykit.store import Store
 
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
@@ -31,6 +35,8 @@ stderr = Console(stderr=True, soft_wrap=True)
 class CliContext:
     config_path: Path | None = None
     _plugins: PluginHost | None = field(default=None, repr=False)
+    _host: ConnectorHost | None = field(default=None, repr=False)
+    _relay: Relay | None = field(default=None, repr=False)
 
     def plugins(self) -> PluginHost:
         """Installed plugins; a broken one is reported, not fatal (unless strict)."""
@@ -41,11 +47,45 @@ class CliContext:
 
     def host(self) -> ConnectorHost:
         """Plugins plus validated settings; exits 2 with the problems on a bad config."""
-        with failing_on_config_errors():
-            host = ConnectorHost.from_config(self.config_path, plugins=self.plugins())
-        log = host.settings.log
-        configure_logging(format=log.format, level=log.level)
-        return host
+        if self._host is None:
+            with failing_on_config_errors():
+                self._host = ConnectorHost.from_config(self.config_path, plugins=self.plugins())
+            log = self._host.settings.log
+            configure_logging(format=log.format, level=log.level)
+        return self._host
+
+    def relay(self) -> Relay:
+        """The delivery engine on the configured store; exits 2 on a bad config."""
+        if self._relay is None:
+            from relaykit.delivery import Relay
+
+            with failing_on_config_errors():
+                self._relay = Relay(self.host(), _open_store(self))
+        return self._relay
+
+    def tenant(self, name: str | None) -> str:
+        """``name``, or the only configured tenant; exits 2 when it is ambiguous or unknown."""
+        tenants = sorted(self.relay().host.settings.tenants)
+        if name is None:
+            if len(tenants) == 1:
+                return tenants[0]
+            fail(
+                f"name a tenant with --tenant (configured: {', '.join(tenants) or 'none'})",
+                code=EXIT_CONFIG,
+            )
+        if name not in tenants:
+            fail(
+                f"unknown tenant {name!r} (configured: {', '.join(tenants) or 'none'})",
+                code=EXIT_CONFIG,
+            )
+        return str(name)
+
+
+def _open_store(context: CliContext) -> Store:
+    from relaykit.store import Store
+
+    settings = context.host().settings
+    return Store.open(settings.database_url, data_dir=settings.data_dir)
 
 
 @contextmanager

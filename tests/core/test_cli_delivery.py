@@ -1,0 +1,174 @@
+"""The delivery commands of the CLI, on the example (outbox) connector: notify, report, registries."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from relaykit.cli import app
+from tests.core.conftest import CANARY_SECRET
+
+pytestmark = pytest.mark.usefixtures("only_outbox")
+
+RECIPIENT = {
+    "id": "stu-1",
+    "kind": "student",
+    "email": "parent@example.org",
+    "phones": [{"number": "+15005550080", "sms_status": "enabled"}],
+}
+DATA = {"student_name": "Jamie", "school_name": "North High", "absence_date": "Monday"}
+
+
+@pytest.fixture
+def config(tmp_path: Path, write_config: Callable[[str], Path]) -> Path:
+    (tmp_path / "texts").mkdir()
+    (tmp_path / "mails").mkdir()
+    instance = '[tenants.north-high.instances.{name}]\nconnector = "outbox"\n' + (
+        '[tenants.north-high.instances.{name}.settings]\ndirectory = "{dir}"\n'
+        f'signing_secret = "{CANARY_SECRET}"\n'
+    )
+    return write_config(
+        f'data_dir = "{tmp_path / "data"}"\n'
+        + instance.format(name="sms", dir=tmp_path / "texts")
+        + instance.format(name="mail", dir=tmp_path / "mails")
+        + "[tenants.north-high.routes.default]\n"
+        'steps = [{channel = "sms", instance = "sms"}, {channel = "email", instance = "mail"}]\n'
+        "[tenants.north-high.sms]\nmonthly_limit = 1\n"
+        "[tenants.north-high.two_way]\n"
+        'permitted_roles = ["teacher"]\nsender_pool = ["+15005550100"]\ninstance = "sms"\n'
+    )
+
+
+def run(cli: CliRunner, config: Path, *args: str) -> tuple[int, str]:
+    result = cli.invoke(app, ["--config", str(config), *args])
+    return result.exit_code, result.stdout
+
+
+def notify(cli: CliRunner, config: Path, *extra: str) -> dict[str, object]:
+    code, output = run(
+        cli,
+        config,
+        "notify",
+        "attendance_absence",
+        "--recipient",
+        json.dumps(RECIPIENT),
+        "--data",
+        json.dumps(DATA),
+        "--json",
+        *extra,
+    )
+    assert code == 0, output
+    return json.loads(output)  # type: ignore[no-any-return]
+
+
+def test_notify_sends_and_the_report_explains_the_fallback(
+    cli: CliRunner, config: Path, tmp_path: Path
+) -> None:
+    first = notify(cli, config)
+    second = notify(cli, config)  # the monthly limit of 1 is reached
+
+    assert first["channel"] == "sms" and first["fallbacks"] == []
+    assert second["channel"] == "email"
+    assert second["fallbacks"] == [{"channel": "sms", "reason": "monthly_limit"}]
+    assert "Jamie" in (tmp_path / "texts" / "outbox.jsonl").read_text()
+
+    code, report = run(cli, config, "messages", "show", str(second["id"]))
+    assert code == 0
+    assert "monthly_limit" in report and "1 of 1 SMS used this month" in report
+
+    code, listed = run(cli, config, "messages", "list", "--channel", "email", "--json")
+    assert [m["delivery"] for m in json.loads(listed)] == [second["id"]]
+
+
+def test_notify_with_an_idempotency_key_sends_once(
+    cli: CliRunner, config: Path, tmp_path: Path
+) -> None:
+    first = notify(cli, config, "--idempotency-key", "abs-1")
+    again = notify(cli, config, "--idempotency-key", "abs-1")
+    assert again["id"] == first["id"] and again["duplicate"] is True
+    assert len((tmp_path / "texts" / "outbox.jsonl").read_text().splitlines()) == 1
+
+
+def test_notify_with_missing_template_data_exits_2_naming_the_variable(
+    cli: CliRunner, config: Path
+) -> None:
+    result = cli.invoke(
+        app,
+        [
+            "--config",
+            str(config),
+            "notify",
+            "attendance_absence",
+            "--recipient",
+            json.dumps(RECIPIENT),
+            "--data",
+            "{}",
+        ],
+    )
+    assert result.exit_code == 2
+    assert "student_name" in result.output
+
+
+def test_templates_set_preview_and_reset(cli: CliRunner, config: Path) -> None:
+    source = "{{student_name}} & co were absent on {{absence_date}}"
+    assert (
+        run(cli, config, "templates", "set", "attendance_absence", "sms", "--source", source)[0]
+        == 0
+    )
+
+    code, output = run(
+        cli,
+        config,
+        "templates",
+        "preview",
+        "attendance_absence",
+        "sms",
+        "--data",
+        json.dumps(DATA),
+        "--json",
+    )
+    preview = json.loads(output)
+    assert preview["text"] == "Jamie & co were absent on Monday"  # not HTML-escaped in SMS
+    assert (preview["segments"], preview["encoding"], preview["origin"]) == (1, "GSM-7", "override")
+
+    assert run(cli, config, "templates", "reset", "attendance_absence")[0] == 0
+    code, output = run(cli, config, "templates", "show", "attendance_absence", "sms")
+    assert source not in output
+
+
+def test_templates_set_refuses_an_undeclared_variable(cli: CliRunner, config: Path) -> None:
+    result = cli.invoke(
+        app, ["--config", str(config), "templates", "set", "otp", "sms", "--source", "Code {{pin}}"]
+    )
+    assert result.exit_code == 2 and "pin" in result.output
+
+
+def test_optouts_add_normalises_and_routes_around_the_number(cli: CliRunner, config: Path) -> None:
+    assert run(cli, config, "optouts", "add", "+1 500-555-0080")[0] == 0
+
+    record = notify(cli, config)
+
+    assert record["fallbacks"] == [{"channel": "sms", "reason": "opted_out"}]
+    code, output = run(cli, config, "optouts", "list", "--json")
+    assert [(o["address"], o["opted_out"], o["source"]) for o in json.loads(output)] == [
+        ("+15005550080", True, "cli")
+    ]
+    assert run(cli, config, "optouts", "remove", "+15005550080")[0] == 0
+    assert notify(cli, config)["channel"] == "sms"
+
+
+def test_usage_and_senders_show_the_pool(cli: CliRunner, config: Path) -> None:
+    notify(cli, config, "--staff", json.dumps({"id": "ms-o", "role": "teacher"}))
+
+    code, output = run(cli, config, "usage", "--json")
+    usage = json.loads(output)
+    assert (usage["sms_sent"], usage["sms_limit"]) == (1, 1)
+    assert usage["sender_pool"] == [{"number": "+15005550100", "staff_user": "ms-o"}]
+
+    assert run(cli, config, "senders", "release", "--staff", "ms-o")[0] == 0
+    code, output = run(cli, config, "senders", "list", "--json")
+    assert json.loads(output) == []
