@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001 - full-width and Arabic-Indic digits are the point of these tests
 """Phone normalisation (PITFALLS 14) and the phone rule, table-driven."""
 
 from __future__ import annotations
