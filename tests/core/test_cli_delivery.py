@@ -1,4 +1,4 @@
-"""The delivery commands of the CLI, on the example (outbox) connector: notify, report, registries."""
+"""The CLI's delivery commands on the example (outbox) connector: notify, report, registries."""
 
 from __future__ import annotations
 
@@ -136,7 +136,7 @@ def test_templates_set_preview_and_reset(cli: CliRunner, config: Path) -> None:
     assert (preview["segments"], preview["encoding"], preview["origin"]) == (1, "GSM-7", "override")
 
     assert run(cli, config, "templates", "reset", "attendance_absence")[0] == 0
-    code, output = run(cli, config, "templates", "show", "attendance_absence", "sms")
+    _, output = run(cli, config, "templates", "show", "attendance_absence", "sms")
     assert source not in output
 
 
@@ -153,7 +153,7 @@ def test_optouts_add_normalises_and_routes_around_the_number(cli: CliRunner, con
     record = notify(cli, config)
 
     assert record["fallbacks"] == [{"channel": "sms", "reason": "opted_out"}]
-    code, output = run(cli, config, "optouts", "list", "--json")
+    _, output = run(cli, config, "optouts", "list", "--json")
     assert [(o["address"], o["opted_out"], o["source"]) for o in json.loads(output)] == [
         ("+15005550080", True, "cli")
     ]
@@ -170,5 +170,5 @@ def test_usage_and_senders_show_the_pool(cli: CliRunner, config: Path) -> None:
     assert usage["sender_pool"] == [{"number": "+15005550100", "staff_user": "ms-o"}]
 
     assert run(cli, config, "senders", "release", "--staff", "ms-o")[0] == 0
-    code, output = run(cli, config, "senders", "list", "--json")
+    _, output = run(cli, config, "senders", "list", "--json")
     assert json.loads(output) == []
