@@ -131,6 +131,7 @@ def test_templates_set_preview_and_reset(cli: CliRunner, config: Path) -> None:
         json.dumps(DATA),
         "--json",
     )
+    assert code == 0
     preview = json.loads(output)
     assert preview["text"] == "Jamie & co were absent on Monday"  # not HTML-escaped in SMS
     assert (preview["segments"], preview["encoding"], preview["origin"]) == (1, "GSM-7", "override")
@@ -165,6 +166,7 @@ def test_usage_and_senders_show_the_pool(cli: CliRunner, config: Path) -> None:
     notify(cli, config, "--staff", json.dumps({"id": "ms-o", "role": "teacher"}))
 
     code, output = run(cli, config, "usage", "--json")
+    assert code == 0
     usage = json.loads(output)
     assert (usage["sms_sent"], usage["sms_limit"]) == (1, 1)
     assert usage["sender_pool"] == [{"number": "+15005550100", "staff_user": "ms-o"}]
