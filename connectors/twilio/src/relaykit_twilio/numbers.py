@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 from relaykit import Channel
 
@@ -47,10 +48,17 @@ class Recipient:
 def normalize_number(raw: str, channel: Channel, *, default_region: str | None = None) -> Recipient:
     """Read ``raw`` as a phone number for ``channel`` and return it in E.164 form.
 
+    Results are cached (a recipient usually gets several messages).
+
     :param default_region: region for numbers written without ``+``; ``None``
         requires ``+`` (or the channel's URI prefix followed by ``+``).
     :raises InvalidNumberError: naming ``raw`` and what to fix.
     """
+    return _normalize(raw, channel, default_region)
+
+
+@lru_cache(maxsize=4096)
+def _normalize(raw: str, channel: Channel, default_region: str | None) -> Recipient:
     import phonenumbers  # ~40 ms to import: only when a number is actually read
 
     text = unicodedata.normalize("NFKC", raw).strip()
@@ -79,7 +87,10 @@ def normalize_number(raw: str, channel: Channel, *, default_region: str | None =
             f"recipient {raw!r} has an extension; SMS and WhatsApp reach a whole number, "
             "so give it without one"
         )
-    if not phonenumbers.is_valid_number(number):
+    # is_valid_number() would look the region up itself; for +1 that lookup tries
+    # every NANP region and is most of the cost, so do it once.
+    region = phonenumbers.region_code_for_number(number)
+    if not phonenumbers.is_valid_number_for_region(number, region):
         hint = (
             f" (read with default region {default_region}; write it with + and the country code)"
             if not international
@@ -87,7 +98,6 @@ def normalize_number(raw: str, channel: Channel, *, default_region: str | None =
         )
         raise InvalidNumberError(f"recipient {raw!r} is not a valid phone number{hint}")
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    region = phonenumbers.region_code_for_number(number)
     return Recipient(e164=e164, country=region if region and region.isalpha() else None)
 
 
