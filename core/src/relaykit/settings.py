@@ -16,6 +16,7 @@ its instances (:mod:`relaykit.instances`).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -48,6 +49,7 @@ __all__ = [
     "InstanceSettings",
     "LogSettings",
     "RelaykitSettings",
+    "ServiceSettings",
     "TenantSettings",
     "load_settings",
 ]
@@ -87,6 +89,19 @@ class TenantSettings(BaseModel):
     routes: dict[str, Route] = Field(default_factory=dict)
     sms: SmsPolicy = Field(default_factory=SmsPolicy)
     two_way: TwoWayPolicy = Field(default_factory=TwoWayPolicy)
+    #: API keys of this tenant for the HTTP API, stored hashed: "sha256:<hex digest>".
+    api_keys: tuple[str, ...] = ()
+
+    @field_validator("api_keys")
+    @classmethod
+    def _hashed_keys(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for key in value:
+            if not re.fullmatch(r"sha256:[0-9a-f]{64}", key):
+                raise ValueError(
+                    "api_keys hold hashes, not keys: 'sha256:' + the hex SHA-256 of the key "
+                    "(python -c \"import hashlib;print(hashlib.sha256(b'KEY').hexdigest())\")"
+                )
+        return value
 
     @field_validator("time_zone")
     @classmethod
@@ -117,6 +132,16 @@ class TenantSettings(BaseModel):
         return self.routes.get(event) or self.routes.get("default")
 
 
+class ServiceSettings(BaseModel):
+    """``relaykit serve``: where it listens and what it accepts."""
+
+    model_config = _STRICT
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    max_body_bytes: int = Field(default=65536, gt=0)
+
+
 class RelaykitSettings(BaseSettings):
     """Everything configurable, as loaded from all sources."""
 
@@ -134,6 +159,7 @@ class RelaykitSettings(BaseSettings):
     database_url: str | None = None
     public_base_url: AnyHttpUrl | None = None
     log: LogSettings = Field(default_factory=LogSettings)
+    service: ServiceSettings = Field(default_factory=ServiceSettings)
     tenants: dict[str, TenantSettings] = Field(default_factory=dict)
 
     @classmethod
