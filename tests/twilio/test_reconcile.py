@@ -10,6 +10,7 @@ import pytest
 
 from relaykit import (
     AmbiguousSendError,
+    AuthenticationError,
     Channel,
     InstanceConfig,
     MessageStatus,
@@ -154,6 +155,15 @@ async def test_find_sent_for_whatsapp_uses_the_channel_address(
     found = await sandbox_connector.find_sent(f"whatsapp:{TO}", "r", started, body="hi")
     assert found is not None and found.provider_message_id == receipt.provider_message_id
     assert found.channel is Channel.WHATSAPP
+
+
+async def test_find_sent_errors_are_classified_like_any_other_call(
+    connect: Callable[..., TwilioConnector],
+) -> None:
+    # The SDK raises a bare TwilioException for a refused list page, not TwilioRestException.
+    with pytest.raises(AuthenticationError) as raised:
+        await connect(auth_token="0" * 32).find_sent(TO, "msg-1", now(), body="x")
+    assert raised.value.provider_code == "20003"
 
 
 async def test_pitfall_9_fetch_status_recovers_a_lost_callback(

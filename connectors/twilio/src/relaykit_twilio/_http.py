@@ -57,7 +57,6 @@ class Exchange:
     sent: bool = False
     status: int | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
-    requests: int = 0
 
 
 _current: ContextVar[Exchange | None] = ContextVar("relaykit_twilio_exchange", default=None)
@@ -144,7 +143,6 @@ class RelaykitHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
             kwargs["headers"]["Authorization"] = _basic_auth(*auth)
         exchange = _current.get()
         if exchange is not None:
-            exchange.requests += 1
             exchange.sent, exchange.status, exchange.headers = False, None, {}
         try:
             async with self._client_session().request(**kwargs) as answer:

@@ -109,7 +109,11 @@ class TwilioConnector:
     async def _call(self, call: Callable[[Client], Awaitable[T]], *, creates: bool = False) -> T:
         """Run one SDK call and turn any failure into a relaykit error (see ``error_table``)."""
         import aiohttp
-        from twilio.base.exceptions import TwilioRestException, TwilioServiceException
+        from twilio.base.exceptions import (
+            TwilioException,
+            TwilioRestException,
+            TwilioServiceException,
+        )
 
         from relaykit_twilio._http import track_exchange
 
@@ -119,17 +123,22 @@ class TwilioConnector:
                 return await call(client)
             except (TwilioRestException, TwilioServiceException) as exc:
                 detail = getattr(exc, "detail", None) or getattr(exc, "msg", "")
+                status, code = int(exc.status), exc.code if isinstance(exc.code, int) else None
                 message = str(detail).partition(": ")[2] or str(detail)
-                code = exc.code if isinstance(exc.code, int) else None
-                raise error_for_response(
-                    int(exc.status),
-                    code,
-                    message,
-                    retry_after=parse_retry_after(exchange.headers.get("Retry-After")),
-                    creates=creates,
-                ) from None
+            except TwilioException as exc:
+                # List pages raise a bare TwilioException("Unable to fetch page", response).
+                if exchange.status is None or exchange.status < 300:
+                    raise
+                status, code, message = exchange.status, *_error_body(exc)
             except (aiohttp.ClientError, TimeoutError) as exc:
                 raise error_for_transport(exc, sent=exchange.sent, creates=creates) from exc
+            raise error_for_response(
+                status,
+                code,
+                message,
+                retry_after=parse_retry_after(exchange.headers.get("Retry-After")),
+                creates=creates,
+            )
 
     async def aclose(self) -> None:
         """Close the SDK client's connection pool."""
@@ -461,6 +470,21 @@ class TwilioConnector:
             segments=count.segments if count else None,
             encoding=count.encoding.value if count else None,
         )
+
+
+def _error_body(exc: Exception) -> tuple[int | None, str]:
+    """Twilio's error ``code`` and ``message`` from the response a page error carries."""
+    import json
+
+    response = exc.args[1] if len(exc.args) > 1 else None
+    try:
+        body = json.loads(getattr(response, "text", "") or "{}")
+    except ValueError:
+        return None, ""
+    if not isinstance(body, dict):
+        return None, ""
+    code = body.get("code")
+    return (code if isinstance(code, int) else None), str(body.get("message") or "")
 
 
 def _query_params(url: str) -> dict[str, str]:
