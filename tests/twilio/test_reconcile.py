@@ -70,7 +70,7 @@ async def test_pitfall_24_a_timeout_after_sending_is_ambiguous_and_reconciled(
 ) -> None:
     connector = connect(request_timeout_seconds=0.2)
     started = now()
-    twilio_sandbox.faults.update(latency_ms=1000)  # the message is created, the answer is late
+    twilio_sandbox.faults.update(latency_ms=600)  # the message is created, the answer is late
     with pytest.raises(AmbiguousSendError, match="after the request was sent"):
         await connector.send(sms())
     twilio_sandbox.faults.reset()

@@ -87,7 +87,7 @@ async def exercise(connector: TwilioConnector, sandbox: TwilioSandbox) -> list[s
         with pytest.raises(ConnectorError) as error:
             await connector.send(OutboundMessage(Channel.SMS, to, "x"))
         seen += [str(error.value), repr(error.value), repr(error.value.__cause__)]
-    sandbox.faults.update(latency_ms=1000)
+    sandbox.faults.update(latency_ms=600)
     with pytest.raises(ConnectorError) as error:
         await connector.send(OutboundMessage(Channel.SMS, "+14155552671", "slow"))
     seen += [str(error.value), repr(error.value.__cause__)]
