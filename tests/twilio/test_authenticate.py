@@ -91,6 +91,15 @@ async def test_the_whatsapp_sender_is_checked_too(connect: MakeConnector) -> Non
     assert "whatsapp_sender +15005559998" in status.detail
 
 
+async def test_whatsapp_senders_need_no_sms_capability_and_the_shared_sandbox_passes(
+    connect: MakeConnector,
+) -> None:
+    voice_only = await connect(whatsapp_sender="whatsapp:+15005550007").authenticate()
+    assert voice_only.connected, voice_only.detail
+    shared = await connect(whatsapp_sender="whatsapp:+14155238886").authenticate()
+    assert shared.connected, shared.detail
+
+
 @pytest.mark.parametrize("account_status", ["suspended", "closed"])
 async def test_a_suspended_or_closed_account_has_its_own_reason(
     connect: MakeConnector, twilio_sandbox: TwilioSandbox, account_status: str

@@ -49,6 +49,8 @@ if TYPE_CHECKING:
 __all__ = ["TwilioConnector"]
 
 T = TypeVar("T")
+#: Twilio's shared WhatsApp Sandbox sender, usable by every account that joined it.
+TWILIO_WHATSAPP_SANDBOX = "+14155238886"
 EMPTY_TWIML = b'<?xml version="1.0" encoding="UTF-8"?><Response/>'
 _FIND_SENT_LIMIT = 100
 
@@ -168,7 +170,9 @@ class TwilioConnector:
             if s.sms_sender is not None:
                 problems.append(await self._sender_problem(s.sms_sender, "sms_sender"))
             if s.whatsapp_sender is not None:
-                problems.append(await self._sender_problem(s.whatsapp_sender, "whatsapp_sender"))
+                problems.append(
+                    await self._sender_problem(s.whatsapp_sender, "whatsapp_sender", whatsapp=True)
+                )
         except AuthenticationError as exc:
             return ConnectionStatus(
                 ConnectionState.INVALID_CREDENTIALS,
@@ -204,9 +208,18 @@ class TwilioConnector:
             f"account {s.account_sid} is active; {' and '.join(senders)} checked",
         )
 
-    async def _sender_problem(self, sender: Sender, setting: str) -> str | None:
-        """Why ``sender`` cannot send for this account, or ``None``."""
+    async def _sender_problem(
+        self, sender: Sender, setting: str, *, whatsapp: bool = False
+    ) -> str | None:
+        """Why ``sender`` cannot send for this account, or ``None``.
+
+        A WhatsApp number must be the account's too, but its WhatsApp approval
+        is not visible here, and Twilio's shared WhatsApp Sandbox number is
+        nobody's.
+        """
         sid = self.settings.account_sid
+        if whatsapp and sender.value == TWILIO_WHATSAPP_SANDBOX:
+            return None
         if sender.kind is SenderKind.PHONE_NUMBER:
             numbers = await self._call(
                 lambda c: c.api.v2010.accounts(sid).incoming_phone_numbers.list_async(
@@ -219,7 +232,7 @@ class TwilioConnector:
                     f"{setting} {sender.value} is not a phone number of account {sid}; "
                     "buy or port it in the Twilio Console, or use one the account owns"
                 )
-            if not (owned[0].capabilities or {}).get("sms"):
+            if not whatsapp and not (owned[0].capabilities or {}).get("sms"):
                 return f"{setting} {sender.value} is not SMS-capable; use a messaging number"
             return None
         if sender.kind is SenderKind.MESSAGING_SERVICE:
