@@ -1,8 +1,9 @@
-"""The store on a real SQLite file: migrations, idempotency, status order, upserts, locking."""
+"""The store on a real SQLite file and a real PostgreSQL: migrations, idempotency, upserts."""
 
 from __future__ import annotations
 
 import multiprocessing
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,9 @@ RECIPIENT = {"id": "s-1", "kind": "student", "name": "Ada"}
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    opened = Store.open(f"sqlite:///{tmp_path / 'relaykit.db'}")
+def store(database_url: str) -> Iterator[Store]:
+    """The store on SQLite and on PostgreSQL: every test here runs on both."""
+    opened = Store.open(database_url)
     yield opened
     opened.close()
 
@@ -73,7 +75,8 @@ def test_migrations_create_exactly_the_declared_schema(store: Store) -> None:
     assert diff == []
 
 
-def test_sqlite_runs_in_wal_mode(store: Store) -> None:
+def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'wal.db'}")
     with store.engine.connect() as connection:
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
 

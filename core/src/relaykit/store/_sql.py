@@ -23,3 +23,15 @@ def insert(connection: Connection, table: Table) -> Any:
     if connection.dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
+
+
+def insert_if_absent(connection: Connection, statement: Any) -> bool:
+    """Run ``INSERT … ON CONFLICT DO NOTHING``; True if a row was inserted.
+
+    Asks for a returned row rather than trusting ``rowcount``, which some
+    drivers report as -1 or 1 for a conflicting insert.
+    """
+    table = statement.table
+    first_key = next(iter(table.primary_key.columns))
+    result = connection.execute(statement.on_conflict_do_nothing().returning(first_key))
+    return result.first() is not None

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, Row, and_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from relaykit.results import Channel, MessageStatus
-from relaykit.store._sql import as_utc, insert, utcnow
+from relaykit.store._sql import as_utc, insert, insert_if_absent, utcnow
 from relaykit.store.records import DeliveryRecord, MessageRecord, NewMessage, StatusChange, new_id
 from relaykit.store.tables import (
     attempts,
@@ -310,8 +310,7 @@ class Deliveries:
             statement = insert(connection, callback_receipts).values(
                 dedupe_key=dedupe_key, received_at=utcnow()
             )
-            result = connection.execute(statement.on_conflict_do_nothing())
-            return bool(result.rowcount)
+            return insert_if_absent(connection, statement)
 
     def apply_status(
         self,

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, delete, select
 
-from relaykit.store._sql import as_utc, insert, utcnow
+from relaykit.store._sql import as_utc, insert, insert_if_absent, utcnow
 from relaykit.store.records import new_id
 from relaykit.store.tables import (
     inbound_messages,
@@ -190,7 +190,7 @@ class Senders:
                     staff_email=staff_email,
                     assigned_at=utcnow(),
                 )
-                if connection.execute(statement.on_conflict_do_nothing()).rowcount:
+                if insert_if_absent(connection, statement):
                     return number
         return None
 
@@ -281,8 +281,8 @@ class Inbound:
             statement = insert(connection, inbound_messages).values(
                 id=inbound_id, received_at=utcnow(), **values
             )
-            result = connection.execute(statement.on_conflict_do_nothing())
-        return inbound_id if result.rowcount else None
+            inserted = insert_if_absent(connection, statement)
+        return inbound_id if inserted else None
 
     def messages(
         self, tenant: str | None = None, staff_user: str | None = None
