@@ -42,7 +42,7 @@ from relaykit_twilio.settings import TwilioSettings
 from relaykit_twilio.signatures import FormParams, verify_signature
 
 if TYPE_CHECKING:
-    from twilio.rest import Client
+    from twilio.rest import Client  # type: ignore[import-untyped]
 
     from relaykit_twilio._http import RelaykitHttpClient
 
@@ -111,7 +111,7 @@ class TwilioConnector:
     async def _call(self, call: Callable[[Client], Awaitable[T]], *, creates: bool = False) -> T:
         """Run one SDK call and turn any failure into a relaykit error (see ``error_table``)."""
         import aiohttp
-        from twilio.base.exceptions import (
+        from twilio.base.exceptions import (  # type: ignore[import-untyped]
             TwilioException,
             TwilioRestException,
             TwilioServiceException,

@@ -90,7 +90,7 @@ def _normalize(raw: str, channel: Channel, default_region: str | None) -> Recipi
     # is_valid_number() would look the region up itself; for +1 that lookup tries
     # every NANP region and is most of the cost, so do it once.
     region = phonenumbers.region_code_for_number(number)
-    if not phonenumbers.is_valid_number_for_region(number, region):
+    if region is None or not phonenumbers.is_valid_number_for_region(number, region):
         hint = (
             f" (read with default region {default_region}; write it with + and the country code)"
             if not international

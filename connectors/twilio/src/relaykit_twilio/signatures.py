@@ -57,7 +57,11 @@ def verify_signature(
     :param headers: request headers, names lower-cased.
     :raises CallbackVerificationError: missing, malformed or wrong signature.
     """
-    from twilio.request_validator import HMAC_SHA1, RequestValidator, get_signature_algorithm
+    from twilio.request_validator import (  # type: ignore[import-untyped]
+        HMAC_SHA1,
+        RequestValidator,
+        get_signature_algorithm,
+    )
 
     signature = headers.get(SIGNATURE_HEADER)
     if signature is None or not signature.strip():
