@@ -49,8 +49,9 @@ def parse_delivery_report(body: bytes) -> tuple[StatusUpdate, ...]:
         raise CallbackParseError(
             "email: a bounce must be multipart/report; report-type=delivery-status (RFC 3464)"
         )
-    parts = report.get_payload()
-    if not isinstance(parts, list):
+    payload = report.get_payload()
+    parts = [p for p in payload if isinstance(p, Message)] if isinstance(payload, list) else []
+    if not parts:
         raise CallbackParseError("email: the multipart/report has no parts")
     blocks = _status_blocks(parts)
     per_message, recipients = blocks[0], blocks[1:]
@@ -101,8 +102,11 @@ def parse_delivery_report(body: bytes) -> tuple[StatusUpdate, ...]:
 def _status_blocks(parts: list[Message]) -> list[Message]:
     for part in parts:
         if part.get_content_type() == "message/delivery-status":
-            blocks = part.get_payload()
-            if isinstance(blocks, list) and len(blocks) >= 2:
+            payload = part.get_payload()
+            blocks = (
+                [b for b in payload if isinstance(b, Message)] if isinstance(payload, list) else []
+            )
+            if len(blocks) >= 2:
                 return blocks
             break
     raise CallbackParseError(
@@ -115,7 +119,7 @@ def _returned_headers(parts: list[Message]) -> Message | None:
         kind = part.get_content_type()
         if kind == "message/rfc822":
             inner = part.get_payload()
-            if isinstance(inner, list) and inner:
+            if isinstance(inner, list) and inner and isinstance(inner[0], Message):
                 return inner[0]
         elif kind == "text/rfc822-headers":
             text = part.get_payload(decode=True)

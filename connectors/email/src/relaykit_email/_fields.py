@@ -71,7 +71,7 @@ def _decode_encoded_words(field: str, text: str) -> str:
             (payload, charset), *_ = decode_header(match.group(0))
             if isinstance(payload, str):
                 return payload
-            return payload.decode(charset or "ascii")
+            return str(bytes(payload).decode(str(charset or "ascii")))
         except (LookupError, ValueError) as exc:  # unknown charset, bad base64/bytes
             raise FieldValueError(
                 field, "contains an RFC 2047 encoded word that does not decode"

@@ -23,6 +23,7 @@ from relaykit_email._settings import EmailSettings
 __all__ = ["FailureKind", "Phase", "SmtpFailure", "SmtpRelay"]
 
 T = TypeVar("T")
+_QUIT_TIMEOUT = 2.0
 
 
 class Phase(enum.StrEnum):
@@ -126,8 +127,9 @@ class SmtpRelay:
                     client.login(settings.username, settings.password.get_secret_value()),
                 )
             yield client
+            # The work is done: a slow or failed QUIT changes nothing, so do not wait long.
             with suppress(aiosmtplib.SMTPException, OSError):
-                await client.quit()
+                await client.quit(timeout=min(settings.timeout, _QUIT_TIMEOUT))
         finally:
             client.close()
 
