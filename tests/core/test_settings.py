@@ -133,3 +133,20 @@ def test_named_config_file_that_does_not_exist_is_an_error(tmp_path: Path) -> No
 def test_example_config_is_valid(plugins: PluginHost, monkeypatch: pytest.MonkeyPatch) -> None:
     settings = load_settings(REPO / "relaykit.example.toml")
     assert settings.tenants, "the example config should show at least one tenant"
+
+
+def test_root_level_schema_errors_do_not_print_the_settings() -> None:
+    """jsonschema quotes the whole settings object for a root anyOf failure: secrets included."""
+    import json
+
+    from relaykit import ConnectorSpec
+    from relaykit.instances import validate_instance_settings
+
+    document = json.loads((EXAMPLE_SRC / "relaykit_outbox" / "spec.json").read_text())
+    document["settings_schema"]["anyOf"] = [{"required": ["test_recipient"]}]
+    spec = ConnectorSpec.from_document(document)
+
+    with pytest.raises(ConfigError) as raised:
+        validate_instance_settings(spec, {"directory": "/tmp", "signing_secret": CANARY_SECRET})
+
+    assert "anyOf" in str(raised.value) and CANARY_SECRET not in str(raised.value)

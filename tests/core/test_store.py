@@ -55,7 +55,8 @@ def create(store: Store, key: str | None = None) -> tuple[str, bool]:
 def sent_message(store: Store, provider_id: str = "SM1") -> str:
     notification_id, _ = create(store)
     message = store.deliveries.get(notification_id).messages[0]  # type: ignore[union-attr]
-    attempt = store.deliveries.start_attempt(message.id)
+    attempt = store.deliveries.claim(message.id)
+    assert attempt is not None
     store.deliveries.finish_sent(
         message.id,
         attempt,

@@ -75,6 +75,7 @@ def __getattr__(name: str) -> object:
 
     return getattr(importlib.import_module(module), name)
 
+
 __all__ = [
     "CONNECTOR_GROUP",
     "MIDDLEWARE_GROUP",

@@ -11,6 +11,7 @@ from relaykit.errors import DuplicateConnectorError, UnknownConnectorError
 from relaykit.results import (
     CallbackOutcome,
     CallbackRequest,
+    Channel,
     ConnectionStatus,
     FieldSpec,
     OutboundMessage,
@@ -114,8 +115,22 @@ class Connector(Protocol):
 class SupportsReconcile(Protocol):
     """Optional: a connector that can look up what it sent, for crash and timeout recovery."""
 
-    async def find_sent(self, to: str, reference: str, since: datetime) -> SendReceipt | None:
-        """The message sent to ``to`` with ``reference`` since ``since``, if the provider has it."""
+    async def find_sent(
+        self,
+        to: str,
+        reference: str,
+        since: datetime,
+        *,
+        body: str | None = None,
+        sender: str | None = None,
+        channel: Channel | None = None,
+    ) -> SendReceipt | None:
+        """The message sent to ``to`` since ``since`` (carrying ``reference``, or this
+        ``body`` from this ``sender`` where the provider cannot echo references), if the
+        provider has it; ``None`` if it has not.
+
+        :raises AmbiguousSendError: several records match and none can be told apart.
+        """
         ...
 
     async def fetch_status(self, provider_message_id: str) -> StatusUpdate:

@@ -102,7 +102,9 @@ def _explain(error: SchemaError, spec: ConnectorSpec, location: str) -> str:
         )
     if error.validator == "additionalProperties":
         return f"{location}: {error.message}; known settings: {', '.join(sorted(properties))}"
-    if field in spec.secret_settings:
+    if not field or field in spec.secret_settings:
+        # jsonschema's message quotes the value: for the whole settings object (a root-level
+        # anyOf/oneOf/not) or a secret, that would print secrets.
         message = f"is not valid (fails the schema's {error.validator!r} rule; value not shown)"
     else:
         message = error.message

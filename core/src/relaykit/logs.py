@@ -22,7 +22,12 @@ from relaykit.redaction import redact
 
 __all__ = ["configure_logging", "redact_event"]
 
-QUIET_LOGGERS = {"twilio.http_client": logging.WARNING, "aiosmtpd": logging.WARNING}
+#: Libraries that log request details (URLs, headers) at INFO: held at WARNING (PITFALLS 4).
+QUIET_LOGGERS = {
+    "twilio.http_client": logging.WARNING,
+    "twilio.async_http_client": logging.WARNING,
+    "aiosmtpd": logging.WARNING,
+}
 
 
 def redact_event(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:

@@ -46,6 +46,7 @@ from relaykit.policy import Route, SmsPolicy, TwoWayPolicy
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",
+    "DeliverySettings",
     "InstanceSettings",
     "LogSettings",
     "RelaykitSettings",
@@ -142,6 +143,27 @@ class ServiceSettings(BaseModel):
     max_body_bytes: int = Field(default=65536, gt=0)
 
 
+class DeliverySettings(BaseModel):
+    """How messages are sent and retried.
+
+    :ivar inline: send within ``notify``; ``false`` queues for ``relaykit worker``.
+    :ivar stale_after_seconds: an attempt in flight longer than this belonged to
+        a process that died; recovery reconciles it (keep it above the
+        connectors' request timeouts).
+    :ivar stuck_after_minutes: accepted messages with no final status after this
+        are fetched from the provider (Twilio retries a callback only once).
+    """
+
+    model_config = _STRICT
+
+    inline: bool = True
+    max_attempts: int = Field(default=3, ge=1, le=20)
+    base_delay_seconds: float = Field(default=0.5, gt=0)
+    max_delay_seconds: float = Field(default=30.0, gt=0)
+    stale_after_seconds: float = Field(default=60.0, gt=0)
+    stuck_after_minutes: float = Field(default=30.0, gt=0)
+
+
 class RelaykitSettings(BaseSettings):
     """Everything configurable, as loaded from all sources."""
 
@@ -160,6 +182,7 @@ class RelaykitSettings(BaseSettings):
     public_base_url: AnyHttpUrl | None = None
     log: LogSettings = Field(default_factory=LogSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     tenants: dict[str, TenantSettings] = Field(default_factory=dict)
 
     @classmethod

@@ -1,6 +1,7 @@
 """The delivery engine: routing and fallback, recipients, limits, templates, the Python API."""
 
+from relaykit.delivery.dispatcher import RetryPolicy
 from relaykit.delivery.reasons import FallbackReason
-from relaykit.delivery.relay import NotPermittedError, Relay, RetryPolicy
+from relaykit.delivery.relay import NotPermittedError, Relay
 
 __all__ = ["FallbackReason", "NotPermittedError", "Relay", "RetryPolicy"]

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Row, and_, select, update
+from sqlalchemy import Engine, Row, and_, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from relaykit.results import Channel, MessageStatus
@@ -27,7 +27,12 @@ from relaykit.store.tables import (
     usage_counters,
 )
 
-__all__ = ["Deliveries", "UsageIncrement"]
+__all__ = ["CLAIMABLE", "Deliveries", "UsageIncrement"]
+
+#: Message statuses a worker may claim for an attempt.
+CLAIMABLE = ("pending", "retrying")
+#: A claimed message while its provider call is in flight.
+SUBMITTING = "submitting"
 
 UsageIncrement = tuple[str, str, str]  # tenant, month, channel
 
@@ -157,24 +162,131 @@ class Deliveries:
 
     # -- attempts -------------------------------------------------------------------------------
 
-    def start_attempt(self, message_id: str) -> int:
-        """Commit an in-flight attempt before calling the provider; returns its number."""
-        now = utcnow()
+    def claim(self, message_id: str) -> int | None:
+        """Commit an in-flight attempt for a message that is due to be sent.
+
+        Safe to call twice or from two workers: only a ``pending`` or
+        ``retrying`` message is claimed, atomically.
+
+        :returns: the attempt number, or ``None`` when the message is not claimable.
+        """
         with self.engine.begin() as connection:
-            number = connection.execute(
-                update(messages)
-                .where(messages.c.id == message_id)
-                .values(
-                    attempt_count=messages.c.attempt_count + 1, status="sending", updated_at=now
-                )
-                .returning(messages.c.attempt_count)
-            ).scalar_one()
-            connection.execute(
-                attempts.insert().values(
-                    message_id=message_id, number=number, state="in_flight", started_at=now
+            return self._claim(connection, message_id, utcnow())
+
+    def claim_due(self, limit: int, now: datetime | None = None) -> list[tuple[str, int]]:
+        """Claim up to ``limit`` messages whose next attempt is due, oldest first.
+
+        On PostgreSQL the candidates are locked with ``FOR UPDATE SKIP LOCKED``
+        (PITFALLS 20), so concurrent workers never claim one message twice; on
+        SQLite the ``BEGIN IMMEDIATE`` transaction serialises claims.
+        """
+        now = now or utcnow()
+        query = (
+            select(messages.c.id)
+            .where(
+                and_(
+                    messages.c.status.in_(CLAIMABLE),
+                    messages.c.next_attempt_at <= now,
                 )
             )
+            .order_by(messages.c.next_attempt_at)
+            .limit(limit)
+        )
+        claimed = []
+        with self.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            for row in connection.execute(query).all():
+                number = self._claim(connection, row.id, now)
+                if number is not None:
+                    claimed.append((row.id, number))
+        return claimed
+
+    def _claim(self, connection: Any, message_id: str, now: datetime) -> int | None:
+        number = connection.execute(
+            update(messages)
+            .where(and_(messages.c.id == message_id, messages.c.status.in_(CLAIMABLE)))
+            .values(attempt_count=messages.c.attempt_count + 1, status=SUBMITTING, updated_at=now)
+            .returning(messages.c.attempt_count)
+        ).scalar_one_or_none()
+        if number is None:
+            return None
+        connection.execute(
+            attempts.insert().values(
+                message_id=message_id, number=number, state="in_flight", started_at=now
+            )
+        )
         return int(number)
+
+    def next_due_at(self) -> datetime | None:
+        """When the earliest pending or retrying message is due."""
+        with self.engine.connect() as connection:
+            value = connection.execute(
+                select(func.min(messages.c.next_attempt_at)).where(messages.c.status.in_(CLAIMABLE))
+            ).scalar_one_or_none()
+        return as_utc(value) if value is not None else None
+
+    def stale_attempts(self, started_before: datetime) -> list[tuple[str, int, datetime]]:
+        """In-flight attempts older than ``started_before``: their process died mid-call."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(attempts.c.message_id, attempts.c.number, attempts.c.started_at).where(
+                    and_(attempts.c.state == "in_flight", attempts.c.started_at < started_before)
+                )
+            ).all()
+        return [(r.message_id, r.number, as_utc(r.started_at)) for r in rows]
+
+    def abandon(self, message_id: str, attempt: int, *, retry_at: datetime) -> bool:
+        """Give up on a dead in-flight attempt and make its message due again at ``retry_at``."""
+        now = utcnow()
+        with self.engine.begin() as connection:
+            closed = connection.execute(
+                update(attempts)
+                .where(
+                    and_(
+                        attempts.c.message_id == message_id,
+                        attempts.c.number == attempt,
+                        attempts.c.state == "in_flight",
+                    )
+                )
+                .values(state="abandoned", finished_at=now)
+            ).rowcount
+            if not closed:
+                return False
+            connection.execute(
+                update(messages)
+                .where(and_(messages.c.id == message_id, messages.c.status == SUBMITTING))
+                .values(status="retrying", next_attempt_at=retry_at, updated_at=now)
+            )
+            connection.execute(
+                status_events.insert().values(
+                    message_id=message_id,
+                    status="retrying",
+                    source="recovery",
+                    detail=f"attempt {attempt} was in flight when its worker stopped",
+                    applied=True,
+                    recorded_at=now,
+                )
+            )
+        return True
+
+    def unfinished(self, older_than: datetime, limit: int = 100) -> list[MessageRecord]:
+        """Accepted messages still in a non-final provider status after ``older_than``."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(messages)
+                .where(
+                    and_(
+                        messages.c.provider_message_id.is_not(None),
+                        messages.c.status.in_(
+                            ["queued", "accepted", "scheduled", "sending", "sent"]
+                        ),
+                        messages.c.updated_at < older_than,
+                    )
+                )
+                .limit(limit)
+            ).all()
+        return [_message(row, ()) for row in rows]
 
     def finish_sent(
         self,
@@ -192,29 +304,33 @@ class Deliveries:
         now = utcnow()
         with self.engine.begin() as connection:
             self._close_attempt(connection, message_id, attempt, "succeeded", now)
-            connection.execute(
-                update(messages)
-                .where(messages.c.id == message_id)
-                .values(
-                    status=status.value,
-                    provider_message_id=provider_message_id,
-                    to_address=to_address,
-                    segments=segments,
-                    encoding=encoding,
-                    next_attempt_at=None,
-                    updated_at=now,
-                )
-            )
+            current = connection.execute(
+                select(messages.c.status).where(messages.c.id == message_id)
+            ).scalar_one()
+            # A fast provider's callback may have moved the message on already.
+            applied = _moves_forward(current, status)
+            values: dict[str, Any] = {
+                "provider_message_id": provider_message_id,
+                "to_address": to_address,
+                "segments": segments,
+                "encoding": encoding,
+                "next_attempt_at": None,
+                "updated_at": now,
+            }
+            if applied:
+                values["status"] = status.value
+            connection.execute(update(messages).where(messages.c.id == message_id).values(**values))
             connection.execute(
                 status_events.insert().values(
                     message_id=message_id,
                     status=status.value,
                     source="send",
-                    applied=True,
+                    applied=applied,
                     recorded_at=now,
                 )
             )
-            self._mark_notification(connection, message_id, "sent", now)
+            if applied:
+                self._mark_notification(connection, message_id, "sent", now)
             if usage is not None:
                 self._increment_usage(connection, usage)
 
@@ -322,25 +438,40 @@ class Deliveries:
         error_code: str | None = None,
         detail: str | None = None,
         source: str = "callback",
+        reference: str | None = None,
     ) -> tuple[MessageRecord | None, bool]:
         """Add a provider status to a message's timeline; apply it only if it moves it forward.
 
         A late ``sent`` never overwrites ``delivered``; ``failed`` after
-        ``delivered`` is recorded, not applied.
+        ``delivered`` is recorded, not applied. A callback that outruns the
+        send's own commit is matched by ``reference`` (our message id).
 
         :returns: the message (after the change) and whether its status changed.
         """
         now = utcnow()
         with self.engine.begin() as connection:
+            scope = and_(messages.c.tenant == tenant, messages.c.instance == instance)
             row = connection.execute(
                 select(messages.c.id, messages.c.status).where(
-                    and_(
-                        messages.c.tenant == tenant,
-                        messages.c.instance == instance,
-                        messages.c.provider_message_id == provider_message_id,
-                    )
+                    and_(scope, messages.c.provider_message_id == provider_message_id)
                 )
             ).one_or_none()
+            if row is None and reference:
+                row = connection.execute(
+                    select(messages.c.id, messages.c.status).where(
+                        and_(
+                            scope,
+                            messages.c.id == reference,
+                            messages.c.provider_message_id.is_(None),
+                        )
+                    )
+                ).one_or_none()
+                if row is not None:
+                    connection.execute(
+                        update(messages)
+                        .where(messages.c.id == row.id)
+                        .values(provider_message_id=provider_message_id)
+                    )
             if row is None:
                 return None, False
             applied = _moves_forward(row.status, status)
@@ -512,14 +643,18 @@ class Deliveries:
         return {k: tuple(v) for k, v in timelines.items()}
 
 
-_LOCAL_PROGRESS = {"skipped": -1, "pending": -1, "retrying": -1, "sending": -1}
+#: relaykit's own states before the provider has the message; any provider status beats them.
+_LOCAL_PROGRESS = {"skipped": -1, "pending": -1, "retrying": -1, SUBMITTING: -1}
 
 
 def _moves_forward(current: str, new: MessageStatus) -> bool:
-    try:
-        now = MessageStatus(current).progress
-    except ValueError:
-        now = _LOCAL_PROGRESS.get(current, -1)
+    if current in _LOCAL_PROGRESS:
+        now = _LOCAL_PROGRESS[current]
+    else:
+        try:
+            now = MessageStatus(current).progress
+        except ValueError:
+            now = -1
     return new.progress > now
 
 

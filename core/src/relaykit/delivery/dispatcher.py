@@ -1,0 +1,303 @@
+"""Sending one message: one provider attempt, its outcome, and what comes next.
+
+"Deliver message N" is the unit of work. It is idempotent - an attempt is
+claimed atomically from ``pending``/``retrying`` and committed in flight
+before the provider call, its outcome committed after (PITFALLS 21: no lock or
+transaction is held across the call) - so the inline path, a worker or a task
+queue can run it, and running it twice sends once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import structlog
+
+from relaykit.connectors import SupportsReconcile
+from relaykit.delivery.health import InstanceHealth
+from relaykit.delivery.planner import Plan, Planner, month_of
+from relaykit.delivery.reasons import FallbackReason
+from relaykit.errors import (
+    AmbiguousSendError,
+    AuthenticationError,
+    ConnectorError,
+    OptOutError,
+    PermanentSendError,
+    RateLimitedError,
+    TransientSendError,
+)
+from relaykit.host import ConnectorHost
+from relaykit.recipients import Recipient, StaffUser, phone_numbers
+from relaykit.results import Channel, OutboundMessage, SendReceipt
+from relaykit.settings import TenantSettings
+from relaykit.store import MessageRecord, Store
+
+__all__ = ["AttemptResult", "Dispatcher", "RetryPolicy", "utcnow"]
+
+log = structlog.get_logger("relaykit.dispatch")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Transient failures: exponential backoff with full jitter, ``Retry-After`` honoured.
+
+    :ivar max_attempts: provider calls per message before it falls back.
+    """
+
+    max_attempts: int = 3
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        """Seconds to wait after failed attempt number ``attempt``."""
+        if retry_after is not None:
+            return min(retry_after, self.max_delay)
+        return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    """What one attempt led to.
+
+    :ivar retry_at: set when the message waits for another attempt.
+    :ivar next_messages: messages of later steps now pending (a fallback).
+    """
+
+    sent: bool = False
+    retry_at: datetime | None = None
+    next_messages: list[str] = field(default_factory=list)
+
+
+class Dispatcher:
+    """Attempts, outcomes and fallbacks, shared by the inline path and the worker."""
+
+    def __init__(
+        self,
+        host: ConnectorHost,
+        store: Store,
+        planner: Planner,
+        health: InstanceHealth,
+        retry: RetryPolicy,
+        tenant: Callable[[str], TenantSettings],
+    ) -> None:
+        self.host = host
+        self.store = store
+        self.planner = planner
+        self.health = health
+        self.retry = retry
+        self._tenant = tenant
+
+    # -- one attempt ----------------------------------------------------------------------------
+
+    async def attempt(self, message_id: str, number: int) -> AttemptResult:
+        """Call the provider once for a claimed message and commit the outcome."""
+        message = self.store.deliveries.message(message_id)
+        if message is None:
+            return AttemptResult()
+        label = f"{message.tenant}/{message.instance}"
+        outbound = OutboundMessage(
+            channel=message.channel,
+            to=message.to_address,
+            body=message.body,
+            reference=message.id,
+            subject=message.subject,
+            html_body=message.html_body,
+            sender=message.sender,
+        )
+        started = utcnow()
+        try:
+            receipt = await self.host.send(label, outbound)
+        except AmbiguousSendError as exc:
+            found = await self.reconcile(label, outbound, started - timedelta(seconds=5))
+            if found is None:
+                return await self._transient(message, number, exc)
+            receipt = found
+        except RateLimitedError as exc:
+            return await self._transient(message, number, exc, exc.retry_after)
+        except TransientSendError as exc:
+            return await self._transient(message, number, exc)
+        except PermanentSendError as exc:
+            reason = self._permanent_reason(message, label, exc)
+            self._fail(message, number, exc, reason)
+            return AttemptResult(next_messages=self.advance(message))
+        self.succeeded(message, number, receipt)
+        return AttemptResult(sent=True)
+
+    async def deliver_now(self, message_id: str) -> None:
+        """Send a message inline: attempts with backoff, then any fallback, until settled."""
+        queue = [message_id]
+        while queue:
+            current = queue.pop(0)
+            while (number := self.store.deliveries.claim(current)) is not None:
+                result = await self.attempt(current, number)
+                queue.extend(result.next_messages)
+                if result.retry_at is None:
+                    break
+                await asyncio.sleep(max(0.0, (result.retry_at - utcnow()).total_seconds()))
+
+    async def _transient(
+        self,
+        message: MessageRecord,
+        number: int,
+        exc: ConnectorError,
+        retry_after: float | None = None,
+    ) -> AttemptResult:
+        last = number >= self.retry.max_attempts
+        retry_at = (
+            None if last else utcnow() + timedelta(seconds=self.retry.delay(number, retry_after))
+        )
+        self.store.deliveries.finish_failed(
+            message.id,
+            number,
+            error_kind=type(exc).__name__,
+            error_code=exc.provider_code,
+            error_message=str(exc),
+            retry_at=retry_at,
+            fallback_reason=FallbackReason.RETRIES_EXHAUSTED.value if last else None,
+        )
+        if last:
+            log.info("retries_exhausted", message=message.id, attempts=number)
+            return AttemptResult(next_messages=self.advance(message))
+        return AttemptResult(retry_at=retry_at)
+
+    def _permanent_reason(
+        self, message: MessageRecord, label: str, exc: PermanentSendError
+    ) -> FallbackReason:
+        if isinstance(exc, OptOutError):
+            self.opt_out_recipient(message, source=f"provider:{exc.provider_code or 'opt-out'}")
+            return FallbackReason.OPTED_OUT
+        if isinstance(exc, AuthenticationError):
+            self.health.mark_down(label, str(exc))
+            return FallbackReason.NOT_CONNECTED
+        return FallbackReason.PROVIDER_ERROR
+
+    def _fail(
+        self, message: MessageRecord, number: int, exc: ConnectorError, reason: FallbackReason
+    ) -> None:
+        self.store.deliveries.finish_failed(
+            message.id,
+            number,
+            error_kind=type(exc).__name__,
+            error_code=exc.provider_code,
+            error_message=str(exc),
+            retry_at=None,
+            fallback_reason=reason.value,
+        )
+
+    def succeeded(self, message: MessageRecord, number: int, receipt: SendReceipt) -> None:
+        """Commit an accepted send, with this month's SMS count."""
+        usage = None
+        if message.channel is Channel.SMS:
+            tenant = self._tenant(message.tenant)
+            usage = (message.tenant, month_of(utcnow(), tenant.time_zone), "sms")
+        self.store.deliveries.finish_sent(
+            message.id,
+            number,
+            provider_message_id=receipt.provider_message_id,
+            status=receipt.status,
+            to_address=receipt.to,
+            segments=receipt.segments,
+            encoding=receipt.encoding,
+            usage=usage,
+        )
+
+    async def reconcile(
+        self, label: str, outbound: OutboundMessage, since: datetime
+    ) -> SendReceipt | None:
+        """Ask the provider whether a maybe-sent message went out; ``None`` if not, or unknown."""
+        connector = self.host.connector(label)
+        if not isinstance(connector, SupportsReconcile):
+            return None
+        try:
+            return await connector.find_sent(
+                outbound.to,
+                outbound.reference,
+                since,
+                body=outbound.body,
+                sender=outbound.sender,
+                channel=outbound.channel,
+            )
+        except ConnectorError:
+            return None
+
+    # -- recovery -------------------------------------------------------------------------------
+
+    async def recover(self, stale_after: timedelta) -> tuple[int, int]:
+        """Settle attempts left in flight by a crashed process.
+
+        Where the connector can look its messages up (Twilio), a message the
+        provider has is adopted, and only one it does not have is sent again.
+        Otherwise (SMTP) it is sent again: the at-least-once window.
+
+        :returns: ``(adopted, resent)``.
+        """
+        adopted = resent = 0
+        for message_id, number, started in self.store.deliveries.stale_attempts(
+            utcnow() - stale_after
+        ):
+            message = self.store.deliveries.message(message_id)
+            if message is None:
+                continue
+            label = f"{message.tenant}/{message.instance}"
+            outbound = OutboundMessage(
+                channel=message.channel,
+                to=message.to_address,
+                body=message.body,
+                reference=message.id,
+            )
+            receipt = await self.reconcile(label, outbound, started - timedelta(seconds=5))
+            if receipt is not None:
+                self.succeeded(message, number, receipt)
+                adopted += 1
+            elif self.store.deliveries.abandon(message_id, number, retry_at=utcnow()):
+                resent += 1
+        if adopted or resent:
+            log.info("recovered_in_flight", adopted=adopted, resent=resent)
+        return adopted, resent
+
+    # -- moving on ------------------------------------------------------------------------------
+
+    def advance(self, failed: MessageRecord) -> list[str]:
+        """Plan the steps after ``failed``'s step; returns the message now pending, if any."""
+        notification = self.store.deliveries.notification_row(failed.notification_id)
+        tenant = self._tenant(notification.tenant)
+        recipient = Recipient.model_validate(notification.recipient)
+        route = tenant.route_for(notification.event)
+        if route is None:
+            return []
+        plan = Plan(
+            tenant_name=notification.tenant,
+            tenant=tenant,
+            event=notification.event,
+            recipient=recipient,
+            data=notification.data,
+            staff=StaffUser.model_validate(notification.staff) if notification.staff else None,
+            steps=route.steps_for(recipient.kind),
+            deadline_minutes=route.deadline_minutes,
+        )
+        planned = self.planner.plan(plan, failed.step + 1, utcnow())
+        ids = self.store.deliveries.add_messages(failed.notification_id, planned)
+        return [mid for mid, m in zip(ids, planned, strict=True) if m.status == "pending"]
+
+    def opt_out_recipient(self, message: MessageRecord, *, source: str) -> None:
+        """Disable every number of the message's recipient (an opt-out on one is an opt-out)."""
+        _, snapshot, _ = self.store.deliveries.notification_of(message.id)
+        person = Recipient.model_validate(snapshot)
+        numbers = set(phone_numbers(person, self._tenant(message.tenant).sms.default_region))
+        numbers.add(message.to_address)
+        self.store.optouts.set(
+            message.tenant,
+            message.channel.value,
+            sorted(numbers),
+            opted_out=True,
+            source=source,
+            recipient_id=person.id,
+        )

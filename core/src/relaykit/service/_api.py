@@ -1,0 +1,223 @@
+"""The JSON API for workflow engines: ``/v1/...``, one tenant per API key."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from relaykit.delivery import NotPermittedError, Relay
+from relaykit.errors import ConfigError
+from relaykit.service._auth import ApiKeys
+from relaykit.service._body import BodyTooLarge, MalformedLength, read_body
+from relaykit.service._connections import ConnectionCache
+from relaykit.service._models import NotificationRequest, PreviewRequest, describe_errors
+from relaykit.service._responses import RequestRefused, error, json_response
+from relaykit.store import MessageRecord
+from relaykit.templates import TemplateError
+
+__all__ = ["JsonApi"]
+
+_MAX_IDEMPOTENCY_KEY = 255
+_MAX_LIMIT = 500
+
+
+class JsonApi:
+    """The ``/v1`` endpoints; each method is a Starlette endpoint."""
+
+    def __init__(self, relay: Relay, keys: ApiKeys, connections: ConnectionCache) -> None:
+        self._relay = relay
+        self._keys = keys
+        self._connections = connections
+        self._max_body = relay.host.settings.service.max_body_bytes
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def _tenant(self, request: Request) -> str:
+        tenant = self._keys.tenant_for(request.headers.get("authorization"))
+        if tenant is None:
+            raise RequestRefused(
+                error(
+                    401,
+                    "unauthorized",
+                    "send a tenant API key as 'Authorization: Bearer <key>'",
+                    headers={"WWW-Authenticate": 'Bearer realm="relaykit"'},
+                )
+            )
+        return tenant
+
+    async def _json_body(self, request: Request) -> Any:
+        try:
+            raw = await read_body(request, self._max_body)
+        except BodyTooLarge as exc:
+            raise RequestRefused(error(413, "too_large", str(exc))) from None
+        except MalformedLength as exc:
+            raise RequestRefused(error(400, "bad_request", str(exc))) from None
+        try:
+            return json.loads(raw)
+        except (ValueError, RecursionError):
+            raise RequestRefused(error(400, "bad_request", "the body is not valid JSON")) from None
+
+    @staticmethod
+    def _invalid(exc: ValidationError) -> RequestRefused:
+        fields = describe_errors(exc)
+        summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
+        return RequestRefused(error(422, "invalid_request", summary, fields=fields))
+
+    # -- endpoints -----------------------------------------------------------------------------
+
+    async def notify(self, request: Request) -> Response:
+        """``POST /v1/notifications``: send (201), or return the earlier delivery (200)."""
+        tenant = self._tenant(request)
+        body = await self._json_body(request)
+        try:
+            notification = NotificationRequest.model_validate(body)
+        except ValidationError as exc:
+            raise self._invalid(exc) from None
+        if notification.tenant is not None and notification.tenant != tenant:
+            return error(403, "forbidden", "this API key may only notify its own tenant")
+        key = _idempotency_key(request)
+        try:
+            record = await self._relay.anotify(
+                tenant,
+                notification.event,
+                notification.recipient,
+                notification.data,
+                staff=notification.staff,
+                idempotency_key=key,
+            )
+        except NotPermittedError as exc:
+            return error(403, "not_permitted", str(exc))
+        except (TemplateError, ConfigError) as exc:
+            return error(422, "invalid_request", str(exc))
+        return json_response(
+            record.as_dict(),
+            200 if record.duplicate else 201,
+            headers={"Location": f"/v1/deliveries/{record.id}"},
+        )
+
+    async def delivery(self, request: Request) -> Response:
+        """``GET /v1/deliveries/{id}``: a notification with its messages and their timelines."""
+        tenant = self._tenant(request)
+        notification_id = request.path_params["id"]
+        record = self._relay.delivery(notification_id)
+        if record is None or record.tenant != tenant:
+            return error(404, "not_found", f"no delivery {notification_id!r} for this tenant")
+        return json_response(record.as_dict())
+
+    async def messages(self, request: Request) -> Response:
+        """``GET /v1/messages``: the tenant's messages, newest first, with optional filters."""
+        tenant = self._tenant(request)
+        query = request.query_params
+        asked = query.get("tenant")
+        if asked is not None and asked != tenant:
+            return error(403, "forbidden", "this API key may only read its own tenant")
+        since = _since(query.get("since"))
+        limit = _limit(query.get("limit"))
+        found = self._relay.store.deliveries.list_messages(
+            tenant=tenant,
+            status=query.get("status") or None,
+            channel=query.get("channel") or None,
+            since=since,
+            limit=limit,
+        )
+        return json_response({"messages": [_message(m) for m in found]})
+
+    async def connectors(self, request: Request) -> Response:
+        """``GET /v1/connectors``: each instance of the tenant and whether it is Connected."""
+        tenant = self._tenant(request)
+        labels = sorted(c.label for c in self._relay.host.configs.values() if c.tenant == tenant)
+        reports = [await self._connections.status(label) for label in labels]
+        return json_response({"connectors": reports})
+
+    async def preview(self, request: Request) -> Response:
+        """``POST /v1/templates/preview``: render a template with test values."""
+        tenant = self._tenant(request)
+        body = await self._json_body(request)
+        try:
+            asked = PreviewRequest.model_validate(body)
+        except ValidationError as exc:
+            raise self._invalid(exc) from None
+        max_length = self._relay.host.settings.tenants[tenant].sms.max_length
+        try:
+            result = self._relay.templates.preview(
+                asked.event,
+                asked.part,
+                asked.data,
+                tenant,
+                source=asked.source,
+                max_length=max_length,
+            )
+        except TemplateError as exc:
+            return error(422, "invalid_request", str(exc))
+        return json_response(
+            {
+                "event": result.event,
+                "part": result.part.value,
+                "text": result.text,
+                "characters": result.characters,
+                "segments": result.segments,
+                "encoding": result.encoding,
+                "origin": result.origin,
+                "warnings": [
+                    {"kind": w.kind.value, "message": w.message, "variable": w.variable}
+                    for w in result.warnings
+                ],
+            }
+        )
+
+
+def _idempotency_key(request: Request) -> str | None:
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return None
+    if not key or len(key) > _MAX_IDEMPOTENCY_KEY or not key.isascii() or not key.isprintable():
+        raise RequestRefused(
+            error(
+                422,
+                "invalid_request",
+                f"Idempotency-Key: 1 to {_MAX_IDEMPOTENCY_KEY} printable ASCII characters",
+                fields=[{"field": "Idempotency-Key", "message": "invalid"}],
+            )
+        )
+    return key
+
+
+def _since(raw: str | None) -> datetime | None:
+    if not raw:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        raise RequestRefused(
+            error(
+                422,
+                "invalid_request",
+                "since: use an ISO 8601 date-time such as 2025-05-12T08:00:00Z",
+                fields=[{"field": "since", "message": "not an ISO 8601 date-time"}],
+            )
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _limit(raw: str | None) -> int:
+    if raw is None:
+        return 100
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= _MAX_LIMIT:
+        raise RequestRefused(
+            error(
+                422,
+                "invalid_request",
+                f"limit: a whole number from 1 to {_MAX_LIMIT}",
+                fields=[{"field": "limit", "message": f"must be 1 to {_MAX_LIMIT}"}],
+            )
+        )
+    return int(raw)
+
+
+def _message(message: MessageRecord) -> dict[str, Any]:
+    return {**message.as_dict(), "notification_id": message.notification_id}

@@ -1,0 +1,105 @@
+"""``create_app(relay)``: the Starlette application behind ``relaykit serve``."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+import structlog
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from relaykit.delivery import Relay
+from relaykit.service._api import JsonApi
+from relaykit.service._auth import ApiKeys
+from relaykit.service._callbacks import DEFAULT_CALLBACK_BUDGET_S, CallbackApplier
+from relaykit.service._connections import DEFAULT_TTL_S, ConnectionCache
+from relaykit.service._openapi import openapi_json
+from relaykit.service._responses import RequestRefused, error, json_response
+from relaykit.service._webhooks import WebhookEndpoint
+
+__all__ = ["create_app"]
+
+log = structlog.get_logger("relaykit.service")
+
+
+def create_app(
+    relay: Relay,
+    *,
+    callback_budget_s: float = DEFAULT_CALLBACK_BUDGET_S,
+    connection_ttl_s: float = DEFAULT_TTL_S,
+    close_relay: bool = False,
+) -> Starlette:
+    """The ASGI app: provider webhooks, the ``/v1`` JSON API, ``/healthz``, ``/openapi.json``.
+
+    :param relay: the engine the app serves; its settings give the public base
+        URL, the body limit and each tenant's API key hashes.
+    :param callback_budget_s: how long a webhook waits for its events to be
+        applied before answering anyway (the rest finishes in the background).
+    :param connection_ttl_s: how long a ``GET /v1/connectors`` check is reused.
+    :param close_relay: close ``relay`` when the app shuts down (``relaykit serve``).
+    """
+    applier = CallbackApplier(relay, callback_budget_s)
+    webhooks = WebhookEndpoint(relay, applier)
+    api = JsonApi(relay, ApiKeys(relay.host.settings), ConnectionCache(relay, connection_ttl_s))
+    document = openapi_json().encode("utf-8")
+
+    async def health(request: Request) -> Response:
+        return json_response({"status": "ok"})
+
+    async def openapi(request: Request) -> Response:
+        return Response(document, media_type="application/json")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await applier.drain()
+            if close_relay:
+                await relay.aclose()
+
+    app = Starlette(
+        routes=[
+            Route("/healthz", health, methods=["GET"]),
+            Route("/openapi.json", openapi, methods=["GET"]),
+            Route("/webhooks/{tenant}/{instance}/{kind}", webhooks.handle, methods=["POST"]),
+            Route("/v1/notifications", api.notify, methods=["POST"]),
+            Route("/v1/deliveries/{id}", api.delivery, methods=["GET"]),
+            Route("/v1/messages", api.messages, methods=["GET"]),
+            Route("/v1/connectors", api.connectors, methods=["GET"]),
+            Route("/v1/templates/preview", api.preview, methods=["POST"]),
+        ],
+        exception_handlers={
+            RequestRefused: _refused,
+            HTTPException: _http_error,
+            Exception: _internal_error,
+        },
+        lifespan=lifespan,
+    )
+    app.state.callbacks = applier
+    return app
+
+
+async def _refused(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestRefused)
+    return exc.response
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    words = {404: "not_found", 405: "method_not_allowed"}
+    return error(
+        exc.status_code,
+        words.get(exc.status_code, "http_error"),
+        str(exc.detail),
+        headers=exc.headers,
+    )
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    log.error("request_failed", path=request.url.path, exc_info=exc)
+    return error(500, "internal_error", "relaykit could not complete the request; see its log")

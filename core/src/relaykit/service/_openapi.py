@@ -1,0 +1,401 @@
+"""The OpenAPI 3.1 document of the service, served at ``/openapi.json``.
+
+Request bodies come from the pydantic models the endpoints validate with;
+response shapes are written out here and checked against the live service
+by the schemathesis test. ``docs/openapi.json`` is this document as
+``relaykit serve --openapi`` prints it; a test fails when the two drift.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib.metadata import version
+from typing import Any
+
+from relaykit.results import Channel, ConnectionState
+from relaykit.service._models import NotificationRequest, PreviewRequest
+from relaykit.templates import TemplatePart
+
+__all__ = ["openapi_document", "openapi_json"]
+
+_REF = "#/components/schemas/{model}"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+_STRING = {"type": "string"}
+_INT = {"type": "integer"}
+_TIME = {"type": "string", "format": "date-time"}
+_CHANNEL = {"type": "string", "enum": [c.value for c in Channel]}
+
+
+def _object(required: list[str], **properties: Any) -> dict[str, Any]:
+    return {"type": "object", "required": required, "properties": properties}
+
+
+def _response_schemas() -> dict[str, Any]:
+    timeline = _object(
+        ["status", "source", "at", "applied", "error_code"],
+        status=_STRING,
+        source=_STRING,
+        at=_TIME,
+        applied={"type": "boolean"},
+        error_code=_nullable(_STRING),
+    )
+    message_fields = {
+        "id": _STRING,
+        "step": _INT,
+        "channel": _CHANNEL,
+        "instance": _STRING,
+        "to": _STRING,
+        "sender": _nullable(_STRING),
+        "status": {
+            **_STRING,
+            "description": "pending, skipped, retrying, or the provider's status (queued, "
+            "sent, delivered, read, undelivered, failed, ...)",
+        },
+        "provider_message_id": _nullable(_STRING),
+        "segments": _nullable(_INT),
+        "encoding": _nullable(_STRING),
+        "error_code": _nullable(_STRING),
+        "error_message": _nullable(_STRING),
+        "fallback_reason": {
+            **_nullable(_STRING),
+            "description": "Why this step was passed over or left (no_number, opted_out, "
+            "monthly_limit, too_long, not_connected, provider_error, undelivered, deadline, ...)",
+        },
+        "attempts": _INT,
+        "created_at": _TIME,
+        "timeline": {"type": "array", "items": _ref("TimelineEntry")},
+    }
+    message = _object(sorted(message_fields), **message_fields)
+    listed = {"allOf": [_ref("Message"), _object(["notification_id"], notification_id=_STRING)]}
+    delivery = _object(
+        [
+            "id",
+            "tenant",
+            "event",
+            "recipient_id",
+            "state",
+            "channel",
+            "idempotency_key",
+            "duplicate",
+            "created_at",
+            "fallbacks",
+            "messages",
+        ],
+        id=_STRING,
+        tenant=_STRING,
+        event=_STRING,
+        recipient_id=_STRING,
+        state={"type": "string", "enum": ["pending", "sent", "delivered", "failed"]},
+        channel=_nullable(_CHANNEL),
+        idempotency_key=_nullable(_STRING),
+        duplicate={"type": "boolean", "description": "True when the Idempotency-Key was seen"},
+        created_at=_TIME,
+        fallbacks={
+            "type": "array",
+            "items": _object(["channel", "reason"], channel=_CHANNEL, reason=_STRING),
+        },
+        messages={"type": "array", "items": _ref("Message")},
+    )
+    connector = _object(
+        [
+            "instance",
+            "label",
+            "connector",
+            "connected",
+            "state",
+            "detail",
+            "checked_at",
+            "skipped_by_delivery",
+            "skip_reason",
+        ],
+        instance=_STRING,
+        label=_STRING,
+        connector=_STRING,
+        connected={"type": "boolean"},
+        state={"type": "string", "enum": [s.value for s in ConnectionState]},
+        detail=_STRING,
+        checked_at=_TIME,
+        skipped_by_delivery={
+            "type": "boolean",
+            "description": "New messages pass this instance over (credentials were rejected)",
+        },
+        skip_reason=_nullable(_STRING),
+    )
+    preview = _object(
+        ["event", "part", "text", "characters", "segments", "encoding", "origin", "warnings"],
+        event=_STRING,
+        part={"type": "string", "enum": [p.value for p in TemplatePart]},
+        text=_STRING,
+        characters=_INT,
+        segments=_nullable(_INT),
+        encoding=_nullable(_STRING),
+        origin={"type": "string", "enum": ["default", "override", "draft"]},
+        warnings={
+            "type": "array",
+            "items": _object(
+                ["kind", "message", "variable"],
+                kind=_STRING,
+                message=_STRING,
+                variable=_nullable(_STRING),
+            ),
+        },
+    )
+    problem = _object(
+        ["error", "message"],
+        error={"type": "string", "description": "A stable word: not_found, invalid_request, ..."},
+        message=_STRING,
+        fields={
+            "type": "array",
+            "items": _object(["field", "message"], field=_STRING, message=_STRING),
+        },
+    )
+    return {
+        "TimelineEntry": timeline,
+        "Message": message,
+        "ListedMessage": listed,
+        "Delivery": delivery,
+        "ConnectorStatus": connector,
+        "Preview": preview,
+        "Error": problem,
+    }
+
+
+def _request_schemas() -> dict[str, Any]:
+    schemas: dict[str, Any] = {}
+    for model in (NotificationRequest, PreviewRequest):
+        schema = model.model_json_schema(ref_template=_REF)
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
+    return schemas
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def _answer(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    body = {"description": description}
+    return {**body, **_json(schema)} if schema else body
+
+
+_ERROR = _ref("Error")
+_UNAUTHORIZED = _answer("No valid API key.", _ERROR)
+_SECURED: list[dict[str, list[str]]] = [{"bearerAuth": []}]
+
+
+def _paths() -> dict[str, Any]:
+    too_large = _answer("The body is over service.max_body_bytes.", _ERROR)
+    bad_json = _answer("The body is not JSON.", _ERROR)
+    invalid = _answer("Invalid input; `fields` names each offending field.", _ERROR)
+    return {
+        "/healthz": {
+            "get": {
+                "operationId": "health",
+                "summary": "Liveness (no authentication).",
+                "responses": {"200": _answer("Up.", _object(["status"], status={"const": "ok"}))},
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "operationId": "openapi",
+                "summary": "This document.",
+                "responses": {"200": _answer("The OpenAPI document.", {"type": "object"})},
+            }
+        },
+        "/webhooks/{tenant}/{instance}/{kind}": {
+            "post": {
+                "operationId": "webhook",
+                "summary": "A provider's callback (status, inbound, bounce), verified by the "
+                "instance's connector.",
+                "description": "The connector checks the request's signature against the public "
+                "URL: the configured public_base_url plus this path and query string.",
+                "parameters": [
+                    {"name": n, "in": "path", "required": True, "schema": _STRING}
+                    for n in ("tenant", "instance", "kind")
+                ]
+                + [
+                    {
+                        "name": "X-Twilio-Signature",
+                        "in": "header",
+                        "required": False,
+                        "schema": _STRING,
+                    }
+                ],
+                "requestBody": {
+                    "required": False,
+                    "content": {
+                        "application/x-www-form-urlencoded": {
+                            "schema": {"type": "object", "additionalProperties": _STRING}
+                        }
+                    },
+                },
+                "responses": {
+                    "200": {
+                        "description": "Applied (or a replay, ignored). The body is what the "
+                        "provider expects, e.g. empty TwiML for an inbound SMS.",
+                        "content": {"text/xml": {}, "text/plain": {}},
+                    },
+                    "400": _answer("Verified but malformed.", _ERROR),
+                    "403": _answer("The signature is missing or wrong; nothing changed.", _ERROR),
+                    "404": _answer("No such tenant, instance or webhook kind.", _ERROR),
+                    "413": too_large,
+                    "503": _answer("public_base_url is not configured.", _ERROR),
+                },
+            }
+        },
+        "/v1/notifications": {
+            "post": {
+                "operationId": "notify",
+                "summary": "Send a notification over the tenant's route for the event.",
+                "security": _SECURED,
+                "parameters": [
+                    {
+                        "name": "Idempotency-Key",
+                        "in": "header",
+                        "required": False,
+                        "description": "The same key (per tenant) never sends twice.",
+                        "schema": {
+                            "type": "string",
+                            "minLength": 1,
+                            "maxLength": 255,
+                            "pattern": "^[\\x20-\\x7e]+$",
+                        },
+                    }
+                ],
+                "requestBody": {"required": True, **_json(_ref("NotificationRequest"))},
+                "responses": {
+                    "201": _answer("Accepted: the delivery record.", _ref("Delivery")),
+                    "200": _answer(
+                        "The Idempotency-Key was used before: that delivery, duplicate=true.",
+                        _ref("Delivery"),
+                    ),
+                    "400": bad_json,
+                    "401": _UNAUTHORIZED,
+                    "403": _answer("Another tenant, or the staff user may not send.", _ERROR),
+                    "413": too_large,
+                    "422": invalid,
+                },
+            }
+        },
+        "/v1/deliveries/{id}": {
+            "get": {
+                "operationId": "getDelivery",
+                "summary": "A delivery: its messages, their status timelines and fallbacks.",
+                "security": _SECURED,
+                "parameters": [{"name": "id", "in": "path", "required": True, "schema": _STRING}],
+                "responses": {
+                    "200": _answer("The delivery.", _ref("Delivery")),
+                    "401": _UNAUTHORIZED,
+                    "404": _answer("No such delivery for this tenant.", _ERROR),
+                },
+            }
+        },
+        "/v1/messages": {
+            "get": {
+                "operationId": "listMessages",
+                "summary": "The tenant's messages, newest first.",
+                "security": _SECURED,
+                "parameters": [
+                    {"name": "status", "in": "query", "schema": _STRING},
+                    {"name": "channel", "in": "query", "schema": _CHANNEL},
+                    {
+                        "name": "tenant",
+                        "in": "query",
+                        "description": "Only the key's own tenant is allowed.",
+                        "schema": _STRING,
+                    },
+                    {"name": "since", "in": "query", "schema": _TIME},
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 500},
+                    },
+                ],
+                "responses": {
+                    "200": _answer(
+                        "The messages (timelines are on GET /v1/deliveries/{id}).",
+                        _object(
+                            ["messages"],
+                            messages={"type": "array", "items": _ref("ListedMessage")},
+                        ),
+                    ),
+                    "401": _UNAUTHORIZED,
+                    "403": _answer("Another tenant.", _ERROR),
+                    "422": invalid,
+                },
+            }
+        },
+        "/v1/connectors": {
+            "get": {
+                "operationId": "listConnectors",
+                "summary": "Each instance of the tenant with its live Connected status.",
+                "description": "Checked with the provider, reused for 30 seconds.",
+                "security": _SECURED,
+                "responses": {
+                    "200": _answer(
+                        "The instances.",
+                        _object(
+                            ["connectors"],
+                            connectors={"type": "array", "items": _ref("ConnectorStatus")},
+                        ),
+                    ),
+                    "401": _UNAUTHORIZED,
+                },
+            }
+        },
+        "/v1/templates/preview": {
+            "post": {
+                "operationId": "previewTemplate",
+                "summary": "Render a template part with test values: text, length, SMS "
+                "segments and encoding, warnings.",
+                "security": _SECURED,
+                "requestBody": {"required": True, **_json(_ref("PreviewRequest"))},
+                "responses": {
+                    "200": _answer("The preview.", _ref("Preview")),
+                    "400": bad_json,
+                    "401": _UNAUTHORIZED,
+                    "413": too_large,
+                    "422": invalid,
+                },
+            }
+        },
+    }
+
+
+def openapi_document() -> dict[str, Any]:
+    """The service's OpenAPI 3.1 document."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "relaykit",
+            "version": version("relaykit"),
+            "description": "Notifications by SMS, WhatsApp and email through pluggable "
+            "provider connectors: provider webhooks and a JSON API for workflow engines. "
+            "Each API key belongs to one tenant and sees only that tenant.",
+        },
+        "paths": _paths(),
+        "components": {
+            "schemas": {**_request_schemas(), **_response_schemas()},
+            "securitySchemes": {
+                "bearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A tenant API key; settings hold its sha256 hash.",
+                }
+            },
+        },
+    }
+
+
+def openapi_json() -> str:
+    """The document as committed in ``docs/openapi.json`` (sorted keys, two-space indent)."""
+    return json.dumps(openapi_document(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
