@@ -10,7 +10,7 @@ from pydantic import SecretStr
 
 from relaykit import ConfigError, ConnectorHost, PluginHost
 from relaykit.settings import load_settings
-from tests.core.conftest import CANARY_SECRET
+from tests.core.conftest import CANARY_SECRET, EXAMPLE_SRC
 
 REPO = Path(__file__).parents[2]
 
