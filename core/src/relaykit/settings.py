@@ -71,12 +71,21 @@ class LogSettings(BaseModel):
 
 
 class InstanceSettings(BaseModel):
-    """One named use of a connector within a tenant."""
+    """One named use of a connector within a tenant.
+
+    :ivar rate_per_second: messages per second per sender (a token bucket
+        shared by every worker on the database). Unset: 1 for a connector
+        with SMS or WhatsApp (a long code's rate; raise it for toll-free,
+        short codes and Messaging Services), unlimited for email.
+    :ivar burst: how many messages may go at once before the rate applies.
+    """
 
     model_config = _STRICT
 
     connector: str = Field(min_length=1)
     settings: dict[str, Any] = Field(default_factory=dict)
+    rate_per_second: float | None = Field(default=None, gt=0)
+    burst: float = Field(default=1.0, ge=1)
 
 
 class TenantSettings(BaseModel):

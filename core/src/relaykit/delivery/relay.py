@@ -21,13 +21,14 @@ from relaykit.delivery.callbacks import CallbackApplier
 from relaykit.delivery.dispatcher import Dispatcher, RetryPolicy, utcnow
 from relaykit.delivery.health import InstanceHealth
 from relaykit.delivery.planner import Plan, Planner
+from relaykit.delivery.ratelimit import RATE_LIMIT_PLUGIN_NAME, TEXT_DEFAULT_RATE, RateLimiter
 from relaykit.delivery.reasons import FallbackReason
 from relaykit.errors import ConfigError, RelaykitError
 from relaykit.host import ConnectorHost
-from relaykit.plugins import PluginHost
+from relaykit.plugins import MIDDLEWARE_GROUP, PluginHost
 from relaykit.policy import RouteStep
 from relaykit.recipients import Recipient, StaffUser
-from relaykit.results import CallbackOutcome, CallbackRequest
+from relaykit.results import CallbackOutcome, CallbackRequest, Channel
 from relaykit.settings import TenantSettings
 from relaykit.store import DeliveryRecord, Store
 from relaykit.templates import TemplateCatalog
@@ -71,6 +72,10 @@ class Relay:
         )
         self.callbacks = CallbackApplier(store, self.dispatcher, self.tenant, self._notify_one)
         self._runner: asyncio.Runner | None = None
+        if not host.plugins.pm.has_plugin(RATE_LIMIT_PLUGIN_NAME):
+            host.plugins.register_plugin(
+                RateLimiter(store, self._rate), RATE_LIMIT_PLUGIN_NAME, group=MIDDLEWARE_GROUP
+            )
 
     @classmethod
     def from_config(
@@ -234,6 +239,15 @@ class Relay:
         except KeyError:
             known = ", ".join(sorted(self.host.settings.tenants)) or "none"
             raise ConfigError(f"unknown tenant {name!r} (configured: {known})") from None
+
+    def _rate(self, label: str, channel: Channel) -> tuple[float, float] | None:
+        tenant, _, name = label.partition("/")
+        instance = self.tenant(tenant).instances[name]
+        if instance.rate_per_second is not None:
+            return instance.rate_per_second, instance.burst
+        if channel is Channel.EMAIL:
+            return None
+        return TEXT_DEFAULT_RATE, instance.burst
 
     def _permitted(
         self, tenant: TenantSettings, staff: StaffUser | Mapping[str, Any] | None

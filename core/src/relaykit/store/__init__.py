@@ -10,7 +10,7 @@ from relaykit.store.deliveries import Deliveries
 from relaykit.store.engine import create_store_engine, default_database_url
 from relaykit.store.migrate import upgrade
 from relaykit.store.records import DeliveryRecord, MessageRecord, NewMessage, StatusChange
-from relaykit.store.registry import Inbound, OptOuts, Senders, TemplateStore, Usage
+from relaykit.store.registry import Inbound, OptOuts, RateBuckets, Senders, TemplateStore, Usage
 
 __all__ = [
     "DeliveryRecord",
@@ -32,6 +32,7 @@ class Store:
         self.senders = Senders(engine)
         self.templates = TemplateStore(engine)
         self.inbound = Inbound(engine)
+        self.rate_buckets = RateBuckets(engine)
 
     @classmethod
     def open(cls, url: str | None = None, *, data_dir: Path | None = None) -> Store:

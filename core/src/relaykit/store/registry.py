@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, and_, delete, select
+from sqlalchemy import Engine, and_, delete, select, update
 
 from relaykit.store._sql import as_utc, insert, insert_if_absent, utcnow
 from relaykit.store.records import new_id
 from relaykit.store.tables import (
     inbound_messages,
     optouts,
+    rate_buckets,
     sender_assignments,
     template_overrides,
     usage_counters,
@@ -23,6 +25,7 @@ __all__ = [
     "Inbound",
     "OptOutEntry",
     "OptOuts",
+    "RateBuckets",
     "SenderAssignment",
     "Senders",
     "TemplateStore",
@@ -294,3 +297,41 @@ class Inbound:
             query = query.where(inbound_messages.c.staff_user == staff_user)
         with self.engine.connect() as connection:
             return [dict(row._mapping) for row in connection.execute(query).all()]
+
+
+class RateBuckets:
+    """Token buckets kept in the database, so every worker on it shares one rate per sender."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def reserve(self, key: str, rate: float, burst: float = 1.0) -> float:
+        """Take a token for ``key``; returns the seconds to wait before using it.
+
+        Tokens refill at ``rate`` per second up to ``burst``. A caller that finds
+        none reserves the next one (the bucket goes negative) and waits, so
+        concurrent senders queue up instead of retrying in a herd.
+        """
+        now = time.time()
+        with self.engine.begin() as connection:
+            query = select(rate_buckets.c.tokens, rate_buckets.c.updated_at).where(
+                rate_buckets.c.key == key
+            )
+            if connection.dialect.name == "postgresql":
+                query = query.with_for_update()
+            row = connection.execute(query).one_or_none()
+            if row is None:
+                tokens = burst - 1.0
+                statement = insert(connection, rate_buckets).values(
+                    key=key, tokens=tokens, updated_at=now
+                )
+                if not insert_if_absent(connection, statement):
+                    return self.reserve(key, rate, burst)  # a concurrent first use won the insert
+            else:
+                tokens = min(burst, row.tokens + (now - row.updated_at) * rate) - 1.0
+                connection.execute(
+                    update(rate_buckets)
+                    .where(rate_buckets.c.key == key)
+                    .values(tokens=tokens, updated_at=now)
+                )
+        return max(0.0, -tokens / rate)

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -32,6 +33,7 @@ __all__ = [
     "metadata",
     "notifications",
     "optouts",
+    "rate_buckets",
     "sender_assignments",
     "status_events",
     "template_overrides",
@@ -209,4 +211,13 @@ inbound_messages = Table(
     Column("staff_user", String(200)),
     _now_column("received_at"),
     UniqueConstraint("instance", "provider_message_id"),
+)
+
+#: Token buckets per sender, shared by every worker on the same database.
+rate_buckets = Table(
+    "rate_buckets",
+    metadata,
+    Column("key", String(300), primary_key=True),
+    Column("tokens", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
 )

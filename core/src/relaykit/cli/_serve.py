@@ -1,0 +1,65 @@
+"""``relaykit serve``: the HTTP service (webhooks and the JSON API) under uvicorn."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+import uvicorn
+from uvicorn.supervisors import Multiprocess
+
+from relaykit.cli._context import CliContext, stderr
+
+
+def serve(
+    ctx: typer.Context,
+    host: Annotated[
+        str | None, typer.Option(help="Address to bind [default: service.host, 127.0.0.1].")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port to bind [default: service.port, 8080].")
+    ] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
+    openapi: Annotated[
+        bool, typer.Option("--openapi", help="Print the OpenAPI document and exit.")
+    ] = False,
+) -> None:
+    """Serve provider webhooks and the JSON API until Ctrl-C."""
+    from relaykit.service import create_app, openapi_json, uvicorn_config
+
+    if openapi:
+        sys.stdout.write(openapi_json())
+        return
+    context = ctx.ensure_object(CliContext)
+    relay = context.relay()
+    settings = relay.host.settings
+    bind_host = host or settings.service.host
+    bind_port = settings.service.port if port is None else port
+    public = settings.public_base()
+    stderr.print(
+        f"relaykit serving on http://{bind_host}:{bind_port} "
+        f"({workers} worker{'s' if workers > 1 else ''}); webhooks are verified against "
+        + (public if public else "[bold red]no public_base_url: webhooks answer 503[/]"),
+        highlight=False,
+    )
+    if workers == 1:
+        config = uvicorn_config(
+            create_app(relay, close_relay=True), bind_host, bind_port, access_log=access_log
+        )
+        uvicorn.Server(config).run()
+        return
+    relay.close()  # each worker builds its own from the same configuration
+    if context.config_path is not None:
+        os.environ["RELAYKIT_CONFIG"] = str(context.config_path)
+    config = uvicorn_config(
+        "relaykit.service._factory:app_from_config",
+        bind_host,
+        bind_port,
+        factory=True,
+        workers=workers,
+        access_log=access_log,
+    )
+    Multiprocess(config, sockets=[config.bind_socket()]).run()
