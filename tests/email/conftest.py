@@ -166,6 +166,27 @@ def free_port() -> int:
 
 
 @pytest.fixture
+async def greeting_server() -> AsyncIterator[Callable[[str], Any]]:
+    """``await greeting_server("554 5.7.1 no")`` -> a port whose server greets so, then hangs up."""
+    servers: list[asyncio.Server] = []
+
+    async def start(greeting: str) -> int:
+        async def greet(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.write(greeting.encode() + b"\r\n")
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(greet, "127.0.0.1", 0)
+        servers.append(server)
+        return int(server.sockets[0].getsockname()[1])
+
+    yield start
+    for server in servers:
+        server.close()
+        await server.wait_closed()
+
+
+@pytest.fixture
 async def silent_port() -> AsyncIterator[int]:
     """A TCP server that accepts connections and never says a word (no SMTP greeting)."""
     held: list[asyncio.StreamWriter] = []

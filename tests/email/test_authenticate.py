@@ -61,6 +61,18 @@ async def test_nothing_listening_is_unreachable(relay: Relay, free_port: int) ->
     assert "connection refused" in status.detail
 
 
+async def test_relay_refusing_this_host_is_unreachable_naming_its_reply(
+    relay: Relay, greeting_server: Callable[[str], Any]
+) -> None:
+    port = await greeting_server("554 5.7.1 No SMTP service here for your address")
+
+    status = await relay.connector(port=port).authenticate()
+
+    assert status.state is ConnectionState.UNREACHABLE
+    assert "554 5.7.1 No SMTP service" in status.detail
+    assert "accept this host" in status.detail
+
+
 async def test_unknown_host_is_unreachable(relay: Relay) -> None:
     status = await relay.connector(
         host="relay.invalid", security="tls", ca_file=None, timeout=2

@@ -100,6 +100,28 @@ async def test_credentials_for_a_relay_without_auth_is_an_authentication_error(
     assert relay.sink.received == []
 
 
+@pytest.mark.parametrize(
+    ("greeting", "kind"),
+    [
+        ("554 5.7.1 No SMTP service here for your address", PermanentSendError),
+        ("421 4.3.2 Too many connections, try later", TransientSendError),
+    ],
+)
+async def test_refusing_greeting_maps_by_class(
+    relay: Relay,
+    greeting_server: Callable[[str], Any],
+    greeting: str,
+    kind: type[ConnectorError],
+) -> None:
+    port = await greeting_server(greeting)
+
+    error = await send_failure(relay, port=port)
+
+    assert type(error) is kind
+    assert error.provider_code == greeting[:3]
+    assert greeting[4:] in str(error)
+
+
 async def test_connection_refused_is_transient(relay: Relay, free_port: int) -> None:
     error = await send_failure(relay, port=free_port)
 

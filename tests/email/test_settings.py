@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from relaykit import ConfigError
+from relaykit import ConfigError, InstanceConfig
 from relaykit_email import EmailConnector
 from tests.email.conftest import PASSWORD, make_connector
 
@@ -67,8 +67,13 @@ def test_invalid_addresses_are_config_errors(name: str) -> None:
 
 @pytest.mark.parametrize(("only", "missing"), [("username", "password"), ("password", "username")])
 def test_username_and_password_come_together(only: str, missing: str) -> None:
-    with pytest.raises(ConfigError, match=f"'{missing}' is a dependency of '{only}'"):
+    with pytest.raises(ConfigError) as schema_error:  # the spec's dependentRequired
         make_connector(settings(**{only: "x" * 12}))
+    with pytest.raises(ConfigError) as built_error:  # and the connector's own check
+        EmailConnector(InstanceConfig("north-high", "email", "email", settings(**{only: "x" * 12})))
+
+    assert "x" * 12 not in str(schema_error.value) + str(built_error.value)
+    assert built_error.value.location == f"{WHERE}.{missing}"
 
 
 def test_settings_arriving_as_strings_from_env_vars_are_usable() -> None:

@@ -152,7 +152,7 @@ def _reply_status(
 
 def _describe(failure: SmtpFailure) -> str:
     if failure.kind is FailureKind.TLS:
-        return f"TLS failed during {failure.phase} ({failure.text})"
+        return f"TLS failed ({failure.text})"
     if failure.kind is FailureKind.NO_STARTTLS:
         return f"{failure.text}, and relaykit does not fall back to clear text"
     if failure.kind is FailureKind.TIMEOUT:
