@@ -16,6 +16,7 @@ from relaykit.cli import (
     _sandbox,
     _specs,
     _templates,
+    _worker,
 )
 from relaykit.cli._context import CliContext
 
@@ -37,6 +38,7 @@ app.command("check")(_check.check)
 app.command("notify")(_messages.notify)
 app.command("usage")(_registry.usage)
 app.command("sandbox")(_sandbox.sandbox)
+app.command("worker")(_worker.worker)
 
 
 @app.callback()

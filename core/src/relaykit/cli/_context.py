@@ -60,8 +60,15 @@ class CliContext:
             from relaykit.delivery import Relay
 
             with failing_on_config_errors():
-                self._relay = Relay(self.host(), _open_store(self))
+                self._relay = Relay(self.host(), self.store())
         return self._relay
+
+    def store(self) -> Store:
+        """The configured store, migrated to the latest schema."""
+        from relaykit.store import Store
+
+        settings = self.host().settings
+        return Store.open(settings.database_url, data_dir=settings.data_dir)
 
     def tenant(self, name: str | None) -> str:
         """``name``, or the only configured tenant; exits 2 when it is ambiguous or unknown."""
@@ -79,13 +86,6 @@ class CliContext:
                 code=EXIT_CONFIG,
             )
         return str(name)
-
-
-def _open_store(context: CliContext) -> Store:
-    from relaykit.store import Store
-
-    settings = context.host().settings
-    return Store.open(settings.database_url, data_dir=settings.data_dir)
 
 
 @contextmanager

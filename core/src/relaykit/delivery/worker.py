@@ -1,0 +1,184 @@
+"""``relaykit worker``: sends queued messages concurrently, and keeps the books straight.
+
+Each loop claims due messages (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so
+several workers share a backlog without claiming one message twice) and runs
+one attempt per message as an asyncio task. Around that, at intervals:
+
+* recovery of attempts a crashed process left in flight (reconciled with the
+  provider where it can be looked up; sent again otherwise);
+* the delivery-deadline sweep;
+* the stuck-status sweep: accepted messages with no final status after
+  ``stuck_after`` are fetched from the provider, because Twilio retries a
+  lost callback only once (PITFALLS 9);
+* a re-check of instances marked not connected, which go back into use once
+  ``authenticate`` says Connected.
+
+On SQLite only one worker process may run at a time: it holds an exclusive
+lock on ``worker.lock`` in the data directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import structlog
+
+from relaykit.connectors import SupportsReconcile
+from relaykit.delivery.dispatcher import utcnow
+from relaykit.delivery.relay import Relay
+from relaykit.errors import ConnectorError, RelaykitError
+from relaykit.results import CallbackOutcome
+
+__all__ = ["Worker", "WorkerAlreadyRunning", "WorkerStats"]
+
+log = structlog.get_logger("relaykit.worker")
+
+
+class WorkerAlreadyRunning(RelaykitError):
+    """Another worker holds this SQLite store; run one, or move to PostgreSQL for several."""
+
+
+@dataclass
+class WorkerStats:
+    attempts: int = 0
+    adopted: int = 0
+    resent: int = 0
+    deadlines: int = 0
+    swept: int = 0
+
+
+class Worker:
+    """Claims due messages and attempts them, ``concurrency`` at a time."""
+
+    def __init__(
+        self,
+        relay: Relay,
+        *,
+        concurrency: int = 32,
+        poll_interval: float = 0.2,
+        housekeeping_interval: float = 30.0,
+    ) -> None:
+        self.relay = relay
+        self.concurrency = concurrency
+        self.poll_interval = poll_interval
+        self.housekeeping_interval = housekeeping_interval
+        delivery = relay.host.settings.delivery
+        self.stale_after = timedelta(seconds=delivery.stale_after_seconds)
+        self.stuck_after = timedelta(minutes=delivery.stuck_after_minutes)
+        self.stats = WorkerStats()
+        self._stop = asyncio.Event()
+
+    def stop(self) -> None:
+        """Finish the attempts in flight, claim nothing more, and return from :meth:`run`."""
+        self._stop.set()
+
+    async def run(self, *, until_idle: bool = False) -> WorkerStats:
+        """Work until :meth:`stop` (or, with ``until_idle``, until nothing is left to send)."""
+        with self._exclusive_on_sqlite():
+            await self._housekeeping()
+            last_housekeeping = asyncio.get_running_loop().time()
+            running: set[asyncio.Task[None]] = set()
+            while not self._stop.is_set():
+                free = self.concurrency - len(running)
+                claimed = self.relay.store.deliveries.claim_due(free) if free else []
+                for message_id, number in claimed:
+                    task = asyncio.create_task(self._attempt(message_id, number))
+                    running.add(task)
+                    task.add_done_callback(running.discard)
+                now = asyncio.get_running_loop().time()
+                if now - last_housekeeping >= self.housekeeping_interval:
+                    await self._housekeeping()
+                    last_housekeeping = now
+                if until_idle and not running and not claimed and self._idle():
+                    break
+                if not claimed:
+                    await self._wait(running)
+            if running:
+                await asyncio.gather(*running, return_exceptions=True)
+        return self.stats
+
+    async def _attempt(self, message_id: str, number: int) -> None:
+        self.stats.attempts += 1
+        try:
+            await self.relay.dispatcher.attempt(message_id, number)
+        except Exception:  # one message must never stop the worker
+            log.exception("attempt_crashed", message=message_id, attempt=number)
+
+    def _idle(self) -> bool:
+        return self.relay.store.deliveries.next_due_at() is None
+
+    async def _wait(self, running: set[asyncio.Task[None]]) -> None:
+        if running:
+            await asyncio.wait(
+                running, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED
+            )
+        else:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.poll_interval)
+
+    # -- housekeeping ---------------------------------------------------------------------------
+
+    async def _housekeeping(self) -> None:
+        adopted, resent = await self.relay.dispatcher.recover(self.stale_after)
+        self.stats.adopted += adopted
+        self.stats.resent += resent
+        self.stats.deadlines += await self.relay.sweep_deadlines()
+        self.stats.swept += await self.sweep_stuck()
+        await self.recheck_down_instances()
+
+    async def sweep_stuck(self) -> int:
+        """Fetch the provider's status of messages stuck without a final status; apply it."""
+        swept = 0
+        for message in self.relay.store.deliveries.unfinished(utcnow() - self.stuck_after):
+            label = f"{message.tenant}/{message.instance}"
+            connector = self.relay.host.connector(label)
+            if not isinstance(connector, SupportsReconcile) or not message.provider_message_id:
+                continue
+            try:
+                update = await connector.fetch_status(message.provider_message_id)
+            except ConnectorError as exc:
+                log.warning("status_fetch_failed", message=message.id, error=str(exc))
+                continue
+            outcome = CallbackOutcome(events=(update,))
+            await self.relay.apply_callback(message.tenant, message.instance, outcome)
+            swept += 1
+        return swept
+
+    async def recheck_down_instances(self) -> None:
+        """Put instances marked not connected back into use once they authenticate again."""
+        for label in self.relay.health.down():
+            status = await self.relay.host.authenticate(label)
+            if status.connected:
+                self.relay.health.mark_up(label)
+                log.info("instance_reconnected", instance=label)
+
+    @contextlib.contextmanager
+    def _exclusive_on_sqlite(self) -> Iterator[None]:
+        engine = self.relay.store.engine
+        if engine.dialect.name != "sqlite" or not engine.url.database:
+            yield
+            return
+        lock_path = Path(engine.url.database).with_name("worker.lock")
+        with lock_path.open("a+") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise WorkerAlreadyRunning(
+                    f"another worker is running on {engine.url.database}; SQLite allows one "
+                    "(use PostgreSQL - database_url - for several)"
+                ) from None
+            lock.seek(0)
+            lock.truncate()
+            lock.write(f"{os.getpid()}\n")
+            lock.flush()
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
