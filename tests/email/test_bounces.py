@@ -202,3 +202,23 @@ async def test_other_callback_kinds_are_refused(
 
     with pytest.raises(CallbackParseError, match="only 'bounce'"):
         await connector.handle_callback(signed(delivery_report(original), kind="status"))
+
+
+async def test_sign_bounce_produces_the_header_the_connector_accepts(
+    sent: tuple[EmailConnector, SendReceipt, bytes],
+) -> None:
+    from relaykit_email.signing import SIGNATURE_HEADER, sign_bounce
+
+    connector, receipt, original = sent
+    body = delivery_report(original)
+    request = CallbackRequest(
+        kind="bounce",
+        url=URL,
+        method="POST",
+        headers={SIGNATURE_HEADER.lower(): sign_bounce(body, BOUNCE_SECRET)},
+        body=body,
+    )
+
+    assert sign_bounce(body, BOUNCE_SECRET) == signed(body).headers["x-relaykit-signature"]
+    (update,) = (await connector.handle_callback(request)).events
+    assert update.provider_message_id == receipt.provider_message_id
