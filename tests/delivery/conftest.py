@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import email
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -43,6 +44,7 @@ class Stack:
     sink: SmtpSink
     webhook_url: str
     webhook_statuses: list[int] = field(default_factory=list)
+    smtp_port: int = 0
 
     def emails_to(self, address: str) -> list[EmailMessage]:
         return [
@@ -99,6 +101,12 @@ def phone(
 MakeStack = Callable[..., Awaitable[Stack]]
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 @pytest.fixture
 async def make_stack(tmp_path: Path) -> AsyncIterator[MakeStack]:
     """``await make_stack(tenant_changes=..., sms_settings=...)`` builds and starts everything."""
@@ -140,6 +148,10 @@ async def make_stack(tmp_path: Path) -> AsyncIterator[MakeStack]:
         tenant_changes: dict[str, Any] | None = None,
         sms_settings: dict[str, Any] | None = None,
         retry: RetryPolicy | None = None,
+        *,
+        inline: bool = True,
+        smtp_running: bool = True,
+        settings: dict[str, Any] | None = None,
     ) -> Stack:
         account = default_account()
         inbound_url = f"{public_url}/webhooks/{TENANT}/sms/inbound"
@@ -150,14 +162,19 @@ async def make_stack(tmp_path: Path) -> AsyncIterator[MakeStack]:
         await sandbox.start()
         cleanups.append(sandbox.stop)
         sink = SmtpSink()
-        smtp = serve_smtp(sink)
-        smtp_port = await smtp.__aenter__()
-        cleanups.append(lambda: smtp.__aexit__(None, None, None))
+        if smtp_running:
+            smtp = serve_smtp(sink)
+            smtp_port = await smtp.__aenter__()
+            cleanups.append(lambda: smtp.__aexit__(None, None, None))
+        else:
+            smtp_port = free_port()
 
         tenant = base_tenant()
         tenant["instances"] = {
             "sms": {
                 "connector": "twilio",
+                "rate_per_second": 1000,
+                "burst": 100,
                 "settings": {
                     "account_sid": sandbox.account_sid,
                     "auth_token": sandbox.auth_token,
@@ -188,13 +205,15 @@ async def make_stack(tmp_path: Path) -> AsyncIterator[MakeStack]:
             None,
             plugins=build_plugin_host(strict=True),
             retry=retry or RetryPolicy(max_attempts=3, base_delay=0.01),
+            inline=inline,
             data_dir=tmp_path / f"data{len(relays)}",
             public_base_url=public_url,
             tenants={TENANT: tenant},
+            **(settings or {}),
         )
         relays.append(relay)
         holder["relay"] = relay
-        return Stack(relay, sandbox, sink, public_url, statuses)
+        return Stack(relay, sandbox, sink, public_url, statuses, smtp_port)
 
     yield make
     for relay in relays:
