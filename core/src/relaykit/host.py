@@ -55,7 +55,9 @@ class ConnectorHost:
         :raises ConfigError: for any bad setting, naming tenant, instance and field.
         """
         settings = load_settings(config_path, **overrides)
-        return cls(settings, plugins or build_plugin_host())
+        host = cls(settings, plugins or build_plugin_host())
+        host.build_all()
+        return host
 
     # -- lookup ---------------------------------------------------------------------------------
 
@@ -81,6 +83,14 @@ class ConnectorHost:
             connector_class = self.plugins.connectors.get(config.connector).connector_class
             live = self._live[config.label] = connector_class(config)
         return live
+
+    def build_all(self) -> None:
+        """Build every configured instance now, so a connector's own config checks fail at start-up.
+
+        :raises ConfigError: from a connector that refuses its settings.
+        """
+        for label in self.configs:
+            self.connector(label)
 
     # -- calls through the hooks ----------------------------------------------------------------
 

@@ -102,6 +102,8 @@ def _explain(error: SchemaError, spec: ConnectorSpec, location: str) -> str:
         )
     if error.validator == "additionalProperties":
         return f"{location}: {error.message}; known settings: {', '.join(sorted(properties))}"
+    if error.validator == "dependentRequired":
+        return f"{location}: {error.message} (set both, or neither)"
     if not field or field in spec.secret_settings:
         # jsonschema's message quotes the value: for the whole settings object (a root-level
         # anyOf/oneOf/not) or a secret, that would print secrets.

@@ -26,7 +26,7 @@ __all__ = ["configure_logging", "redact_event"]
 QUIET_LOGGERS = {
     "twilio.http_client": logging.WARNING,
     "twilio.async_http_client": logging.WARNING,
-    "aiosmtpd": logging.WARNING,
+    "mail.log": logging.WARNING,  # aiosmtpd's logger
 }
 
 

@@ -1,0 +1,3 @@
+"""The delivery stack fixtures, shared with the delivery-rule tests."""
+
+from tests.delivery.conftest import make_stack  # noqa: F401
