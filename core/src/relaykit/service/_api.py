@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime
-from typing import Any
+import re
+from datetime import datetime
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
 from relaykit.delivery import NotPermittedError, Relay
 from relaykit.errors import ConfigError
+from relaykit.results import Channel
 from relaykit.service._auth import ApiKeys
 from relaykit.service._body import BodyTooLarge, MalformedLength, read_body
 from relaykit.service._connections import ConnectionCache
@@ -22,8 +23,11 @@ from relaykit.templates import TemplateError
 
 __all__ = ["JsonApi"]
 
+M = TypeVar("M", bound=BaseModel)
 _MAX_IDEMPOTENCY_KEY = 255
 _MAX_LIMIT = 500
+_CHANNELS = frozenset(c.value for c in Channel)
+_RFC3339 = re.compile(r"\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)")
 
 
 class JsonApi:
@@ -37,7 +41,8 @@ class JsonApi:
 
     # -- plumbing ------------------------------------------------------------------------------
 
-    def _tenant(self, request: Request) -> str:
+    def _tenant(self, request: Request, *query: str) -> str:
+        """The key's tenant (else 401); then refuse query parameters other than ``query``."""
         tenant = self._keys.tenant_for(request.headers.get("authorization"))
         if tenant is None:
             raise RequestRefused(
@@ -48,9 +53,23 @@ class JsonApi:
                     headers={"WWW-Authenticate": 'Bearer realm="relaykit"'},
                 )
             )
+        unknown = sorted(set(request.query_params) - set(query))
+        if unknown:
+            known = ", ".join(query) or "none"
+            raise RequestRefused(
+                error(
+                    422,
+                    "invalid_request",
+                    f"unknown query parameter {unknown[0]!r} (known here: {known})",
+                    fields=[
+                        {"field": name, "message": "unknown query parameter"} for name in unknown
+                    ],
+                )
+            )
         return tenant
 
-    async def _json_body(self, request: Request) -> Any:
+    async def _body(self, request: Request, model: type[M]) -> M:
+        """The JSON body as ``model``, validated strictly (``0`` is no date, ``"1"`` no number)."""
         try:
             raw = await read_body(request, self._max_body)
         except BodyTooLarge as exc:
@@ -58,26 +77,22 @@ class JsonApi:
         except MalformedLength as exc:
             raise RequestRefused(error(400, "bad_request", str(exc))) from None
         try:
-            return json.loads(raw)
-        except (ValueError, RecursionError):
-            raise RequestRefused(error(400, "bad_request", "the body is not valid JSON")) from None
-
-    @staticmethod
-    def _invalid(exc: ValidationError) -> RequestRefused:
-        fields = describe_errors(exc)
-        summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
-        return RequestRefused(error(422, "invalid_request", summary, fields=fields))
+            return model.model_validate_json(raw, strict=True)
+        except ValidationError as exc:
+            if any(e["type"] == "json_invalid" for e in exc.errors()):
+                raise RequestRefused(
+                    error(400, "bad_request", "the body is not valid JSON")
+                ) from None
+            fields = describe_errors(exc)
+            summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
+            raise RequestRefused(error(422, "invalid_request", summary, fields=fields)) from None
 
     # -- endpoints -----------------------------------------------------------------------------
 
     async def notify(self, request: Request) -> Response:
         """``POST /v1/notifications``: send (201), or return the earlier delivery (200)."""
         tenant = self._tenant(request)
-        body = await self._json_body(request)
-        try:
-            notification = NotificationRequest.model_validate(body)
-        except ValidationError as exc:
-            raise self._invalid(exc) from None
+        notification = await self._body(request, NotificationRequest)
         if notification.tenant is not None and notification.tenant != tenant:
             return error(403, "forbidden", "this API key may only notify its own tenant")
         key = _idempotency_key(request)
@@ -111,7 +126,7 @@ class JsonApi:
 
     async def messages(self, request: Request) -> Response:
         """``GET /v1/messages``: the tenant's messages, newest first, with optional filters."""
-        tenant = self._tenant(request)
+        tenant = self._tenant(request, "status", "channel", "tenant", "since", "limit")
         query = request.query_params
         asked = query.get("tenant")
         if asked is not None and asked != tenant:
@@ -121,7 +136,7 @@ class JsonApi:
         found = self._relay.store.deliveries.list_messages(
             tenant=tenant,
             status=query.get("status") or None,
-            channel=query.get("channel") or None,
+            channel=_channel(query.get("channel")),
             since=since,
             limit=limit,
         )
@@ -137,11 +152,7 @@ class JsonApi:
     async def preview(self, request: Request) -> Response:
         """``POST /v1/templates/preview``: render a template with test values."""
         tenant = self._tenant(request)
-        body = await self._json_body(request)
-        try:
-            asked = PreviewRequest.model_validate(body)
-        except ValidationError as exc:
-            raise self._invalid(exc) from None
+        asked = await self._body(request, PreviewRequest)
         max_length = self._relay.host.settings.tenants[tenant].sms.max_length
         try:
             result = self._relay.templates.preview(
@@ -188,34 +199,38 @@ def _idempotency_key(request: Request) -> str | None:
 
 
 def _since(raw: str | None) -> datetime | None:
-    if not raw:
+    if raw is None:
         return None
+    if not _RFC3339.fullmatch(raw):
+        raise _query_error("since", "an RFC 3339 date-time such as 2025-05-12T08:00:00Z")
     try:
-        moment = datetime.fromisoformat(raw)
+        return datetime.fromisoformat(raw.upper().replace("Z", "+00:00"))
     except ValueError:
-        raise RequestRefused(
-            error(
-                422,
-                "invalid_request",
-                "since: use an ISO 8601 date-time such as 2025-05-12T08:00:00Z",
-                fields=[{"field": "since", "message": "not an ISO 8601 date-time"}],
-            )
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        raise _query_error("since", "an RFC 3339 date-time such as 2025-05-12T08:00:00Z") from None
+
+
+def _channel(raw: str | None) -> str | None:
+    if raw is not None and raw not in _CHANNELS:
+        raise _query_error("channel", f"one of {', '.join(sorted(_CHANNELS))}")
+    return raw
+
+
+def _query_error(name: str, expected: str) -> RequestRefused:
+    return RequestRefused(
+        error(
+            422,
+            "invalid_request",
+            f"{name}: use {expected}",
+            fields=[{"field": name, "message": f"expected {expected}"}],
+        )
+    )
 
 
 def _limit(raw: str | None) -> int:
     if raw is None:
         return 100
     if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= _MAX_LIMIT:
-        raise RequestRefused(
-            error(
-                422,
-                "invalid_request",
-                f"limit: a whole number from 1 to {_MAX_LIMIT}",
-                fields=[{"field": "limit", "message": f"must be 1 to {_MAX_LIMIT}"}],
-            )
-        )
+        raise _query_error("limit", f"a whole number from 1 to {_MAX_LIMIT}")
     return int(raw)
 
 

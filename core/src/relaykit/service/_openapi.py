@@ -14,7 +14,7 @@ from typing import Any
 
 from relaykit.results import Channel, ConnectionState
 from relaykit.service._models import NotificationRequest, PreviewRequest
-from relaykit.templates import TemplatePart
+from relaykit.templates import TemplateCatalog, TemplatePart
 
 __all__ = ["openapi_document", "openapi_json"]
 
@@ -170,10 +170,12 @@ def _response_schemas() -> dict[str, Any]:
 
 
 def _request_schemas() -> dict[str, Any]:
+    events = [event.name for event in TemplateCatalog().events()]
     schemas: dict[str, Any] = {}
     for model in (NotificationRequest, PreviewRequest):
         schema = model.model_json_schema(ref_template=_REF)
         schemas.update(schema.pop("$defs", {}))
+        schema["properties"]["event"]["enum"] = events  # the events templates exist for
         schemas[model.__name__] = schema
     return schemas
 
