@@ -1,0 +1,5 @@
+"""``python -m relaykit``: the CLI."""
+
+from relaykit.cli import main
+
+main()
