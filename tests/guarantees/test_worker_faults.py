@@ -184,3 +184,38 @@ async def test_the_sweeper_recovers_a_status_whose_callback_was_lost(make_stack:
 
     assert swept == 1
     assert stack.relay.delivery(delivery_id).state == "delivered"  # type: ignore[union-attr]
+
+
+async def test_permanent_provider_errors_are_never_retried(make_stack: MakeStack) -> None:
+    """PITFALLS 25: 21211, 21612, 21408, 21614 go to the next channel after one attempt."""
+    stack = await make_stack(inline=False)
+    ids = await queue(stack, "+15005550001", "+15005550002", "+15005550009")
+
+    await drain(stack)
+
+    for delivery_id, code in zip(ids, ["21211", "21612", "21614"], strict=True):
+        record = stack.relay.delivery(delivery_id)
+        assert record is not None and record.fallbacks == [("sms", "provider_error")]
+        assert (record.messages[0].attempt_count, record.messages[0].error_code) == (1, code)
+    assert stack.sandbox.create_attempts == 3
+
+
+async def test_no_database_lock_is_held_across_a_slow_provider_call(make_stack: MakeStack) -> None:
+    """PITFALLS 21: while the worker waits 2 s on the provider, others can still write."""
+    stack = await make_stack(inline=False)
+    stack.sandbox.faults.update(latency_ms=2000)
+    await queue(stack, "+15005552200")
+    worker = asyncio.create_task(drain(stack))
+    while stack.sandbox.create_attempts == 0:
+        await asyncio.sleep(0.01)
+
+    started = asyncio.get_running_loop().time()
+    await asyncio.to_thread(
+        lambda: stack.relay.store.optouts.set(
+            TENANT, "sms", ["+15005552201"], opted_out=True, source="t"
+        )
+    )
+    elapsed = asyncio.get_running_loop().time() - started
+    await worker
+
+    assert elapsed < 0.5
