@@ -4,7 +4,7 @@ The entry point (``relaykit_twilio.plugin``) registers :class:`TwilioConnector`;
 the modules below are public for people who want the pieces:
 
 * :mod:`relaykit_twilio.error_table` - Twilio codes and HTTP statuses → relaykit error kinds;
-* :mod:`relaykit_twilio.segments` - GSM-7 / UCS-2 segment counting;
+* segment counting (GSM-7 / UCS-2) is the core's :mod:`relaykit.sms`;
 * :mod:`relaykit_twilio.numbers` - recipient normalisation to E.164;
 * :mod:`relaykit_twilio.senders` - the three sender forms;
 * :mod:`relaykit_twilio.signatures` - ``X-Twilio-Signature`` verification;
@@ -13,6 +13,5 @@ the modules below are public for people who want the pieces:
 
 from relaykit_twilio.connector import TwilioConnector
 from relaykit_twilio.error_table import ERROR_TABLE, ErrorKind
-from relaykit_twilio.segments import Encoding, count_segments
 
-__all__ = ["ERROR_TABLE", "Encoding", "ErrorKind", "TwilioConnector", "count_segments"]
+__all__ = ["ERROR_TABLE", "ErrorKind", "TwilioConnector"]

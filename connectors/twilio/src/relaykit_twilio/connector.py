@@ -33,10 +33,10 @@ from relaykit import (
     TransientSendError,
     load_spec_resource,
 )
+from relaykit.sms import MAX_BODY_CHARACTERS, count_segments
 from relaykit_twilio.callbacks import inbound_events, status_events, url_with_reference
 from relaykit_twilio.error_table import error_for_response, error_for_transport, parse_retry_after
 from relaykit_twilio.numbers import InvalidNumberError, Recipient, normalize_number
-from relaykit_twilio.segments import MAX_BODY_CHARACTERS, count_segments
 from relaykit_twilio.senders import Sender, SenderKind, parse_sender
 from relaykit_twilio.settings import TwilioSettings
 from relaykit_twilio.signatures import FormParams, verify_signature
@@ -287,7 +287,7 @@ class TwilioConnector:
             channel=channel,
             to=recipient.e164,
             segments=count.segments if count else None,
-            encoding=count.encoding.value if count else None,
+            encoding=count.encoding if count else None,
         )
 
     def _check_body(self, message: OutboundMessage) -> None:
@@ -481,7 +481,7 @@ class TwilioConnector:
             channel=channel,
             to=recipient.e164,
             segments=count.segments if count else None,
-            encoding=count.encoding.value if count else None,
+            encoding=count.encoding if count else None,
         )
 
 
