@@ -126,7 +126,7 @@ class Dispatcher:
             return await self._transient(message, number, exc)
         except PermanentSendError as exc:
             reason = self._permanent_reason(message, label, exc)
-            self._fail(message, number, exc, reason)
+            self._failed(message, number, exc, None, reason)
             return AttemptResult(next_messages=self.advance(message))
         self.succeeded(message, number, receipt)
         return AttemptResult(sent=True)
@@ -154,14 +154,8 @@ class Dispatcher:
         retry_at = (
             None if last else utcnow() + timedelta(seconds=self.retry.delay(number, retry_after))
         )
-        self.store.deliveries.finish_failed(
-            message.id,
-            number,
-            error_kind=type(exc).__name__,
-            error_code=exc.provider_code,
-            error_message=str(exc),
-            retry_at=retry_at,
-            fallback_reason=FallbackReason.RETRIES_EXHAUSTED.value if last else None,
+        self._failed(
+            message, number, exc, retry_at, FallbackReason.RETRIES_EXHAUSTED if last else None
         )
         if last:
             log.info("retries_exhausted", message=message.id, attempts=number)
@@ -179,17 +173,23 @@ class Dispatcher:
             return FallbackReason.NOT_CONNECTED
         return FallbackReason.PROVIDER_ERROR
 
-    def _fail(
-        self, message: MessageRecord, number: int, exc: ConnectorError, reason: FallbackReason
+    def _failed(
+        self,
+        message: MessageRecord,
+        number: int,
+        exc: ConnectorError,
+        retry_at: datetime | None,
+        reason: FallbackReason | None,
     ) -> None:
+        """Commit a failed attempt: to retry at ``retry_at``, or final with ``reason``."""
         self.store.deliveries.finish_failed(
             message.id,
             number,
             error_kind=type(exc).__name__,
             error_code=exc.provider_code,
             error_message=str(exc),
-            retry_at=None,
-            fallback_reason=reason.value,
+            retry_at=retry_at,
+            fallback_reason=reason.value if reason else None,
         )
 
     def succeeded(self, message: MessageRecord, number: int, receipt: SendReceipt) -> None:
