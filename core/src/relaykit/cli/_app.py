@@ -11,9 +11,11 @@ from relaykit.cli import (
     _check,
     _config,
     _connectors,
+    _demo,
     _messages,
     _registry,
     _sandbox,
+    _serve,
     _specs,
     _templates,
     _worker,
@@ -38,6 +40,8 @@ app.command("check")(_check.check)
 app.command("notify")(_messages.notify)
 app.command("usage")(_registry.usage)
 app.command("sandbox")(_sandbox.sandbox)
+app.command("serve")(_serve.serve)
+app.command("demo")(_demo.demo)
 app.command("worker")(_worker.worker)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from typing import Annotated
@@ -49,7 +50,8 @@ def serve(
         config = uvicorn_config(
             create_app(relay, close_relay=True), bind_host, bind_port, access_log=access_log
         )
-        uvicorn.Server(config).run()
+        with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises Ctrl-C once stopped
+            uvicorn.Server(config).run()
         return
     relay.close()  # each worker builds its own from the same configuration
     if context.config_path is not None:
@@ -62,4 +64,5 @@ def serve(
         workers=workers,
         access_log=access_log,
     )
-    Multiprocess(config, sockets=[config.bind_socket()]).run()
+    with contextlib.suppress(KeyboardInterrupt):
+        Multiprocess(config, sockets=[config.bind_socket()]).run()

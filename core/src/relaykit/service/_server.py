@@ -12,6 +12,7 @@ import contextlib
 import socket
 from collections.abc import Iterator
 from types import TracebackType
+from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -19,19 +20,20 @@ from starlette.types import ASGIApp
 __all__ = ["EmbeddedServer", "uvicorn_config"]
 
 
-def uvicorn_config(app: ASGIApp | str, host: str, port: int, **options: object) -> uvicorn.Config:
-    """uvicorn settings relaykit uses everywhere: our logging, no access log, no server header."""
-    return uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        lifespan="on",
-        timeout_graceful_shutdown=10,
-        **options,  # type: ignore[arg-type]
-    )
+def uvicorn_config(app: ASGIApp | str, host: str, port: int, **options: Any) -> uvicorn.Config:
+    """uvicorn settings relaykit uses everywhere: our logging, no access log, no server header.
+
+    :param options: further ``uvicorn.Config`` arguments; they win over these defaults.
+    """
+    settings: dict[str, Any] = {
+        "log_config": None,
+        "access_log": False,
+        "server_header": False,
+        "lifespan": "on",
+        "timeout_graceful_shutdown": 10,
+        **options,
+    }
+    return uvicorn.Config(app, host=host, port=port, **settings)
 
 
 class _QuietServer(uvicorn.Server):
