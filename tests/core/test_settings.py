@@ -150,3 +150,18 @@ def test_root_level_schema_errors_do_not_print_the_settings() -> None:
         validate_instance_settings(spec, {"directory": "/tmp", "signing_secret": CANARY_SECRET})
 
     assert "anyOf" in str(raised.value) and CANARY_SECRET not in str(raised.value)
+
+
+def test_example_config_validates_against_the_installed_connectors(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The annotated example is a working config once its secrets are supplied."""
+    from relaykit import build_plugin_host
+
+    prefix = "RELAYKIT_TENANTS__NORTH-HIGH__INSTANCES__"
+    monkeypatch.setenv(prefix + "SMS__SETTINGS__AUTH_TOKEN", "0" * 32)
+    monkeypatch.setenv(prefix + "MAIL__SETTINGS__PASSWORD", "example-password")
+    host = ConnectorHost.from_config(REPO / "relaykit.example.toml", plugins=build_plugin_host())
+
+    assert sorted(host.configs) == ["north-high/mail", "north-high/sms"]
+    assert host.settings.tenants["north-high"].route_for("otp") is not None
