@@ -159,3 +159,23 @@ def test_specs_export_writes_then_checks_clean(cli: CliRunner, tmp_path: Path) -
     (out / "outbox.json").write_text("{}")
     code, output = run(cli, "specs", "export", "--dir", str(out), "--check")
     assert code == 1 and "out of date" in output
+
+
+def test_a_connectors_own_config_check_exits_2_naming_the_field(
+    cli: CliRunner,
+    write_config,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+) -> None:
+    """The email connector refuses plain SMTP to a remote host when it is built: a config error."""
+    monkeypatch.setenv("RELAYKIT_LOAD_PLUGINS", "email")
+    config = write_config(
+        '[tenants.acme.instances.mail]\nconnector = "email"\n'
+        '[tenants.acme.instances.mail.settings]\nhost = "smtp.example.org"\nsecurity = "none"\n'
+        'from_address = "office@example.org"\n'
+    )
+
+    result = cli.invoke(app, ["--config", str(config), "check", "mail"])
+
+    assert result.exit_code == 2
+    assert "tenants.acme.instances.mail.settings.security" in result.output
+    assert "Traceback" not in result.output

@@ -207,3 +207,20 @@ def test_importing_connector_plugins_stays_cheap() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == ""
+
+
+def test_trace_plugins_logs_every_hook_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    import json as _json
+
+    from relaykit.testing import captured_logs
+
+    monkeypatch.setenv("RELAYKIT_TRACE_PLUGINS", "1")
+    monkeypatch.setenv("RELAYKIT_LOAD_PLUGINS", "email")
+    with captured_logs("debug") as logs:
+        plugins = build_plugin_host(strict=True)
+        entry = plugins.connectors.get("email")
+        plugins.pm.hook.describe_fields(connector_class=entry.connector_class)
+
+    events = [_json.loads(line) for line in logs.getvalue().splitlines()]
+    calls = [e for e in events if e["event"] == "hook_call" and e["hook"] == "describe_fields"]
+    assert calls and "relaykit.core" in calls[0]["plugins"]
