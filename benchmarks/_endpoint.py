@@ -1,0 +1,121 @@
+"""A lean fake of Twilio's create-message endpoint, for the CPU regime of the dispatch benchmark.
+
+The Twilio sandbox is a full aiohttp application and saturates near 8,000
+requests/s on one core: too close to the clients' rates to be "not the
+bottleneck". This server answers every ``POST .../Messages.json`` with a
+canned 201 Message resource (a fresh ``SM`` sid each time) from an asyncio
+protocol with httptools' parser, optionally after ``--latency-ms``.
+
+Run it on its own core::
+
+    taskset -c 1 uv run python benchmarks/_endpoint.py --port 0 [--latency-ms 150]
+
+It prints ``listening on http://127.0.0.1:PORT`` and serves until SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import signal
+
+import httptools
+import uvloop
+
+ACCOUNT_SID = "AC5a4db0c05a4db0c05a4db0c05a4db0c0"
+_SIDS = itertools.count(1)
+_TEMPLATE = json.dumps(
+    {
+        "account_sid": ACCOUNT_SID,
+        "api_version": "2010-04-01",
+        "body": "relaykit benchmark",
+        "date_created": "Mon, 12 May 2025 08:00:00 +0000",
+        "date_sent": None,
+        "date_updated": "Mon, 12 May 2025 08:00:00 +0000",
+        "direction": "outbound-api",
+        "error_code": None,
+        "error_message": None,
+        "from": "+15005550006",
+        "messaging_service_sid": None,
+        "num_media": "0",
+        "num_segments": "1",
+        "price": None,
+        "price_unit": "USD",
+        "sid": "SID_PLACEHOLDER",
+        "status": "queued",
+        "subresource_uris": {},
+        "to": "+12125550100",
+        "uri": f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages/SID_PLACEHOLDER.json",
+    }
+)
+_NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+
+
+def _created() -> bytes:
+    sid = f"SM{next(_SIDS):032x}"
+    body = _TEMPLATE.replace("SID_PLACEHOLDER", sid).encode()
+    head = (
+        "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+class _Protocol(asyncio.Protocol):
+    def __init__(self, latency: float) -> None:
+        self._latency = latency
+        self._parser = httptools.HttpRequestParser(self)
+        self._transport: asyncio.Transport | None = None
+        self._url = b""
+        self._loop = asyncio.get_running_loop()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError:
+            if self._transport is not None:
+                self._transport.close()
+
+    def on_url(self, url: bytes) -> None:
+        self._url = url
+
+    def on_message_complete(self) -> None:
+        answer = _created() if self._url.endswith(b"/Messages.json") else _NOT_FOUND
+        if self._latency:
+            self._loop.call_later(self._latency, self._write, answer)
+        else:
+            self._write(answer)
+
+    def _write(self, answer: bytes) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.write(answer)
+
+
+async def serve(port: int, latency_ms: float) -> None:
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: _Protocol(latency_ms / 1000), "127.0.0.1", port, backlog=2048
+    )
+    print(f"listening on http://127.0.0.1:{server.sockets[0].getsockname()[1]}", flush=True)
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with server:
+        await stop.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--latency-ms", type=float, default=0.0)
+    args = parser.parse_args()
+    uvloop.run(serve(args.port, args.latency_ms))
+
+
+if __name__ == "__main__":
+    main()
