@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import datetime
 from typing import Any, TypeVar
@@ -146,8 +147,8 @@ class JsonApi:
         """``GET /v1/connectors``: each instance of the tenant and whether it is Connected."""
         tenant = self._tenant(request)
         labels = sorted(c.label for c in self._relay.host.configs.values() if c.tenant == tenant)
-        reports = [await self._connections.status(label) for label in labels]
-        return json_response({"connectors": reports})
+        reports = await asyncio.gather(*(self._connections.status(label) for label in labels))
+        return json_response({"connectors": list(reports)})
 
     async def preview(self, request: Request) -> Response:
         """``POST /v1/templates/preview``: render a template with test values."""
