@@ -88,8 +88,9 @@ async def test_an_inbound_sms_is_answered_with_empty_twiml(service: Service) -> 
         ("/webhooks/nowhere-high/sms/status", "nowhere-high/sms"),
         (f"/webhooks/{TENANT}/pager/status", f"{TENANT}/pager"),
         (f"/webhooks/{TENANT}/sms/bounce", "bounce"),
+        (f"/webhooks/{TENANT}/mail/status", "status"),
     ],
-    ids=["unknown-tenant", "unknown-instance", "kind-the-connector-lacks"],
+    ids=["unknown-tenant", "unknown-instance", "twilio-has-no-bounce", "email-has-no-status"],
 )
 async def test_unknown_tenant_instance_or_kind_is_404(
     service: Service, path: str, names: str
@@ -177,3 +178,12 @@ async def test_a_verified_but_malformed_callback_is_400(service: Service) -> Non
     )
     assert response.status_code == 400
     assert "MessageSid" in response.json()["message"]
+
+
+async def test_an_email_bounce_without_a_configured_secret_is_refused(service: Service) -> None:
+    response = await service.client.post(
+        f"/webhooks/{TENANT}/mail/bounce",
+        content=b"Content-Type: multipart/report; report-type=delivery-status\r\n\r\n",
+        headers={"Content-Type": "message/rfc822", "X-Relaykit-Signature": "sha256=00"},
+    )
+    assert response.status_code == 403
