@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import phonenumbers
 
 __all__ = ["InvalidPhoneNumber", "normalize_phone", "region_of"]
@@ -22,6 +24,7 @@ class InvalidPhoneNumber(ValueError):
     """A phone number that cannot be used, with the reason."""
 
 
+@functools.lru_cache(maxsize=65536)
 def normalize_phone(raw: str, default_region: str | None = None) -> str:
     """``raw`` as E.164 (``+441234567890``).
 

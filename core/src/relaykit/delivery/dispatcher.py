@@ -99,7 +99,7 @@ class Dispatcher:
 
     async def attempt(self, message_id: str, number: int) -> AttemptResult:
         """Call the provider once for a claimed message and commit the outcome."""
-        message = self.store.deliveries.message(message_id)
+        message = self.store.deliveries.message(message_id, timeline=False)
         if message is None:
             return AttemptResult()
         label = f"{message.tenant}/{message.instance}"
@@ -126,22 +126,28 @@ class Dispatcher:
             return await self._transient(message, number, exc)
         except PermanentSendError as exc:
             reason = self._permanent_reason(message, label, exc)
-            self._failed(message, number, exc, None, reason)
+            await self._failed(message, number, exc, None, reason)
             return AttemptResult(next_messages=self.advance(message))
-        self.succeeded(message, number, receipt)
+        await self.succeeded(message, number, receipt)
         return AttemptResult(sent=True)
 
-    async def deliver_now(self, message_id: str) -> None:
-        """Send a message inline: attempts with backoff, then any fallback, until settled."""
-        queue = [message_id]
+    async def deliver_now(self, message_id: str, claimed: int | None = None) -> None:
+        """Send a message inline: attempts with backoff, then any fallback, until settled.
+
+        :param claimed: the attempt number when the caller already claimed it.
+        """
+        queue: list[tuple[str, int | None]] = [(message_id, claimed)]
         while queue:
-            current = queue.pop(0)
-            while (number := self.store.deliveries.claim(current)) is not None:
+            current, number = queue.pop(0)
+            if number is None:
+                number = self.store.deliveries.claim(current)
+            while number is not None:
                 result = await self.attempt(current, number)
-                queue.extend(result.next_messages)
+                queue.extend((next_id, None) for next_id in result.next_messages)
                 if result.retry_at is None:
                     break
                 await asyncio.sleep(max(0.0, (result.retry_at - utcnow()).total_seconds()))
+                number = self.store.deliveries.claim(current)
 
     async def _transient(
         self,
@@ -154,7 +160,7 @@ class Dispatcher:
         retry_at = (
             None if last else utcnow() + timedelta(seconds=self.retry.delay(number, retry_after))
         )
-        self._failed(
+        await self._failed(
             message, number, exc, retry_at, FallbackReason.RETRIES_EXHAUSTED if last else None
         )
         if last:
@@ -173,7 +179,7 @@ class Dispatcher:
             return FallbackReason.NOT_CONNECTED
         return FallbackReason.PROVIDER_ERROR
 
-    def _failed(
+    async def _failed(
         self,
         message: MessageRecord,
         number: int,
@@ -182,7 +188,7 @@ class Dispatcher:
         reason: FallbackReason | None,
     ) -> None:
         """Commit a failed attempt: to retry at ``retry_at``, or final with ``reason``."""
-        self.store.deliveries.finish_failed(
+        await self.store.deliveries.afinish_failed(
             message.id,
             number,
             error_kind=type(exc).__name__,
@@ -192,13 +198,13 @@ class Dispatcher:
             fallback_reason=reason.value if reason else None,
         )
 
-    def succeeded(self, message: MessageRecord, number: int, receipt: SendReceipt) -> None:
+    async def succeeded(self, message: MessageRecord, number: int, receipt: SendReceipt) -> None:
         """Commit an accepted send, with this month's SMS count."""
         usage = None
         if message.channel is Channel.SMS:
             tenant = self._tenant(message.tenant)
             usage = (message.tenant, month_of(utcnow(), tenant.time_zone), "sms")
-        self.store.deliveries.finish_sent(
+        await self.store.deliveries.afinish_sent(
             message.id,
             number,
             provider_message_id=receipt.provider_message_id,
@@ -255,7 +261,7 @@ class Dispatcher:
             )
             receipt = await self.reconcile(label, outbound, started - timedelta(seconds=5))
             if receipt is not None:
-                self.succeeded(message, number, receipt)
+                await self.succeeded(message, number, receipt)
                 adopted += 1
             elif self.store.deliveries.abandon(message_id, number, retry_at=utcnow()):
                 resent += 1

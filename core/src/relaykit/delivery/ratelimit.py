@@ -51,7 +51,7 @@ class RateLimiter:
         if limit is not None:
             rate, burst = limit
             key = f"{label}:{message.channel.value}:{message.sender or 'default'}"
-            wait = self.store.rate_buckets.reserve(key, rate, burst)
+            wait = await self.store.rate_buckets.areserve(key, rate, burst)
             if wait > self.max_wait:
                 raise RateLimitedError(
                     f"sender {key} is over its rate of {rate}/s", retry_after=wait

@@ -157,7 +157,7 @@ class Relay:
 
     async def _start(self, plan: Plan, idempotency_key: str | None) -> DeliveryRecord:
         planned = self.planner.plan(plan, 0, utcnow())
-        notification_id, created = self.store.deliveries.create(
+        notification_id, created, claimed = await self.store.deliveries.acreate(
             tenant=plan.tenant_name,
             event=plan.event,
             recipient=plan.recipient.model_dump(mode="json"),
@@ -165,13 +165,12 @@ class Relay:
             staff=plan.staff.model_dump(mode="json") if plan.staff else None,
             idempotency_key=idempotency_key,
             planned=planned,
+            claim=self.inline,
         )
         if not created:
             return self._record(notification_id, duplicate=True)
-        if self.inline:
-            for message in self._record(notification_id).messages:
-                if message.status == "pending":
-                    await self.dispatcher.deliver_now(message.id)
+        for message_id, number in claimed:
+            await self.dispatcher.deliver_now(message_id, number)
         return self._record(notification_id)
 
     async def _notify_one(

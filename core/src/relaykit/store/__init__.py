@@ -32,7 +32,7 @@ class Store:
         self.senders = Senders(engine)
         self.templates = TemplateStore(engine)
         self.inbound = Inbound(engine)
-        self.rate_buckets = RateBuckets(engine)
+        self.rate_buckets = RateBuckets(engine, self.deliveries.group)
 
     @classmethod
     def open(cls, url: str | None = None, *, data_dir: Path | None = None) -> Store:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,3 +36,20 @@ def insert_if_absent(connection: Connection, statement: Any) -> bool:
     first_key = next(iter(table.primary_key.columns))
     result = connection.execute(statement.on_conflict_do_nothing().returning(first_key))
     return result.first() is not None
+
+
+def upsert_statements(build: Callable[[Any], Any]) -> Callable[[Connection], Any]:
+    """A per-dialect cache of a prebuilt ``INSERT … ON CONFLICT`` statement.
+
+    ``build(insert_construct)`` is called once per dialect with that dialect's
+    ``insert``; the returned function picks the statement for a connection.
+    """
+    built: dict[str, Any] = {}
+
+    def for_connection(connection: Connection) -> Any:
+        name = connection.dialect.name
+        if name not in built:
+            built[name] = build(postgresql.insert if name == "postgresql" else sqlite.insert)
+        return built[name]
+
+    return for_connection

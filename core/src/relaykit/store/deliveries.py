@@ -8,15 +8,17 @@ or transaction is held across the provider call).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Row, and_, func, select, update
+from sqlalchemy import Connection, Engine, Row, and_, bindparam, case, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from relaykit.results import Channel, MessageStatus
-from relaykit.store._sql import as_utc, insert, insert_if_absent, utcnow
+from relaykit.store._sql import as_utc, insert, insert_if_absent, upsert_statements, utcnow
+from relaykit.store.engine import reader
+from relaykit.store.group_commit import GroupCommitter
 from relaykit.store.records import DeliveryRecord, MessageRecord, NewMessage, StatusChange, new_id
 from relaykit.store.tables import (
     attempts,
@@ -34,6 +36,74 @@ CLAIMABLE = ("pending", "retrying")
 #: A claimed message while its provider call is in flight.
 SUBMITTING = "submitting"
 
+# Hot-path statements, built once: constructing a statement costs ~50 µs, executing a
+# prebuilt one with bound parameters ~12 µs.
+_INSERT_NOTIFICATION = notifications.insert()
+_INSERT_MESSAGE = messages.insert()
+_INSERT_STATUS = status_events.insert()
+_INSERT_ATTEMPT = attempts.insert()
+_CLAIM = (
+    update(messages)
+    .where(messages.c.id == bindparam("m_id"), messages.c.status.in_(CLAIMABLE))
+    .values(
+        attempt_count=messages.c.attempt_count + 1,
+        status=SUBMITTING,
+        updated_at=bindparam("now"),
+    )
+    .returning(messages.c.attempt_count)
+)
+_CLOSE_ATTEMPT = (
+    update(attempts)
+    .where(attempts.c.message_id == bindparam("m_id"), attempts.c.number == bindparam("n"))
+    .values(state=bindparam("st"), finished_at=bindparam("now"))
+)
+#: relaykit's own states before the provider has the message; any provider status beats them.
+_LOCAL_STATES = ("skipped", "pending", "retrying", SUBMITTING)
+_ACCEPTED = (
+    update(messages)
+    .where(messages.c.id == bindparam("m_id"))
+    .values(
+        provider_message_id=bindparam("pid"),
+        to_address=bindparam("to"),
+        segments=bindparam("seg"),
+        encoding=bindparam("enc"),
+        next_attempt_at=None,
+        updated_at=bindparam("now"),
+        # a fast provider's callback may have moved the message on already
+        status=case(
+            (messages.c.status.in_(_LOCAL_STATES), bindparam("st")), else_=messages.c.status
+        ),
+    )
+    .returning(messages.c.status, messages.c.notification_id, messages.c.channel)
+)
+_MARK_NOTIFICATION = (
+    update(notifications)
+    .where(notifications.c.id == bindparam("n_id"))
+    .values(state=bindparam("state"), channel=bindparam("ch"), updated_at=bindparam("now"))
+)
+_COUNT_USAGE = upsert_statements(
+    lambda insert_into: (
+        insert_into(usage_counters)
+        .values(count=1)
+        .on_conflict_do_update(
+            index_elements=["tenant", "month", "channel"],
+            set_={"count": usage_counters.c.count + 1},
+        )
+    )
+)
+_SELECT_MESSAGE = select(messages).where(messages.c.id == bindparam("m_id"))
+_SELECT_NOTIFICATION = select(notifications).where(notifications.c.id == bindparam("n_id"))
+_SELECT_MESSAGES_OF = (
+    select(messages)
+    .where(messages.c.notification_id == bindparam("n_id"))
+    .order_by(messages.c.step, messages.c.created_at)
+)
+_SELECT_TIMELINES = (
+    select(status_events)
+    .where(status_events.c.message_id.in_(bindparam("ids", expanding=True)))
+    .order_by(status_events.c.id)
+)
+
 UsageIncrement = tuple[str, str, str]  # tenant, month, channel
 
 
@@ -42,6 +112,8 @@ class Deliveries:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.reader = reader(engine)
+        self.group = GroupCommitter(engine)
 
     # -- creating -------------------------------------------------------------------------------
 
@@ -61,42 +133,94 @@ class Deliveries:
         :returns: ``(notification_id, created)``; with an idempotency key already
             used by this tenant, the existing id and ``False`` - nothing new is written.
         """
-        now = utcnow()
-        notification_id = new_id()
-        planned = list(planned)
+        write = self._creation(tenant, event, recipient, data, staff, idempotency_key, planned)
         try:
             with self.engine.begin() as connection:
-                connection.execute(
-                    notifications.insert().values(
-                        id=notification_id,
-                        tenant=tenant,
-                        event=event,
-                        recipient_id=str(recipient["id"]),
-                        recipient=dict(recipient),
-                        data=dict(data),
-                        staff_user=staff["id"] if staff else None,
-                        staff=dict(staff) if staff else None,
-                        idempotency_key=idempotency_key,
-                        state="pending"
-                        if any(m.status == "pending" for m in planned)
-                        else "failed",
-                        channel=next(
-                            (m.channel.value for m in planned if m.status == "pending"), None
-                        ),
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
-                for message in planned:
-                    self._insert_message(connection, tenant, notification_id, message, now)
+                notification_id, _ = write(connection)
         except IntegrityError:
-            if idempotency_key is None:
-                raise
-            existing = self.find_by_key(tenant, idempotency_key)
-            if existing is None:
-                raise
-            return existing, False
+            return self._existing(tenant, idempotency_key), False
         return notification_id, True
+
+    async def acreate(
+        self,
+        *,
+        tenant: str,
+        event: str,
+        recipient: Mapping[str, Any],
+        data: Mapping[str, Any],
+        staff: Mapping[str, Any] | None,
+        idempotency_key: str | None,
+        planned: Iterable[NewMessage],
+        claim: bool = False,
+    ) -> tuple[str, bool, list[tuple[str, int]]]:
+        """:meth:`create`, group-committed with other concurrent writes.
+
+        :param claim: also claim the pending message for an attempt, in the same
+            transaction (the inline path: create, claim, send).
+        :returns: ``(notification_id, created, [(message_id, attempt), ...])``.
+        """
+        write = self._creation(
+            tenant, event, recipient, data, staff, idempotency_key, planned, claim=claim
+        )
+        try:
+            notification_id, claimed = await self.group.run(
+                write, may_fail=idempotency_key is not None
+            )
+        except IntegrityError:
+            return self._existing(tenant, idempotency_key), False, []
+        return notification_id, True, claimed
+
+    def _existing(self, tenant: str, idempotency_key: str | None) -> str:
+        """The notification already holding ``idempotency_key`` (after a unique-key conflict)."""
+        existing = self.find_by_key(tenant, idempotency_key) if idempotency_key else None
+        if existing is None:
+            raise RuntimeError("a notification insert conflicted, but not on its idempotency key")
+        return existing
+
+    def _creation(
+        self,
+        tenant: str,
+        event: str,
+        recipient: Mapping[str, Any],
+        data: Mapping[str, Any],
+        staff: Mapping[str, Any] | None,
+        idempotency_key: str | None,
+        planned: Iterable[NewMessage],
+        *,
+        claim: bool = False,
+    ) -> Callable[[Connection], tuple[str, list[tuple[str, int]]]]:
+        notification_id = new_id()
+        planned = list(planned)
+        pending = next((m for m in planned if m.status == "pending"), None)
+        row = {
+            "id": notification_id,
+            "tenant": tenant,
+            "event": event,
+            "recipient_id": str(recipient["id"]),
+            "recipient": dict(recipient),
+            "data": dict(data),
+            "staff_user": staff["id"] if staff else None,
+            "staff": dict(staff) if staff else None,
+            "idempotency_key": idempotency_key,
+            "state": "pending" if pending else "failed",
+            "channel": pending.channel.value if pending else None,
+        }
+
+        def write(connection: Connection) -> tuple[str, list[tuple[str, int]]]:
+            now = utcnow()
+            connection.execute(
+                notifications.insert(), {**row, "created_at": now, "updated_at": now}
+            )
+            claimed = []
+            for message in planned:
+                message_id = self._insert_message(connection, tenant, notification_id, message, now)
+                if claim and message.status == "pending":
+                    number = self._claim(connection, message_id, now)
+                    if number is not None:
+                        claimed.append((message_id, number))
+            return notification_id, claimed
+
+        return write
 
     def add_messages(self, notification_id: str, planned: Iterable[NewMessage]) -> list[str]:
         """Commit further messages of a notification (the next channels after a failure)."""
@@ -125,38 +249,41 @@ class Deliveries:
     ) -> str:
         message_id = new_id()
         connection.execute(
-            messages.insert().values(
-                id=message_id,
-                notification_id=notification_id,
-                step=message.step,
-                tenant=tenant,
-                channel=message.channel.value,
-                instance=message.instance,
-                to_address=message.to_address,
-                sender=message.sender,
-                subject=message.subject,
-                body=message.body,
-                html_body=message.html_body,
-                status=message.status,
-                segments=message.segments,
-                encoding=message.encoding,
-                fallback_reason=message.fallback_reason,
-                error_message=message.error_message,
-                deadline_at=message.deadline_at,
-                next_attempt_at=now if message.status == "pending" else None,
-                created_at=now,
-                updated_at=now,
-            )
+            _INSERT_MESSAGE,
+            {
+                "id": message_id,
+                "notification_id": notification_id,
+                "step": message.step,
+                "tenant": tenant,
+                "channel": message.channel.value,
+                "instance": message.instance,
+                "to_address": message.to_address,
+                "sender": message.sender,
+                "subject": message.subject,
+                "body": message.body,
+                "html_body": message.html_body,
+                "status": message.status,
+                "segments": message.segments,
+                "encoding": message.encoding,
+                "fallback_reason": message.fallback_reason,
+                "error_message": message.error_message,
+                "deadline_at": message.deadline_at,
+                "next_attempt_at": now if message.status == "pending" else None,
+                "created_at": now,
+                "updated_at": now,
+            },
         )
         connection.execute(
-            status_events.insert().values(
-                message_id=message_id,
-                status=message.status,
-                source="relaykit",
-                detail=message.fallback_reason,
-                applied=True,
-                recorded_at=now,
-            )
+            _INSERT_STATUS,
+            {
+                "message_id": message_id,
+                "status": message.status,
+                "source": "relaykit",
+                "error_code": None,
+                "detail": message.fallback_reason,
+                "applied": True,
+                "recorded_at": now,
+            },
         )
         return message_id
 
@@ -203,24 +330,18 @@ class Deliveries:
         return claimed
 
     def _claim(self, connection: Any, message_id: str, now: datetime) -> int | None:
-        number = connection.execute(
-            update(messages)
-            .where(and_(messages.c.id == message_id, messages.c.status.in_(CLAIMABLE)))
-            .values(attempt_count=messages.c.attempt_count + 1, status=SUBMITTING, updated_at=now)
-            .returning(messages.c.attempt_count)
-        ).scalar_one_or_none()
+        number = connection.execute(_CLAIM, {"m_id": message_id, "now": now}).scalar_one_or_none()
         if number is None:
             return None
         connection.execute(
-            attempts.insert().values(
-                message_id=message_id, number=number, state="in_flight", started_at=now
-            )
+            _INSERT_ATTEMPT,
+            {"message_id": message_id, "number": number, "state": "in_flight", "started_at": now},
         )
         return int(number)
 
     def next_due_at(self) -> datetime | None:
         """When the earliest pending or retrying message is due."""
-        with self.engine.connect() as connection:
+        with self.reader.connect() as connection:
             value = connection.execute(
                 select(func.min(messages.c.next_attempt_at)).where(messages.c.status.in_(CLAIMABLE))
             ).scalar_one_or_none()
@@ -228,7 +349,7 @@ class Deliveries:
 
     def stale_attempts(self, started_before: datetime) -> list[tuple[str, int, datetime]]:
         """In-flight attempts older than ``started_before``: their process died mid-call."""
-        with self.engine.connect() as connection:
+        with self.reader.connect() as connection:
             rows = connection.execute(
                 select(attempts.c.message_id, attempts.c.number, attempts.c.started_at).where(
                     and_(attempts.c.state == "in_flight", attempts.c.started_at < started_before)
@@ -272,7 +393,7 @@ class Deliveries:
 
     def unfinished(self, older_than: datetime, limit: int = 100) -> list[MessageRecord]:
         """Accepted messages still in a non-final provider status after ``older_than``."""
-        with self.engine.connect() as connection:
+        with self.reader.connect() as connection:
             rows = connection.execute(
                 select(messages)
                 .where(
@@ -288,8 +409,24 @@ class Deliveries:
             ).all()
         return [_message(row, ()) for row in rows]
 
-    def finish_sent(
+    def finish_sent(self, message_id: str, attempt: int, **outcome: Any) -> None:
+        """Commit an accepted send: the attempt, the message's status and the usage counter.
+
+        :param outcome: ``provider_message_id``, ``status``, ``to_address``,
+            ``segments``, ``encoding``, ``usage`` (see :meth:`_sent`).
+        """
+        with self.engine.begin() as connection:
+            self._sent(connection, message_id, attempt, **outcome)
+
+    async def afinish_sent(self, message_id: str, attempt: int, **outcome: Any) -> None:
+        """:meth:`finish_sent`, group-committed with other concurrent writes."""
+        await self.group.run(
+            lambda connection: self._sent(connection, message_id, attempt, **outcome)
+        )
+
+    def _sent(
         self,
+        connection: Connection,
         message_id: str,
         attempt: int,
         *,
@@ -300,42 +437,61 @@ class Deliveries:
         encoding: str | None,
         usage: UsageIncrement | None,
     ) -> None:
-        """Commit an accepted send: the attempt, the message's status and the usage counter."""
         now = utcnow()
-        with self.engine.begin() as connection:
-            self._close_attempt(connection, message_id, attempt, "succeeded", now)
-            current = connection.execute(
-                select(messages.c.status).where(messages.c.id == message_id)
-            ).scalar_one()
-            # A fast provider's callback may have moved the message on already.
-            applied = _moves_forward(current, status)
-            values: dict[str, Any] = {
-                "provider_message_id": provider_message_id,
-                "to_address": to_address,
-                "segments": segments,
-                "encoding": encoding,
-                "next_attempt_at": None,
-                "updated_at": now,
-            }
-            if applied:
-                values["status"] = status.value
-            connection.execute(update(messages).where(messages.c.id == message_id).values(**values))
+        connection.execute(
+            _CLOSE_ATTEMPT, {"m_id": message_id, "n": attempt, "st": "succeeded", "now": now}
+        )
+        row = connection.execute(
+            _ACCEPTED,
+            {
+                "m_id": message_id,
+                "pid": provider_message_id,
+                "to": to_address,
+                "seg": segments,
+                "enc": encoding,
+                "now": now,
+                "st": status.value,
+            },
+        ).one()
+        applied = row.status == status.value
+        connection.execute(
+            _INSERT_STATUS,
+            {
+                "message_id": message_id,
+                "status": status.value,
+                "source": "send",
+                "error_code": None,
+                "detail": None,
+                "applied": applied,
+                "recorded_at": now,
+            },
+        )
+        if applied:
             connection.execute(
-                status_events.insert().values(
-                    message_id=message_id,
-                    status=status.value,
-                    source="send",
-                    applied=applied,
-                    recorded_at=now,
-                )
+                _MARK_NOTIFICATION,
+                {"n_id": row.notification_id, "state": "sent", "ch": row.channel, "now": now},
             )
-            if applied:
-                self._mark_notification(connection, message_id, "sent", now)
-            if usage is not None:
-                self._increment_usage(connection, usage)
+        if usage is not None:
+            self._increment_usage(connection, usage)
 
-    def finish_failed(
+    def finish_failed(self, message_id: str, attempt: int, **outcome: Any) -> None:
+        """Commit a failed attempt: to retry at ``retry_at``, or final with ``fallback_reason``.
+
+        :param outcome: ``error_kind``, ``error_code``, ``error_message``,
+            ``retry_at``, ``fallback_reason`` (see :meth:`_failed`).
+        """
+        with self.engine.begin() as connection:
+            self._failed(connection, message_id, attempt, **outcome)
+
+    async def afinish_failed(self, message_id: str, attempt: int, **outcome: Any) -> None:
+        """:meth:`finish_failed`, group-committed with other concurrent writes."""
+        await self.group.run(
+            lambda connection: self._failed(connection, message_id, attempt, **outcome)
+        )
+
+    def _failed(
         self,
+        connection: Connection,
         message_id: str,
         attempt: int,
         *,
@@ -345,43 +501,41 @@ class Deliveries:
         retry_at: datetime | None,
         fallback_reason: str | None,
     ) -> None:
-        """Commit a failed attempt: to retry at ``retry_at``, or final with ``fallback_reason``."""
         now = utcnow()
         final = retry_at is None
-        with self.engine.begin() as connection:
-            self._close_attempt(
-                connection,
-                message_id,
-                attempt,
-                "failed",
-                now,
-                error_kind=error_kind,
+        self._close_attempt(
+            connection,
+            message_id,
+            attempt,
+            "failed",
+            now,
+            error_kind=error_kind,
+            error_code=error_code,
+            error_message=error_message,
+        )
+        connection.execute(
+            update(messages)
+            .where(messages.c.id == message_id)
+            .values(
+                status="failed" if final else "retrying",
                 error_code=error_code,
                 error_message=error_message,
+                next_attempt_at=retry_at,
+                fallback_reason=fallback_reason if final else None,
+                updated_at=now,
             )
-            connection.execute(
-                update(messages)
-                .where(messages.c.id == message_id)
-                .values(
-                    status="failed" if final else "retrying",
-                    error_code=error_code,
-                    error_message=error_message,
-                    next_attempt_at=retry_at,
-                    fallback_reason=fallback_reason if final else None,
-                    updated_at=now,
-                )
+        )
+        connection.execute(
+            status_events.insert().values(
+                message_id=message_id,
+                status="failed" if final else "retrying",
+                source="send",
+                error_code=error_code,
+                detail=error_message,
+                applied=True,
+                recorded_at=now,
             )
-            connection.execute(
-                status_events.insert().values(
-                    message_id=message_id,
-                    status="failed" if final else "retrying",
-                    source="send",
-                    error_code=error_code,
-                    detail=error_message,
-                    applied=True,
-                    recorded_at=now,
-                )
-            )
+        )
 
     def _close_attempt(
         self, connection: Any, message_id: str, number: int, state: str, now: datetime, **error: Any
@@ -408,14 +562,8 @@ class Deliveries:
 
     def _increment_usage(self, connection: Any, usage: UsageIncrement) -> None:
         tenant, month, channel = usage
-        statement = insert(connection, usage_counters).values(
-            tenant=tenant, month=month, channel=channel, count=1
-        )
         connection.execute(
-            statement.on_conflict_do_update(
-                index_elements=["tenant", "month", "channel"],
-                set_={"count": usage_counters.c.count + 1},
-            )
+            _COUNT_USAGE(connection), {"tenant": tenant, "month": month, "channel": channel}
         )
 
     # -- callbacks ------------------------------------------------------------------------------
@@ -510,7 +658,7 @@ class Deliveries:
     # -- reading --------------------------------------------------------------------------------
 
     def find_by_key(self, tenant: str, idempotency_key: str) -> str | None:
-        with self.engine.connect() as connection:
+        with self.reader.connect() as connection:
             return connection.execute(
                 select(notifications.c.id).where(
                     and_(
@@ -521,17 +669,11 @@ class Deliveries:
             ).scalar_one_or_none()
 
     def get(self, notification_id: str, *, duplicate: bool = False) -> DeliveryRecord | None:
-        with self.engine.connect() as connection:
-            row = connection.execute(
-                select(notifications).where(notifications.c.id == notification_id)
-            ).one_or_none()
+        with self.reader.connect() as connection:
+            row = connection.execute(_SELECT_NOTIFICATION, {"n_id": notification_id}).one_or_none()
             if row is None:
                 return None
-            rows = connection.execute(
-                select(messages)
-                .where(messages.c.notification_id == notification_id)
-                .order_by(messages.c.step, messages.c.created_at)
-            ).all()
+            rows = connection.execute(_SELECT_MESSAGES_OF, {"n_id": notification_id}).all()
             timelines = self._timelines(connection, [m.id for m in rows])
         return DeliveryRecord(
             id=row.id,
@@ -548,7 +690,7 @@ class Deliveries:
 
     def notification_of(self, message_id: str) -> tuple[str, Mapping[str, Any], Mapping[str, Any]]:
         """``(notification_id, recipient, data)`` of a message."""
-        with self.engine.connect() as connection:
+        with self.reader.connect() as connection:
             row = connection.execute(
                 select(notifications.c.id, notifications.c.recipient, notifications.c.data)
                 .join(messages, messages.c.notification_id == notifications.c.id)
@@ -558,7 +700,7 @@ class Deliveries:
 
     def recipient_by_address(self, tenant: str, address: str) -> Mapping[str, Any] | None:
         """The recipient of the latest message this tenant sent to ``address``."""
-        with self.engine.connect() as connection:
+        with self.reader.connect() as connection:
             return connection.execute(
                 select(notifications.c.recipient)
                 .join(messages, messages.c.notification_id == notifications.c.id)
@@ -569,7 +711,7 @@ class Deliveries:
 
     def past_deadline(self, now: datetime) -> list[str]:
         """Ids of accepted messages whose delivery deadline passed without ``delivered``."""
-        with self.engine.connect() as connection:
+        with self.reader.connect() as connection:
             rows = connection.execute(
                 select(messages.c.id).where(
                     and_(
@@ -583,20 +725,21 @@ class Deliveries:
         return [row.id for row in rows]
 
     def notification_row(self, notification_id: str) -> Row[Any]:
-        with self.engine.connect() as connection:
+        with self.reader.connect() as connection:
             return connection.execute(
                 select(notifications).where(notifications.c.id == notification_id)
             ).one()
 
-    def message(self, message_id: str) -> MessageRecord | None:
-        with self.engine.connect() as connection:
-            row = connection.execute(
-                select(messages).where(messages.c.id == message_id)
-            ).one_or_none()
+    def message(self, message_id: str, *, timeline: bool = True) -> MessageRecord | None:
+        """A message; ``timeline=False`` skips reading its status history."""
+        with self.reader.connect() as connection:
+            row = connection.execute(_SELECT_MESSAGE, {"m_id": message_id}).one_or_none()
             if row is None:
                 return None
-            timeline = self._timelines(connection, [message_id]).get(message_id, ())
-        return _message(row, timeline)
+            changes = (
+                self._timelines(connection, [message_id]).get(message_id, ()) if timeline else ()
+            )
+        return _message(row, changes)
 
     def list_messages(
         self,
@@ -616,18 +759,14 @@ class Deliveries:
             query = query.where(messages.c.channel == channel)
         if since:
             query = query.where(messages.c.created_at >= since)
-        with self.engine.connect() as connection:
+        with self.reader.connect() as connection:
             rows = connection.execute(query).all()
         return [_message(row, ()) for row in rows]
 
     def _timelines(self, connection: Any, ids: list[str]) -> dict[str, tuple[StatusChange, ...]]:
         if not ids:
             return {}
-        rows = connection.execute(
-            select(status_events)
-            .where(status_events.c.message_id.in_(ids))
-            .order_by(status_events.c.id)
-        ).all()
+        rows = connection.execute(_SELECT_TIMELINES, {"ids": ids}).all()
         timelines: dict[str, list[StatusChange]] = {}
         for row in rows:
             timelines.setdefault(row.message_id, []).append(

@@ -1,6 +1,6 @@
 """Database engines: SQLite (the embedded default) done right, and PostgreSQL.
 
-SQLite: every transaction begins with ``BEGIN IMMEDIATE`` (PITFALLS 19: with a
+SQLite: every write transaction begins with ``BEGIN IMMEDIATE`` (PITFALLS 19: with a
 plain ``BEGIN`` a read that later writes cannot wait on the busy timeout and
 fails at once with "database is locked"), WAL journal, a busy timeout and
 foreign keys on. This is SQLAlchemy's documented pysqlite recipe: turn off the
@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-__all__ = ["create_store_engine", "default_database_url"]
+__all__ = ["create_store_engine", "default_database_url", "reader"]
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -47,6 +47,13 @@ def create_store_engine(url: str, **kwargs: Any) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Reads (engines derived with readonly=True) must not take the write lock.
+        read_only = connection.get_execution_options().get("readonly", False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
+
+
+def reader(engine: Engine) -> Engine:
+    """The same engine for reads only: on SQLite its transactions begin deferred (no write lock)."""
+    return engine.execution_options(readonly=True)

@@ -8,9 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, and_, delete, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 
-from relaykit.store._sql import as_utc, insert, insert_if_absent, utcnow
+from relaykit.store._sql import as_utc, insert, insert_if_absent, upsert_statements, utcnow
+from relaykit.store.engine import reader
+from relaykit.store.group_commit import GroupCommitter
 from relaykit.store.records import new_id
 from relaykit.store.tables import (
     inbound_messages,
@@ -33,6 +36,47 @@ __all__ = [
 ]
 
 
+_OPTED_OUT = select(optouts.c.address).where(
+    optouts.c.tenant == bindparam("tenant"),
+    optouts.c.channel == bindparam("channel"),
+    optouts.c.address.in_(bindparam("addresses", expanding=True)),
+    optouts.c.opted_out.is_(True),
+)
+_OVERRIDES = select(
+    template_overrides.c.event, template_overrides.c.part, template_overrides.c.source
+).where(template_overrides.c.tenant == bindparam("tenant"))
+_USAGE = select(usage_counters.c.count).where(
+    usage_counters.c.tenant == bindparam("tenant"),
+    usage_counters.c.month == bindparam("month"),
+    usage_counters.c.channel == bindparam("channel"),
+)
+
+
+def _least(insert_into: Any) -> Any:
+    return func.least if insert_into is postgresql_insert else func.min
+
+
+_RESERVE = upsert_statements(
+    lambda insert_into: (
+        insert_into(rate_buckets)
+        .values(tokens=bindparam("burst") - 1.0, updated_at=bindparam("now"))
+        .on_conflict_do_update(
+            index_elements=["key"],
+            set_={
+                "tokens": _least(insert_into)(
+                    bindparam("burst"),
+                    rate_buckets.c.tokens
+                    + (bindparam("now") - rate_buckets.c.updated_at) * bindparam("rate"),
+                )
+                - 1.0,
+                "updated_at": bindparam("now"),
+            },
+        )
+        .returning(rate_buckets.c.tokens)
+    )
+)
+
+
 @dataclass(frozen=True)
 class OptOutEntry:
     tenant: str
@@ -49,6 +93,7 @@ class OptOuts:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.reader = reader(engine)
 
     def set(
         self,
@@ -89,16 +134,9 @@ class OptOuts:
         """The subset of ``addresses`` that are opted out."""
         if not addresses:
             return frozenset()
-        with self.engine.connect() as connection:
+        with self.reader.connect() as connection:
             rows = connection.execute(
-                select(optouts.c.address).where(
-                    and_(
-                        optouts.c.tenant == tenant,
-                        optouts.c.channel == channel,
-                        optouts.c.address.in_(list(addresses)),
-                        optouts.c.opted_out.is_(True),
-                    )
-                )
+                _OPTED_OUT, {"tenant": tenant, "channel": channel, "addresses": list(addresses)}
             ).all()
         return frozenset(row.address for row in rows)
 
@@ -106,7 +144,7 @@ class OptOuts:
         query = select(optouts).order_by(optouts.c.tenant, optouts.c.address)
         if tenant:
             query = query.where(optouts.c.tenant == tenant)
-        with self.engine.connect() as connection:
+        with self.reader.connect() as connection:
             rows = connection.execute(query).all()
         return [
             OptOutEntry(
@@ -127,17 +165,12 @@ class Usage:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.reader = reader(engine)
 
     def count(self, tenant: str, month: str, channel: str) -> int:
-        with self.engine.connect() as connection:
+        with self.reader.connect() as connection:
             value = connection.execute(
-                select(usage_counters.c.count).where(
-                    and_(
-                        usage_counters.c.tenant == tenant,
-                        usage_counters.c.month == month,
-                        usage_counters.c.channel == channel,
-                    )
-                )
+                _USAGE, {"tenant": tenant, "month": month, "channel": channel}
             ).scalar_one_or_none()
         return int(value or 0)
 
@@ -166,6 +199,7 @@ class Senders:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.reader = reader(engine)
 
     def assign(
         self, tenant: str, staff_user: str, pool: Sequence[str], *, staff_email: str | None = None
@@ -211,7 +245,7 @@ class Senders:
 
     def holder(self, tenant: str, number: str) -> SenderAssignment | None:
         """Who holds ``number`` now, if anyone."""
-        with self.engine.connect() as connection:
+        with self.reader.connect() as connection:
             row = connection.execute(
                 select(sender_assignments).where(
                     and_(
@@ -227,30 +261,37 @@ class Senders:
         )
         if tenant:
             query = query.where(sender_assignments.c.tenant == tenant)
-        with self.engine.connect() as connection:
+        with self.reader.connect() as connection:
             rows = connection.execute(query).all()
         return [_assignment(row) for row in rows]
 
 
 class TemplateStore:
-    """Tenant overrides of the shipped templates, keyed by event and part."""
+    """Tenant overrides of the shipped templates, keyed by event and part.
 
-    def __init__(self, engine: Engine) -> None:
+    Reads are served from a copy of a tenant's overrides that is reloaded after
+    ``cache_seconds`` (and at once after a change made through this store), so
+    rendering does not query the database per message; a change made by another
+    process is seen within ``cache_seconds``.
+    """
+
+    def __init__(self, engine: Engine, *, cache_seconds: float = 5.0) -> None:
         self.engine = engine
+        self.reader = reader(engine)
+        self.cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[float, dict[tuple[str, str], str]]] = {}
 
     def get(self, tenant: str, event: str, part: str) -> str | None:
-        with self.engine.connect() as connection:
-            return connection.execute(
-                select(template_overrides.c.source).where(
-                    and_(
-                        template_overrides.c.tenant == tenant,
-                        template_overrides.c.event == event,
-                        template_overrides.c.part == part,
-                    )
-                )
-            ).scalar_one_or_none()
+        loaded = self._cache.get(tenant)
+        if loaded is None or time.monotonic() - loaded[0] > self.cache_seconds:
+            with self.reader.connect() as connection:
+                rows = connection.execute(_OVERRIDES, {"tenant": tenant}).all()
+            loaded = (time.monotonic(), {(r.event, r.part): r.source for r in rows})
+            self._cache[tenant] = loaded
+        return loaded[1].get((event, str(part)))
 
     def set(self, tenant: str, event: str, part: str, source: str) -> None:
+        self._cache.pop(tenant, None)
         now = utcnow()
         with self.engine.begin() as connection:
             statement = insert(connection, template_overrides).values(
@@ -264,6 +305,7 @@ class TemplateStore:
             )
 
     def reset(self, tenant: str, event: str, part: str | None = None) -> None:
+        self._cache.pop(tenant, None)
         condition = and_(template_overrides.c.tenant == tenant, template_overrides.c.event == event)
         if part:
             condition = and_(condition, template_overrides.c.part == part)
@@ -276,6 +318,7 @@ class Inbound:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.reader = reader(engine)
 
     def record(self, **values: Any) -> str | None:
         """Store an inbound message; ``None`` if this provider message id was stored before."""
@@ -295,15 +338,17 @@ class Inbound:
             query = query.where(inbound_messages.c.tenant == tenant)
         if staff_user:
             query = query.where(inbound_messages.c.staff_user == staff_user)
-        with self.engine.connect() as connection:
+        with self.reader.connect() as connection:
             return [dict(row._mapping) for row in connection.execute(query).all()]
 
 
 class RateBuckets:
     """Token buckets kept in the database, so every worker on it shares one rate per sender."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, group: GroupCommitter) -> None:
         self.engine = engine
+        self.reader = reader(engine)
+        self._group = group
 
     def reserve(self, key: str, rate: float, burst: float = 1.0) -> float:
         """Take a token for ``key``; returns the seconds to wait before using it.
@@ -312,26 +357,16 @@ class RateBuckets:
         none reserves the next one (the bucket goes negative) and waits, so
         concurrent senders queue up instead of retrying in a herd.
         """
-        now = time.time()
         with self.engine.begin() as connection:
-            query = select(rate_buckets.c.tokens, rate_buckets.c.updated_at).where(
-                rate_buckets.c.key == key
-            )
-            if connection.dialect.name == "postgresql":
-                query = query.with_for_update()
-            row = connection.execute(query).one_or_none()
-            if row is None:
-                tokens = burst - 1.0
-                statement = insert(connection, rate_buckets).values(
-                    key=key, tokens=tokens, updated_at=now
-                )
-                if not insert_if_absent(connection, statement):
-                    return self.reserve(key, rate, burst)  # a concurrent first use won the insert
-            else:
-                tokens = min(burst, row.tokens + (now - row.updated_at) * rate) - 1.0
-                connection.execute(
-                    update(rate_buckets)
-                    .where(rate_buckets.c.key == key)
-                    .values(tokens=tokens, updated_at=now)
-                )
-        return max(0.0, -tokens / rate)
+            return self.reserve_in(connection, key, rate, burst)
+
+    async def areserve(self, key: str, rate: float, burst: float = 1.0) -> float:
+        """:meth:`reserve`, group-committed with other concurrent writes."""
+        return await self._group.run(lambda c: self.reserve_in(c, key, rate, burst))
+
+    def reserve_in(self, connection: Connection, key: str, rate: float, burst: float) -> float:
+        """One atomic ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` on ``connection``."""
+        tokens = connection.execute(
+            _RESERVE(connection), {"key": key, "now": time.time(), "rate": rate, "burst": burst}
+        ).scalar_one()
+        return max(0.0, -float(tokens) / rate)
