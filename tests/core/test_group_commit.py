@@ -1,0 +1,65 @@
+"""Group commit: concurrent writes share transactions, and one write's conflict stays its own."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import event, text
+
+from relaykit.results import Channel
+from relaykit.store import NewMessage, Store
+
+RECIPIENT = {"id": "r1"}
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    opened = Store.open(database_url)
+    yield opened
+    opened.close()
+
+
+def message() -> NewMessage:
+    return NewMessage(
+        step=0, channel=Channel.SMS, instance="sms", to_address="+15005550006", body="hi"
+    )
+
+
+async def create(store: Store, key: str | None) -> tuple[str, bool, list[tuple[str, int]]]:
+    return await store.deliveries.acreate(
+        tenant="t",
+        event="otp",
+        recipient=RECIPIENT,
+        data={},
+        staff=None,
+        idempotency_key=key,
+        planned=[message()],
+        claim=True,
+    )
+
+
+async def test_concurrent_writes_share_transactions(store: Store) -> None:
+    commits = []
+    event.listen(store.engine, "commit", lambda connection: commits.append(1))
+
+    results = await asyncio.gather(*(create(store, None) for _ in range(50)))
+
+    assert all(created and len(claimed) == 1 for _, created, claimed in results)
+    assert len(commits) < 10  # 50 notifications, a handful of transactions
+    with store.engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM attempts")).scalar() == 50
+
+
+async def test_an_idempotency_conflict_fails_only_its_own_write(store: Store) -> None:
+    results = await asyncio.gather(
+        *(create(store, "same-key") for _ in range(10)), create(store, None)
+    )
+
+    keyed = results[:10]
+    assert sum(created for _, created, _ in keyed) == 1
+    assert len({notification_id for notification_id, _, _ in keyed}) == 1  # all point at one
+    assert results[10][1] is True  # the unkeyed write in the same batch still committed
+    with store.engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM notifications")).scalar() == 2
