@@ -9,7 +9,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from relaykit.cli._context import stdout
+from relaykit.cli._context import fail, stdout
+from relaykit.errors import RelaykitError
 from relaykit.logs import configure_logging
 
 
@@ -31,5 +32,9 @@ def demo(
     configure_logging(format="auto", level="error")  # expected refusals are in the table
     # Piped or captured output gets room for the table; a terminal keeps its own width.
     console = stdout if stdout.is_terminal else Console(width=120, soft_wrap=True)
-    code = asyncio.run(run_demo(console, data_dir=data_dir, keep_running=keep_running))
+    try:
+        code = asyncio.run(run_demo(console, data_dir=data_dir, keep_running=keep_running))
+    except (RelaykitError, RuntimeError, OSError) as exc:
+        fail(f"the demo could not run: {exc}")
+        return
     raise typer.Exit(code)

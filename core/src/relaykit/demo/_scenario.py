@@ -168,7 +168,7 @@ async def run_scenario(stack: DemoStack, timeout: float = 15.0) -> list[Outcome]
     reply = Outcome(
         "Reply to the teacher's number",
         f"{TEACHER['name']}\n(teacher)",
-        expect=lambda d: _went("email", "sent")(d),
+        expect=_went("email", "sent"),
     )
     outcomes.append(reply)
     deadline = time.monotonic() + timeout
