@@ -83,3 +83,15 @@ def test_serve_openapi_prints_the_committed_document() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == DOCUMENT.read_text("utf-8")
+
+
+def test_serve_with_a_bad_setting_exits_2_naming_it(tmp_path: Path) -> None:
+    config = tmp_path / "relaykit.toml"
+    config.write_text("[service]\nmax_body_bytes = 0\n", encoding="utf-8")
+
+    done = subprocess.run(
+        [RELAYKIT, "-c", str(config), "serve"], capture_output=True, text=True, timeout=30
+    )
+
+    assert done.returncode == 2
+    assert "service.max_body_bytes" in done.stderr

@@ -11,7 +11,8 @@ import typer
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
-from relaykit.cli._context import CliContext, stderr
+from relaykit.cli._context import CliContext, failing_on_config_errors, stderr
+from relaykit.logs import configure_logging
 
 
 def serve(
@@ -34,9 +35,15 @@ def serve(
     if openapi:
         sys.stdout.write(openapi_json())
         return
+    from relaykit.delivery import Relay
+
     context = ctx.ensure_object(CliContext)
-    relay = context.relay()
+    # Relay.from_config, unlike CliContext.relay(), applies the [delivery] settings (inline or
+    # queued for `relaykit worker`, retries), which matter for a long-running service.
+    with failing_on_config_errors():
+        relay = Relay.from_config(context.config_path, plugins=context.plugins())
     settings = relay.host.settings
+    configure_logging(format=settings.log.format, level=settings.log.level)
     bind_host = host or settings.service.host
     bind_port = settings.service.port if port is None else port
     public = settings.public_base()
