@@ -1,4 +1,4 @@
-"""Notifications, their messages, provider attempts and status timelines.
+"""Writing deliveries: notifications, their messages, provider attempts and statuses.
 
 Write order follows the outbox rule: a message is committed ``pending`` with
 its notification before any provider call; an attempt is committed
@@ -12,111 +12,48 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, and_, bindparam, case, func, select, update
+from sqlalchemy import Connection, Engine, and_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from relaykit.results import Channel, MessageStatus
-from relaykit.store._sql import as_utc, insert, insert_if_absent, upsert_statements, utcnow
-from relaykit.store.engine import reader
+from relaykit.results import MessageStatus
+from relaykit.store._sql import insert, insert_if_absent, utcnow
+from relaykit.store._statements import (
+    ACCEPTED,
+    CLAIM,
+    CLAIMABLE,
+    CLOSE_ATTEMPT,
+    COUNT_USAGE,
+    INSERT_ATTEMPT,
+    INSERT_MESSAGE,
+    INSERT_NOTIFICATION,
+    INSERT_STATUS,
+    MARK_NOTIFICATION,
+    SUBMITTING,
+)
+from relaykit.store.delivery_reads import DeliveryReads
 from relaykit.store.group_commit import GroupCommitter
-from relaykit.store.records import DeliveryRecord, MessageRecord, NewMessage, StatusChange, new_id
+from relaykit.store.records import MessageRecord, NewMessage, new_id
 from relaykit.store.tables import (
     attempts,
     callback_receipts,
     messages,
     notifications,
     status_events,
-    usage_counters,
 )
 
-__all__ = ["CLAIMABLE", "Deliveries", "UsageIncrement"]
-
-#: Message statuses a worker may claim for an attempt.
-CLAIMABLE = ("pending", "retrying")
-#: A claimed message while its provider call is in flight.
-SUBMITTING = "submitting"
-
-# Hot-path statements, built once: constructing a statement costs ~50 µs, executing a
-# prebuilt one with bound parameters ~12 µs.
-_INSERT_NOTIFICATION = notifications.insert()
-_INSERT_MESSAGE = messages.insert()
-_INSERT_STATUS = status_events.insert()
-_INSERT_ATTEMPT = attempts.insert()
-_CLAIM = (
-    update(messages)
-    .where(messages.c.id == bindparam("m_id"), messages.c.status.in_(CLAIMABLE))
-    .values(
-        attempt_count=messages.c.attempt_count + 1,
-        status=SUBMITTING,
-        updated_at=bindparam("now"),
-    )
-    .returning(messages.c.attempt_count)
-)
-_CLOSE_ATTEMPT = (
-    update(attempts)
-    .where(attempts.c.message_id == bindparam("m_id"), attempts.c.number == bindparam("n"))
-    .values(state=bindparam("st"), finished_at=bindparam("now"))
-)
-#: relaykit's own states before the provider has the message; any provider status beats them.
-_LOCAL_STATES = ("skipped", "pending", "retrying", SUBMITTING)
-_ACCEPTED = (
-    update(messages)
-    .where(messages.c.id == bindparam("m_id"))
-    .values(
-        provider_message_id=bindparam("pid"),
-        to_address=bindparam("to"),
-        segments=bindparam("seg"),
-        encoding=bindparam("enc"),
-        next_attempt_at=None,
-        updated_at=bindparam("now"),
-        # a fast provider's callback may have moved the message on already
-        status=case(
-            (messages.c.status.in_(_LOCAL_STATES), bindparam("st")), else_=messages.c.status
-        ),
-    )
-    .returning(messages.c.status, messages.c.notification_id, messages.c.channel)
-)
-_MARK_NOTIFICATION = (
-    update(notifications)
-    .where(notifications.c.id == bindparam("n_id"))
-    .values(state=bindparam("state"), channel=bindparam("ch"), updated_at=bindparam("now"))
-)
-_COUNT_USAGE = upsert_statements(
-    lambda insert_into: (
-        insert_into(usage_counters)
-        .values(count=1)
-        .on_conflict_do_update(
-            index_elements=["tenant", "month", "channel"],
-            set_={"count": usage_counters.c.count + 1},
-        )
-    )
-)
-_SELECT_MESSAGE = select(messages).where(messages.c.id == bindparam("m_id"))
-_SELECT_NOTIFICATION = select(notifications).where(notifications.c.id == bindparam("n_id"))
-_SELECT_MESSAGES_OF = (
-    select(messages)
-    .where(messages.c.notification_id == bindparam("n_id"))
-    .order_by(messages.c.step, messages.c.created_at)
-)
-_SELECT_TIMELINES = (
-    select(status_events)
-    .where(status_events.c.message_id.in_(bindparam("ids", expanding=True)))
-    .order_by(status_events.c.id)
-)
+__all__ = ["CLAIMABLE", "SUBMITTING", "Deliveries", "UsageIncrement"]
 
 UsageIncrement = tuple[str, str, str]  # tenant, month, channel
 
 
-class Deliveries:
-    """Reads and writes of notifications and messages."""
+class Deliveries(DeliveryReads):
+    """Writes of notifications, messages, attempts and statuses (reads: :class:`DeliveryReads`)."""
 
     def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.reader = reader(engine)
+        super().__init__(engine)
         self.group = GroupCommitter(engine)
 
     # -- creating -------------------------------------------------------------------------------
-
     def create(
         self,
         *,
@@ -208,9 +145,7 @@ class Deliveries:
 
         def write(connection: Connection) -> tuple[str, list[tuple[str, int]]]:
             now = utcnow()
-            connection.execute(
-                notifications.insert(), {**row, "created_at": now, "updated_at": now}
-            )
+            connection.execute(INSERT_NOTIFICATION, {**row, "created_at": now, "updated_at": now})
             claimed = []
             for message in planned:
                 message_id = self._insert_message(connection, tenant, notification_id, message, now)
@@ -249,7 +184,7 @@ class Deliveries:
     ) -> str:
         message_id = new_id()
         connection.execute(
-            _INSERT_MESSAGE,
+            INSERT_MESSAGE,
             {
                 "id": message_id,
                 "notification_id": notification_id,
@@ -274,7 +209,7 @@ class Deliveries:
             },
         )
         connection.execute(
-            _INSERT_STATUS,
+            INSERT_STATUS,
             {
                 "message_id": message_id,
                 "status": message.status,
@@ -288,7 +223,6 @@ class Deliveries:
         return message_id
 
     # -- attempts -------------------------------------------------------------------------------
-
     def claim(self, message_id: str) -> int | None:
         """Commit an in-flight attempt for a message that is due to be sent.
 
@@ -330,32 +264,14 @@ class Deliveries:
         return claimed
 
     def _claim(self, connection: Any, message_id: str, now: datetime) -> int | None:
-        number = connection.execute(_CLAIM, {"m_id": message_id, "now": now}).scalar_one_or_none()
+        number = connection.execute(CLAIM, {"m_id": message_id, "now": now}).scalar_one_or_none()
         if number is None:
             return None
         connection.execute(
-            _INSERT_ATTEMPT,
+            INSERT_ATTEMPT,
             {"message_id": message_id, "number": number, "state": "in_flight", "started_at": now},
         )
         return int(number)
-
-    def next_due_at(self) -> datetime | None:
-        """When the earliest pending or retrying message is due."""
-        with self.reader.connect() as connection:
-            value = connection.execute(
-                select(func.min(messages.c.next_attempt_at)).where(messages.c.status.in_(CLAIMABLE))
-            ).scalar_one_or_none()
-        return as_utc(value) if value is not None else None
-
-    def stale_attempts(self, started_before: datetime) -> list[tuple[str, int, datetime]]:
-        """In-flight attempts older than ``started_before``: their process died mid-call."""
-        with self.reader.connect() as connection:
-            rows = connection.execute(
-                select(attempts.c.message_id, attempts.c.number, attempts.c.started_at).where(
-                    and_(attempts.c.state == "in_flight", attempts.c.started_at < started_before)
-                )
-            ).all()
-        return [(r.message_id, r.number, as_utc(r.started_at)) for r in rows]
 
     def abandon(self, message_id: str, attempt: int, *, retry_at: datetime) -> bool:
         """Give up on a dead in-flight attempt and make its message due again at ``retry_at``."""
@@ -391,24 +307,6 @@ class Deliveries:
             )
         return True
 
-    def unfinished(self, older_than: datetime, limit: int = 100) -> list[MessageRecord]:
-        """Accepted messages still in a non-final provider status after ``older_than``."""
-        with self.reader.connect() as connection:
-            rows = connection.execute(
-                select(messages)
-                .where(
-                    and_(
-                        messages.c.provider_message_id.is_not(None),
-                        messages.c.status.in_(
-                            ["queued", "accepted", "scheduled", "sending", "sent"]
-                        ),
-                        messages.c.updated_at < older_than,
-                    )
-                )
-                .limit(limit)
-            ).all()
-        return [_message(row, ()) for row in rows]
-
     def finish_sent(self, message_id: str, attempt: int, **outcome: Any) -> None:
         """Commit an accepted send: the attempt, the message's status and the usage counter.
 
@@ -439,10 +337,10 @@ class Deliveries:
     ) -> None:
         now = utcnow()
         connection.execute(
-            _CLOSE_ATTEMPT, {"m_id": message_id, "n": attempt, "st": "succeeded", "now": now}
+            CLOSE_ATTEMPT, {"m_id": message_id, "n": attempt, "st": "succeeded", "now": now}
         )
         row = connection.execute(
-            _ACCEPTED,
+            ACCEPTED,
             {
                 "m_id": message_id,
                 "pid": provider_message_id,
@@ -455,7 +353,7 @@ class Deliveries:
         ).one()
         applied = row.status == status.value
         connection.execute(
-            _INSERT_STATUS,
+            INSERT_STATUS,
             {
                 "message_id": message_id,
                 "status": status.value,
@@ -468,7 +366,7 @@ class Deliveries:
         )
         if applied:
             connection.execute(
-                _MARK_NOTIFICATION,
+                MARK_NOTIFICATION,
                 {"n_id": row.notification_id, "state": "sent", "ch": row.channel, "now": now},
             )
         if usage is not None:
@@ -563,11 +461,10 @@ class Deliveries:
     def _increment_usage(self, connection: Any, usage: UsageIncrement) -> None:
         tenant, month, channel = usage
         connection.execute(
-            _COUNT_USAGE(connection), {"tenant": tenant, "month": month, "channel": channel}
+            COUNT_USAGE(connection), {"tenant": tenant, "month": month, "channel": channel}
         )
 
     # -- callbacks ------------------------------------------------------------------------------
-
     def first_time(self, dedupe_key: str) -> bool:
         """Record a callback's dedupe key; False if it was seen before (a replay)."""
         with self.engine.begin() as connection:
@@ -655,132 +552,6 @@ class Deliveries:
             )
             return bool(result.rowcount)
 
-    # -- reading --------------------------------------------------------------------------------
-
-    def find_by_key(self, tenant: str, idempotency_key: str) -> str | None:
-        with self.reader.connect() as connection:
-            return connection.execute(
-                select(notifications.c.id).where(
-                    and_(
-                        notifications.c.tenant == tenant,
-                        notifications.c.idempotency_key == idempotency_key,
-                    )
-                )
-            ).scalar_one_or_none()
-
-    def get(self, notification_id: str, *, duplicate: bool = False) -> DeliveryRecord | None:
-        with self.reader.connect() as connection:
-            row = connection.execute(_SELECT_NOTIFICATION, {"n_id": notification_id}).one_or_none()
-            if row is None:
-                return None
-            rows = connection.execute(_SELECT_MESSAGES_OF, {"n_id": notification_id}).all()
-            timelines = self._timelines(connection, [m.id for m in rows])
-        return DeliveryRecord(
-            id=row.id,
-            tenant=row.tenant,
-            event=row.event,
-            recipient_id=row.recipient_id,
-            state=row.state,
-            channel=Channel(row.channel) if row.channel else None,
-            idempotency_key=row.idempotency_key,
-            created_at=as_utc(row.created_at),
-            messages=tuple(_message(m, timelines.get(m.id, ())) for m in rows),
-            duplicate=duplicate,
-        )
-
-    def notification_of(self, message_id: str) -> tuple[str, Mapping[str, Any], Mapping[str, Any]]:
-        """``(notification_id, recipient, data)`` of a message."""
-        with self.reader.connect() as connection:
-            row = connection.execute(
-                select(notifications.c.id, notifications.c.recipient, notifications.c.data)
-                .join(messages, messages.c.notification_id == notifications.c.id)
-                .where(messages.c.id == message_id)
-            ).one()
-        return row.id, row.recipient, row.data
-
-    def recipient_by_address(self, tenant: str, address: str) -> Mapping[str, Any] | None:
-        """The recipient of the latest message this tenant sent to ``address``."""
-        with self.reader.connect() as connection:
-            return connection.execute(
-                select(notifications.c.recipient)
-                .join(messages, messages.c.notification_id == notifications.c.id)
-                .where(and_(messages.c.tenant == tenant, messages.c.to_address == address))
-                .order_by(messages.c.created_at.desc())
-                .limit(1)
-            ).scalar_one_or_none()
-
-    def past_deadline(self, now: datetime) -> list[str]:
-        """Ids of accepted messages whose delivery deadline passed without ``delivered``."""
-        with self.reader.connect() as connection:
-            rows = connection.execute(
-                select(messages.c.id).where(
-                    and_(
-                        messages.c.deadline_at.is_not(None),
-                        messages.c.deadline_at < now,
-                        messages.c.fallback_reason.is_(None),
-                        messages.c.status.not_in(["delivered", "read", "failed", "skipped"]),
-                    )
-                )
-            ).all()
-        return [row.id for row in rows]
-
-    def notification_row(self, notification_id: str) -> Row[Any]:
-        with self.reader.connect() as connection:
-            return connection.execute(
-                select(notifications).where(notifications.c.id == notification_id)
-            ).one()
-
-    def message(self, message_id: str, *, timeline: bool = True) -> MessageRecord | None:
-        """A message; ``timeline=False`` skips reading its status history."""
-        with self.reader.connect() as connection:
-            row = connection.execute(_SELECT_MESSAGE, {"m_id": message_id}).one_or_none()
-            if row is None:
-                return None
-            changes = (
-                self._timelines(connection, [message_id]).get(message_id, ()) if timeline else ()
-            )
-        return _message(row, changes)
-
-    def list_messages(
-        self,
-        *,
-        tenant: str | None = None,
-        status: str | None = None,
-        channel: str | None = None,
-        since: datetime | None = None,
-        limit: int = 100,
-    ) -> list[MessageRecord]:
-        query = select(messages).order_by(messages.c.created_at.desc()).limit(limit)
-        if tenant:
-            query = query.where(messages.c.tenant == tenant)
-        if status:
-            query = query.where(messages.c.status == status)
-        if channel:
-            query = query.where(messages.c.channel == channel)
-        if since:
-            query = query.where(messages.c.created_at >= since)
-        with self.reader.connect() as connection:
-            rows = connection.execute(query).all()
-        return [_message(row, ()) for row in rows]
-
-    def _timelines(self, connection: Any, ids: list[str]) -> dict[str, tuple[StatusChange, ...]]:
-        if not ids:
-            return {}
-        rows = connection.execute(_SELECT_TIMELINES, {"ids": ids}).all()
-        timelines: dict[str, list[StatusChange]] = {}
-        for row in rows:
-            timelines.setdefault(row.message_id, []).append(
-                StatusChange(
-                    status=row.status,
-                    source=row.source,
-                    recorded_at=as_utc(row.recorded_at),
-                    applied=row.applied,
-                    error_code=row.error_code,
-                    detail=row.detail,
-                )
-            )
-        return {k: tuple(v) for k, v in timelines.items()}
-
 
 #: relaykit's own states before the provider has the message; any provider status beats them.
 _LOCAL_PROGRESS = {"skipped": -1, "pending": -1, "retrying": -1, SUBMITTING: -1}
@@ -795,30 +566,3 @@ def _moves_forward(current: str, new: MessageStatus) -> bool:
         except ValueError:
             now = -1
     return new.progress > now
-
-
-def _message(row: Any, timeline: Iterable[StatusChange]) -> MessageRecord:
-    return MessageRecord(
-        id=row.id,
-        notification_id=row.notification_id,
-        tenant=row.tenant,
-        step=row.step,
-        channel=Channel(row.channel),
-        instance=row.instance,
-        to_address=row.to_address,
-        sender=row.sender,
-        subject=row.subject,
-        body=row.body,
-        html_body=row.html_body,
-        status=row.status,
-        provider_message_id=row.provider_message_id,
-        segments=row.segments,
-        encoding=row.encoding,
-        error_code=row.error_code,
-        error_message=row.error_message,
-        fallback_reason=row.fallback_reason,
-        attempt_count=row.attempt_count,
-        created_at=as_utc(row.created_at),
-        updated_at=as_utc(row.updated_at),
-        timeline=tuple(timeline),
-    )
