@@ -40,8 +40,8 @@ def sms(step: int = 0, **overrides: object) -> NewMessage:
     return NewMessage(**values)  # type: ignore[arg-type]
 
 
-def create(store: Store, key: str | None = None) -> tuple[str, bool]:
-    return store.deliveries.create(
+async def create(store: Store, key: str | None = None) -> tuple[str, bool]:
+    notification_id, created, _ = await store.deliveries.acreate(
         tenant="north-high",
         event="key_is_ready",
         recipient=RECIPIENT,
@@ -50,14 +50,15 @@ def create(store: Store, key: str | None = None) -> tuple[str, bool]:
         idempotency_key=key,
         planned=[sms()],
     )
+    return notification_id, created
 
 
-def sent_message(store: Store, provider_id: str = "SM1") -> str:
-    notification_id, _ = create(store)
+async def sent_message(store: Store, provider_id: str = "SM1") -> str:
+    notification_id, _ = await create(store)
     message = store.deliveries.get(notification_id).messages[0]  # type: ignore[union-attr]
     attempt = store.deliveries.claim(message.id)
     assert attempt is not None
-    store.deliveries.finish_sent(
+    await store.deliveries.afinish_sent(
         message.id,
         attempt,
         provider_message_id=provider_id,
@@ -82,9 +83,9 @@ def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
 
 
-def test_same_idempotency_key_returns_the_first_notification(store: Store) -> None:
-    first, created = create(store, key="order-42")
-    again, created_again = create(store, key="order-42")
+async def test_same_idempotency_key_returns_the_first_notification(store: Store) -> None:
+    first, created = await create(store, key="order-42")
+    again, created_again = await create(store, key="order-42")
 
     assert (created, created_again) == (True, False)
     assert again == first
@@ -92,8 +93,8 @@ def test_same_idempotency_key_returns_the_first_notification(store: Store) -> No
         assert connection.execute(text("SELECT count(*) FROM messages")).scalar() == 1
 
 
-def test_late_sent_never_overwrites_delivered(store: Store) -> None:
-    sent_message(store)
+async def test_late_sent_never_overwrites_delivered(store: Store) -> None:
+    await sent_message(store)
     store.deliveries.apply_status("north-high", "sms", "SM1", MessageStatus.DELIVERED)
     message, changed = store.deliveries.apply_status("north-high", "sms", "SM1", MessageStatus.SENT)
 
@@ -105,8 +106,8 @@ def test_late_sent_never_overwrites_delivered(store: Store) -> None:
     ]
 
 
-def test_failed_after_delivered_is_recorded_not_applied(store: Store) -> None:
-    sent_message(store)
+async def test_failed_after_delivered_is_recorded_not_applied(store: Store) -> None:
+    await sent_message(store)
     store.deliveries.apply_status("north-high", "sms", "SM1", MessageStatus.DELIVERED)
     message, changed = store.deliveries.apply_status(
         "north-high", "sms", "SM1", MessageStatus.FAILED, error_code="30003"
@@ -115,8 +116,8 @@ def test_failed_after_delivered_is_recorded_not_applied(store: Store) -> None:
     assert message.error_code is None
 
 
-def test_delivered_marks_the_notification_delivered(store: Store) -> None:
-    message_id = sent_message(store)
+async def test_delivered_marks_the_notification_delivered(store: Store) -> None:
+    message_id = await sent_message(store)
     store.deliveries.apply_status("north-high", "sms", "SM1", MessageStatus.DELIVERED)
     notification_id, _, _ = store.deliveries.notification_of(message_id)
     assert store.deliveries.get(notification_id).state == "delivered"  # type: ignore[union-attr]

@@ -54,30 +54,6 @@ class Deliveries(DeliveryReads):
         self.group = GroupCommitter(engine)
 
     # -- creating -------------------------------------------------------------------------------
-    def create(
-        self,
-        *,
-        tenant: str,
-        event: str,
-        recipient: Mapping[str, Any],
-        data: Mapping[str, Any],
-        staff: Mapping[str, Any] | None,
-        idempotency_key: str | None,
-        planned: Iterable[NewMessage],
-    ) -> tuple[str, bool]:
-        """Commit a notification with its first message(s) in one transaction.
-
-        :returns: ``(notification_id, created)``; with an idempotency key already
-            used by this tenant, the existing id and ``False`` - nothing new is written.
-        """
-        write = self._creation(tenant, event, recipient, data, staff, idempotency_key, planned)
-        try:
-            with self.engine.begin() as connection:
-                notification_id, _ = write(connection)
-        except IntegrityError:
-            return self._existing(tenant, idempotency_key), False
-        return notification_id, True
-
     async def acreate(
         self,
         *,
@@ -90,7 +66,10 @@ class Deliveries(DeliveryReads):
         planned: Iterable[NewMessage],
         claim: bool = False,
     ) -> tuple[str, bool, list[tuple[str, int]]]:
-        """:meth:`create`, group-committed with other concurrent writes.
+        """Commit a notification with its first message(s), group-committed with other writes.
+
+        With an idempotency key this tenant used before, nothing is written and
+        the existing notification is returned with ``created=False``.
 
         :param claim: also claim the pending message for an attempt, in the same
             transaction (the inline path: create, claim, send).
@@ -307,17 +286,12 @@ class Deliveries(DeliveryReads):
             )
         return True
 
-    def finish_sent(self, message_id: str, attempt: int, **outcome: Any) -> None:
-        """Commit an accepted send: the attempt, the message's status and the usage counter.
+    async def afinish_sent(self, message_id: str, attempt: int, **outcome: Any) -> None:
+        """Commit an accepted send (group-committed): the attempt, the status, the usage counter.
 
         :param outcome: ``provider_message_id``, ``status``, ``to_address``,
             ``segments``, ``encoding``, ``usage`` (see :meth:`_sent`).
         """
-        with self.engine.begin() as connection:
-            self._sent(connection, message_id, attempt, **outcome)
-
-    async def afinish_sent(self, message_id: str, attempt: int, **outcome: Any) -> None:
-        """:meth:`finish_sent`, group-committed with other concurrent writes."""
         await self.group.run(
             lambda connection: self._sent(connection, message_id, attempt, **outcome)
         )
@@ -372,17 +346,12 @@ class Deliveries(DeliveryReads):
         if usage is not None:
             self._increment_usage(connection, usage)
 
-    def finish_failed(self, message_id: str, attempt: int, **outcome: Any) -> None:
-        """Commit a failed attempt: to retry at ``retry_at``, or final with ``fallback_reason``.
+    async def afinish_failed(self, message_id: str, attempt: int, **outcome: Any) -> None:
+        """Commit a failed attempt (group-committed): to retry at ``retry_at``, or final.
 
         :param outcome: ``error_kind``, ``error_code``, ``error_message``,
             ``retry_at``, ``fallback_reason`` (see :meth:`_failed`).
         """
-        with self.engine.begin() as connection:
-            self._failed(connection, message_id, attempt, **outcome)
-
-    async def afinish_failed(self, message_id: str, attempt: int, **outcome: Any) -> None:
-        """:meth:`finish_failed`, group-committed with other concurrent writes."""
         await self.group.run(
             lambda connection: self._failed(connection, message_id, attempt, **outcome)
         )
