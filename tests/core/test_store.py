@@ -200,3 +200,22 @@ def test_concurrent_read_then_write_transactions_never_fail_with_database_locked
     assert sum(failures.get(timeout=5) for _ in workers) == 0
     assert store.usage.count("t", "m", "sms") == 2000  # no lost update either
     store.close()
+
+
+async def test_a_status_for_a_message_not_yet_known_is_not_marked_seen(store: Store) -> None:
+    """The dedupe key is recorded with the status it applies: Twilio's retry still counts."""
+    early, _ = store.deliveries.apply_status(
+        "north-high", "sms", "SM1", MessageStatus.DELIVERED, dedupe_key="k-delivered"
+    )
+    await sent_message(store, "SM1")
+
+    retried, applied = store.deliveries.apply_status(
+        "north-high", "sms", "SM1", MessageStatus.DELIVERED, dedupe_key="k-delivered"
+    )
+    replayed, applied_again = store.deliveries.apply_status(
+        "north-high", "sms", "SM1", MessageStatus.DELIVERED, dedupe_key="k-delivered"
+    )
+
+    assert early is None
+    assert applied and retried is not None and retried.status == "delivered"
+    assert (replayed, applied_again) == (None, False)

@@ -59,19 +59,20 @@ class CallbackApplier:
         """Apply each event once; returns messages a fallback made pending."""
         pending: list[str] = []
         for event in outcome.events:
-            key = event.dedupe_key
-            if key and not self.store.deliveries.first_time(f"{tenant}/{instance}:{key}"):
-                log.info("callback_replay_ignored", tenant=tenant, instance=instance)
-                continue
+            # The key is recorded in the transaction that applies the event: a replay
+            # changes nothing, and an event that failed to apply is applied on retry.
+            key = f"{tenant}/{instance}:{event.dedupe_key}" if event.dedupe_key else None
             if isinstance(event, StatusUpdate):
-                pending += self._status(tenant, instance, event)
+                pending += self._status(tenant, instance, event, key)
             elif isinstance(event, ConsentChange):
-                self._consent(tenant, event)
+                self._consent(tenant, event, key)
             elif isinstance(event, InboundMessage):
-                await self._inbound(tenant, instance, event)
+                await self._inbound(tenant, instance, event, key)
         return pending
 
-    def _status(self, tenant: str, instance: str, update: StatusUpdate) -> list[str]:
+    def _status(
+        self, tenant: str, instance: str, update: StatusUpdate, key: str | None
+    ) -> list[str]:
         message, changed = self.store.deliveries.apply_status(
             tenant,
             instance,
@@ -80,9 +81,15 @@ class CallbackApplier:
             error_code=update.error_code,
             detail=update.error_message,
             reference=update.reference,
+            dedupe_key=key,
         )
         if message is None:
-            log.warning("status_for_unknown_message", tenant=tenant, sid=update.provider_message_id)
+            log.info(
+                "status_ignored",
+                reason="replay or unknown message",
+                tenant=tenant,
+                sid=update.provider_message_id,
+            )
             return []
         if not changed:
             log.info(
@@ -102,7 +109,7 @@ class CallbackApplier:
             return []
         return self.dispatcher.advance(message)
 
-    def _consent(self, tenant: str, change: ConsentChange) -> None:
+    def _consent(self, tenant: str, change: ConsentChange, key: str | None) -> None:
         channel = change.channel.value
         if change.action == "opt_in":
             # An opt-in re-enables only the number it came from.
@@ -112,6 +119,7 @@ class CallbackApplier:
                 [change.address],
                 opted_out=False,
                 source=change.keyword or "opt_in",
+                dedupe_key=key,
             )
             return
         snapshot = self.store.deliveries.recipient_by_address(tenant, change.address)
@@ -128,11 +136,15 @@ class CallbackApplier:
             opted_out=True,
             source=change.keyword or "opt_out",
             recipient_id=recipient_id,
+            dedupe_key=key,
         )
 
-    async def _inbound(self, tenant: str, instance: str, inbound: InboundMessage) -> None:
+    async def _inbound(
+        self, tenant: str, instance: str, inbound: InboundMessage, key: str | None
+    ) -> None:
         holder = self.store.senders.holder(tenant, inbound.recipient)
         stored = self.store.inbound.record(
+            dedupe_key=key,
             tenant=tenant,
             instance=instance,
             provider_message_id=inbound.provider_message_id,

@@ -41,7 +41,7 @@ from relaykit.store.tables import (
     status_events,
 )
 
-__all__ = ["CLAIMABLE", "SUBMITTING", "Deliveries", "UsageIncrement"]
+__all__ = ["CLAIMABLE", "SUBMITTING", "Deliveries", "UsageIncrement", "first_time_in"]
 
 UsageIncrement = tuple[str, str, str]  # tenant, month, channel
 
@@ -437,10 +437,7 @@ class Deliveries(DeliveryReads):
     def first_time(self, dedupe_key: str) -> bool:
         """Record a callback's dedupe key; False if it was seen before (a replay)."""
         with self.engine.begin() as connection:
-            statement = insert(connection, callback_receipts).values(
-                dedupe_key=dedupe_key, received_at=utcnow()
-            )
-            return insert_if_absent(connection, statement)
+            return first_time_in(connection, dedupe_key)
 
     def apply_status(
         self,
@@ -453,12 +450,15 @@ class Deliveries(DeliveryReads):
         detail: str | None = None,
         source: str = "callback",
         reference: str | None = None,
+        dedupe_key: str | None = None,
     ) -> tuple[MessageRecord | None, bool]:
         """Add a provider status to a message's timeline; apply it only if it moves it forward.
 
         A late ``sent`` never overwrites ``delivered``; ``failed`` after
         ``delivered`` is recorded, not applied. A callback that outruns the
         send's own commit is matched by ``reference`` (our message id).
+        ``dedupe_key`` is recorded in the same transaction: a replay changes
+        nothing, and a failure to apply leaves the key unrecorded for the retry.
 
         :returns: the message (after the change) and whether its status changed.
         """
@@ -487,6 +487,10 @@ class Deliveries(DeliveryReads):
                         .values(provider_message_id=provider_message_id)
                     )
             if row is None:
+                return None, False
+            # Recorded only for a message we know, so a callback that arrives before
+            # its message is committed is applied when Twilio retries it.
+            if dedupe_key is not None and not first_time_in(connection, dedupe_key):
                 return None, False
             applied = _moves_forward(row.status, status)
             connection.execute(
@@ -535,3 +539,11 @@ def _moves_forward(current: str, new: MessageStatus) -> bool:
         except ValueError:
             now = -1
     return new.progress > now
+
+
+def first_time_in(connection: Connection, dedupe_key: str) -> bool:
+    """Record a callback's dedupe key on ``connection``; False if it was seen before."""
+    statement = insert(connection, callback_receipts).values(
+        dedupe_key=dedupe_key, received_at=utcnow()
+    )
+    return insert_if_absent(connection, statement)

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 
 from relaykit.store._sql import as_utc, insert, insert_if_absent, upsert_statements, utcnow
+from relaykit.store.deliveries import first_time_in
 from relaykit.store.engine import reader
 from relaykit.store.group_commit import GroupCommitter
 from relaykit.store.records import new_id
@@ -104,10 +105,17 @@ class OptOuts:
         opted_out: bool,
         source: str,
         recipient_id: str | None = None,
-    ) -> None:
-        """Upsert the state of each address (one transaction)."""
+        dedupe_key: str | None = None,
+    ) -> bool:
+        """Upsert the state of each address (one transaction).
+
+        :param dedupe_key: a callback's key, recorded in the same transaction.
+        :returns: False (and nothing changed) when ``dedupe_key`` was seen before.
+        """
         now = utcnow()
         with self.engine.begin() as connection:
+            if dedupe_key is not None and not first_time_in(connection, dedupe_key):
+                return False
             for address in addresses:
                 statement = insert(connection, optouts).values(
                     tenant=tenant,
@@ -129,6 +137,7 @@ class OptOuts:
                         },
                     )
                 )
+        return True
 
     def opted_out(self, tenant: str, channel: str, addresses: Sequence[str]) -> frozenset[str]:
         """The subset of ``addresses`` that are opted out."""
@@ -320,10 +329,12 @@ class Inbound:
         self.engine = engine
         self.reader = reader(engine)
 
-    def record(self, **values: Any) -> str | None:
-        """Store an inbound message; ``None`` if this provider message id was stored before."""
+    def record(self, dedupe_key: str | None = None, **values: Any) -> str | None:
+        """Store an inbound message; ``None`` if it (or ``dedupe_key``) was stored before."""
         inbound_id = new_id()
         with self.engine.begin() as connection:
+            if dedupe_key is not None and not first_time_in(connection, dedupe_key):
+                return None
             statement = insert(connection, inbound_messages).values(
                 id=inbound_id, received_at=utcnow(), **values
             )
