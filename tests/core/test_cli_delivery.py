@@ -174,3 +174,17 @@ def test_usage_and_senders_show_the_pool(cli: CliRunner, config: Path) -> None:
     assert run(cli, config, "senders", "release", "--staff", "ms-o")[0] == 0
     _, output = run(cli, config, "senders", "list", "--json")
     assert json.loads(output) == []
+
+
+def test_queued_mode_notify_then_worker_sends(cli: CliRunner, config: Path, tmp_path: Path) -> None:
+    config.write_text(config.read_text() + "[delivery]\ninline = false\n")
+
+    record = notify(cli, config)
+    assert [m["status"] for m in record["messages"]] == ["pending"]
+    assert not (tmp_path / "texts" / "outbox.jsonl").exists()
+
+    code, output = run(cli, config, "worker", "--until-idle", "--poll-interval", "0.01")
+
+    assert code == 0, output
+    assert "1 attempt(s)" in output
+    assert "Jamie" in (tmp_path / "texts" / "outbox.jsonl").read_text()

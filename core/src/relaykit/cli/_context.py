@@ -22,7 +22,6 @@ from relaykit.redaction import redact
 
 if TYPE_CHECKING:
     from relaykit.delivery import Relay
-    from relaykit.store import Store
 
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
@@ -60,15 +59,8 @@ class CliContext:
             from relaykit.delivery import Relay
 
             with failing_on_config_errors():
-                self._relay = Relay(self.host(), self.store())
+                self._relay = Relay.from_host(self.host())
         return self._relay
-
-    def store(self) -> Store:
-        """The configured store, migrated to the latest schema."""
-        from relaykit.store import Store
-
-        settings = self.host().settings
-        return Store.open(settings.database_url, data_dir=settings.data_dir)
 
     def tenant(self, name: str | None) -> str:
         """``name``, or the only configured tenant; exits 2 when it is ambiguous or unknown."""

@@ -25,7 +25,7 @@ def worker(
 
     context = ctx.ensure_object(CliContext)
     with failing_on_config_errors():
-        relay = Relay(context.host(), context.store(), inline=False)
+        relay = Relay.from_host(context.host(), inline=False)
     runner = Worker(relay, concurrency=concurrency, poll_interval=poll_interval)
 
     async def main() -> None:

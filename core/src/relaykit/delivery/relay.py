@@ -92,9 +92,21 @@ class Relay:
         :raises ConfigError: for any bad setting, naming tenant, instance and field.
         """
         host = ConnectorHost.from_config(config_path, plugins=plugins, **overrides)
+        return cls.from_host(host, retry=retry, inline=inline)
+
+    @classmethod
+    def from_host(
+        cls,
+        host: ConnectorHost,
+        *,
+        store: Store | None = None,
+        retry: RetryPolicy | None = None,
+        inline: bool | None = None,
+    ) -> Relay:
+        """A relay over an already built host, with its ``[delivery]`` settings and store."""
         settings = host.settings
         delivery = settings.delivery
-        store = Store.open(settings.database_url, data_dir=settings.data_dir)
+        store = store or Store.open(settings.database_url, data_dir=settings.data_dir)
         policy = retry or RetryPolicy(
             max_attempts=delivery.max_attempts,
             base_delay=delivery.base_delay_seconds,
