@@ -100,7 +100,9 @@ async def test_late_sent_never_overwrites_delivered(store: Store) -> None:
 
     assert not changed
     assert message is not None and message.status == "delivered"
-    assert [(c.status, c.applied) for c in message.timeline][-2:] == [
+    history = store.deliveries.message(message.id)
+    assert history is not None
+    assert [(c.status, c.applied) for c in history.timeline][-2:] == [
         ("delivered", True),
         ("sent", False),
     ]

@@ -513,7 +513,7 @@ class Deliveries(DeliveryReads):
                 if status in (MessageStatus.DELIVERED, MessageStatus.READ):
                     self._mark_notification(connection, row.id, "delivered", now)
             message_id = row.id
-        return self.message(message_id), applied
+        return self.message(message_id, timeline=False), applied
 
     def mark_fallen_back(self, message_id: str, reason: str) -> bool:
         """Record that a message's notification moved on because of it; False if already done."""
