@@ -8,7 +8,7 @@ or transaction is held across the provider call).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -54,6 +54,7 @@ class Deliveries(DeliveryReads):
         self.group = GroupCommitter(engine)
 
     # -- creating -------------------------------------------------------------------------------
+
     async def acreate(
         self,
         *,
@@ -75,36 +76,6 @@ class Deliveries(DeliveryReads):
             transaction (the inline path: create, claim, send).
         :returns: ``(notification_id, created, [(message_id, attempt), ...])``.
         """
-        write = self._creation(
-            tenant, event, recipient, data, staff, idempotency_key, planned, claim=claim
-        )
-        try:
-            notification_id, claimed = await self.group.run(
-                write, may_fail=idempotency_key is not None
-            )
-        except IntegrityError:
-            return self._existing(tenant, idempotency_key), False, []
-        return notification_id, True, claimed
-
-    def _existing(self, tenant: str, idempotency_key: str | None) -> str:
-        """The notification already holding ``idempotency_key`` (after a unique-key conflict)."""
-        existing = self.find_by_key(tenant, idempotency_key) if idempotency_key else None
-        if existing is None:
-            raise RuntimeError("a notification insert conflicted, but not on its idempotency key")
-        return existing
-
-    def _creation(
-        self,
-        tenant: str,
-        event: str,
-        recipient: Mapping[str, Any],
-        data: Mapping[str, Any],
-        staff: Mapping[str, Any] | None,
-        idempotency_key: str | None,
-        planned: Iterable[NewMessage],
-        *,
-        claim: bool = False,
-    ) -> Callable[[Connection], tuple[str, list[tuple[str, int]]]]:
         notification_id = new_id()
         planned = list(planned)
         pending = next((m for m in planned if m.status == "pending"), None)
@@ -134,7 +105,20 @@ class Deliveries(DeliveryReads):
                         claimed.append((message_id, number))
             return notification_id, claimed
 
-        return write
+        try:
+            notification_id, claimed = await self.group.run(
+                write, may_fail=idempotency_key is not None
+            )
+        except IntegrityError:
+            return self._existing(tenant, idempotency_key), False, []
+        return notification_id, True, claimed
+
+    def _existing(self, tenant: str, idempotency_key: str | None) -> str:
+        """The notification already holding ``idempotency_key`` (after a unique-key conflict)."""
+        existing = self.find_by_key(tenant, idempotency_key) if idempotency_key else None
+        if existing is None:
+            raise RuntimeError("a notification insert conflicted, but not on its idempotency key")
+        return existing
 
     def add_messages(self, notification_id: str, planned: Iterable[NewMessage]) -> list[str]:
         """Commit further messages of a notification (the next channels after a failure)."""
