@@ -126,8 +126,15 @@ async def test_delivered_marks_the_notification_delivered(store: Store) -> None:
 
 
 def test_callback_dedupe_key_is_accepted_once(store: Store) -> None:
-    assert store.deliveries.first_time("idem-token-1")
-    assert not store.deliveries.first_time("idem-token-1")
+    def stop() -> bool:
+        return store.optouts.set(
+            "t", "sms", ["+15005550004"], opted_out=True, source="STOP", dedupe_key="idem-token-1"
+        )
+
+    assert stop()
+    store.optouts.set("t", "sms", ["+15005550004"], opted_out=False, source="START")
+    assert not stop()  # the replay changes nothing
+    assert store.optouts.opted_out("t", "sms", ["+15005550004"]) == frozenset()
 
 
 def test_sender_pool_assigns_once_per_staff_user_and_runs_out(store: Store) -> None:

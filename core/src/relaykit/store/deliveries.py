@@ -418,11 +418,6 @@ class Deliveries(DeliveryReads):
         )
 
     # -- callbacks ------------------------------------------------------------------------------
-    def first_time(self, dedupe_key: str) -> bool:
-        """Record a callback's dedupe key; False if it was seen before (a replay)."""
-        with self.engine.begin() as connection:
-            return first_time_in(connection, dedupe_key)
-
     def apply_status(
         self,
         tenant: str,
