@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import event, text
@@ -63,3 +64,27 @@ async def test_an_idempotency_conflict_fails_only_its_own_write(store: Store) ->
     assert results[10][1] is True  # the unkeyed write in the same batch still committed
     with store.engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM notifications")).scalar() == 2
+
+
+async def test_when_a_batch_fails_as_a_whole_each_write_is_retried_on_its_own(store: Store) -> None:
+    """A write that breaks the batch transaction (here: an unflagged unique conflict, as a
+    deadlock with another worker would on PostgreSQL) fails alone; the others commit."""
+    from relaykit.store.tables import callback_receipts
+
+    def receipt(key: str):  # type: ignore[no-untyped-def]
+        return lambda connection: connection.execute(
+            callback_receipts.insert().values(dedupe_key=key, received_at=datetime.now(UTC))
+        )
+
+    await store.deliveries.group.run(receipt("taken"))
+    results = await asyncio.gather(
+        store.deliveries.group.run(receipt("a")),
+        store.deliveries.group.run(receipt("taken")),
+        store.deliveries.group.run(receipt("b")),
+        return_exceptions=True,
+    )
+
+    assert [isinstance(r, Exception) for r in results] == [False, True, False]
+    with store.engine.connect() as connection:
+        keys = connection.execute(text("SELECT dedupe_key FROM callback_receipts")).scalars()
+        assert sorted(keys) == ["a", "b", "taken"]

@@ -4,7 +4,9 @@ A SQLite commit costs about 40 µs; grouped, about 6 µs a row. Concurrent sends
 each hand their write to :meth:`GroupCommitter.run` and await it; the writes
 queued within one event-loop iteration are executed in a single transaction.
 Each write keeps its own outcome: one that fails (an idempotency-key conflict)
-is rolled back to its savepoint and raises in its own caller only.
+is rolled back to its savepoint and raises in its own caller only; when the
+batch transaction itself fails (a deadlock with another process's batch on
+PostgreSQL), every write is run again on its own.
 
 Durability is unchanged: ``run`` returns only after the transaction holding
 the write has committed.
@@ -70,15 +72,24 @@ class GroupCommitter:
                     if savepoint is not None:
                         savepoint.commit()
                     results.append((True, value))
-        except Exception as exc:  # the transaction itself failed: nothing was committed
-            for _, future, _ in batch:
-                if not future.done():
-                    future.set_exception(exc)
+        except Exception as exc:
+            # The transaction failed as a whole - on PostgreSQL, for instance, a deadlock
+            # with another worker's batch: nothing was committed, so each write runs
+            # again in a transaction of its own and keeps its own outcome.
+            if len(batch) == 1:
+                _settle(batch[0][1], False, exc)
+                return
+            for write, future, _ in batch:
+                self._commit([(write, future, False)])
             return
         for (ok, value), (_, future, _) in zip(results, batch, strict=True):
-            if future.done():  # the caller was cancelled
-                continue
-            if ok:
-                future.set_result(value)
-            else:
-                future.set_exception(value)
+            _settle(future, ok, value)
+
+
+def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if future.done():  # the caller was cancelled
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
