@@ -45,6 +45,23 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _outbound(message: MessageRecord) -> OutboundMessage:
+    """What the connector is given for a stored message: for a send and for its reconciliation.
+
+    The one builder, so a lookup after a crash asks for exactly what was sent
+    (a staff message's pool number as ``sender``).
+    """
+    return OutboundMessage(
+        channel=message.channel,
+        to=message.to_address,
+        body=message.body,
+        reference=message.id,
+        subject=message.subject,
+        html_body=message.html_body,
+        sender=message.sender,
+    )
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """Transient failures: exponential backoff with full jitter, ``Retry-After`` honoured.
@@ -103,15 +120,7 @@ class Dispatcher:
         if message is None:
             return AttemptResult()
         label = f"{message.tenant}/{message.instance}"
-        outbound = OutboundMessage(
-            channel=message.channel,
-            to=message.to_address,
-            body=message.body,
-            reference=message.id,
-            subject=message.subject,
-            html_body=message.html_body,
-            sender=message.sender,
-        )
+        outbound = _outbound(message)
         started = utcnow()
         try:
             receipt = await self.host.send(label, outbound)
@@ -253,12 +262,7 @@ class Dispatcher:
             if message is None:
                 continue
             label = f"{message.tenant}/{message.instance}"
-            outbound = OutboundMessage(
-                channel=message.channel,
-                to=message.to_address,
-                body=message.body,
-                reference=message.id,
-            )
+            outbound = _outbound(message)
             receipt = await self.reconcile(label, outbound, started - timedelta(seconds=5))
             if receipt is not None:
                 await self.succeeded(message, number, receipt)
