@@ -48,7 +48,11 @@ def sandbox() -> Iterator[TwilioSandbox]:
 
 
 def write_config(
-    tmp_path: Path, sandbox: TwilioSandbox, database_url: str, extra: str = ""
+    tmp_path: Path,
+    sandbox: TwilioSandbox,
+    database_url: str,
+    extra: str = "",
+    stale_after: float = 1,
 ) -> Path:
     config = tmp_path / "relaykit.toml"
     config.write_text(
@@ -59,7 +63,7 @@ database_url = "{database_url}"
 level = "warning"
 [delivery]
 inline = false
-stale_after_seconds = 1
+stale_after_seconds = {stale_after}
 max_attempts = 5
 base_delay_seconds = 0.05
 [tenants.{TENANT}.instances.sms]
@@ -124,21 +128,25 @@ def sends_per_recipient(sandbox: TwilioSandbox) -> collections.Counter[int]:
     return collections.Counter(collections.Counter(m.to for m in sandbox.messages).values())
 
 
+def kill_9_once_sent(config: Path, sandbox: TwilioSandbox, count: int) -> int:
+    """Run a worker until ``count`` messages reached Twilio, kill -9 it; how many had."""
+    sandbox.faults.update(latency_ms=40)  # messages exist at Twilio before the answer arrives
+    first = worker(config, "--concurrency", "8", "--until-idle")
+    while len(sandbox.messages) < count:
+        assert first.poll() is None, first.stdout.read() if first.stdout else ""
+        time.sleep(0.01)
+    first.send_signal(signal.SIGKILL)
+    first.wait(10)
+    return len(sandbox.messages)
+
+
 @pytest.mark.timeout(120)
 def test_kill_9_mid_batch_then_restart_loses_nothing_and_sends_nothing_twice(
     tmp_path: Path, sandbox: TwilioSandbox
 ) -> None:
     config = write_config(tmp_path, sandbox, f"sqlite:///{tmp_path / 'relaykit.db'}")
     ids = queue(config, 300)
-    sandbox.faults.update(latency_ms=40)  # messages exist at Twilio before the answer arrives
-
-    first = worker(config, "--concurrency", "8", "--until-idle")
-    while len(sandbox.messages) < 100:
-        assert first.poll() is None, first.stdout.read() if first.stdout else ""
-        time.sleep(0.01)
-    first.send_signal(signal.SIGKILL)
-    first.wait(10)
-    at_kill = len(sandbox.messages)
+    at_kill = kill_9_once_sent(config, sandbox, 100)
     time.sleep(1.2)  # past stale_after: the dead worker's attempts count as abandoned
 
     second = worker(config, "--concurrency", "8", "--until-idle")
@@ -159,14 +167,7 @@ def test_crash_recovery_of_pool_number_message_does_not_resend(
     """A staff message from a pool number, in flight at a kill -9, is found at Twilio."""
     config = write_config(tmp_path, sandbox, f"sqlite:///{tmp_path / 'relaykit.db'}", TWO_WAY)
     ids = queue(config, 120, staff=TEACHER)
-    sandbox.faults.update(latency_ms=40)
-
-    first = worker(config, "--concurrency", "8", "--until-idle")
-    while len(sandbox.messages) < 40:
-        assert first.poll() is None, first.stdout.read() if first.stdout else ""
-        time.sleep(0.01)
-    first.send_signal(signal.SIGKILL)
-    first.wait(10)
+    kill_9_once_sent(config, sandbox, 40)
     time.sleep(1.2)  # past stale_after
 
     second = worker(config, "--concurrency", "8", "--until-idle")
@@ -178,6 +179,24 @@ def test_crash_recovery_of_pool_number_message_does_not_resend(
     assert sends_per_recipient(sandbox) == {1: 120}  # zero duplicates at the provider
     adopted = int(output.split(" adopted")[0].rsplit(" ", 1)[1])
     assert adopted >= 1, output
+
+
+@pytest.mark.timeout(120)
+def test_worker_until_idle_does_not_exit_with_attempts_left_in_flight(
+    tmp_path: Path, sandbox: TwilioSandbox
+) -> None:
+    """Restarted at once after a kill -9, ``--until-idle`` recovers the dead worker's attempts."""
+    database = f"sqlite:///{tmp_path / 'relaykit.db'}"
+    config = write_config(tmp_path, sandbox, database, stale_after=10)
+    ids = queue(config, 100)
+    kill_9_once_sent(config, sandbox, 30)
+
+    second = worker(config, "--concurrency", "8", "--until-idle")  # before they are stale
+    output, _ = second.communicate(timeout=90)
+
+    assert second.returncode == 0, output
+    assert states(config, ids) == {"sent": 100}
+    assert sends_per_recipient(sandbox) == {1: 100}
 
 
 def test_a_second_worker_on_one_sqlite_store_is_refused(
