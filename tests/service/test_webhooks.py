@@ -187,3 +187,50 @@ async def test_an_email_bounce_without_a_configured_secret_is_refused(service: S
         headers={"Content-Type": "message/rfc822", "X-Relaykit-Signature": "sha256=00"},
     )
     assert response.status_code == 403
+
+
+async def test_status_callback_opt_out_for_an_unknown_message_stores_no_opt_out(
+    service: Service,
+) -> None:
+    """A signed 21610 for a MessageSid relaykit never sent opts nobody out."""
+    person = {
+        **student("+15005550033"),
+        "phones": [
+            {"number": "+15005550033", "sms_status": "enabled"},
+            {"number": "+15005550034", "sms_status": "enabled"},
+        ],
+    }
+    first = await service.notify(person)
+    assert first.status_code == 201, first.text
+    unknown = "SM" + "7" * 32
+
+    response = await service.post_signed(
+        f"/webhooks/{TENANT}/sms/status",
+        _status_params(unknown, "undelivered", ErrorCode="21610"),
+    )
+
+    assert response.status_code == 200
+    assert service.relay.store.optouts.entries(TENANT) == []
+    again = await service.notify(person)
+    assert again.json()["channel"] == "sms"  # the person can still be texted
+
+
+async def test_status_callback_opt_out_for_a_sent_message_opts_its_recipient_out(
+    service: Service,
+) -> None:
+    delivery_id, sid = await _sent_message(service, "+15005550033")
+
+    response = await service.post_signed(
+        f"/webhooks/{TENANT}/sms/status", _status_params(sid, "undelivered", ErrorCode="21610")
+    )
+    await service.eventually(lambda: len(service.emails_to("parent@example.org")) == 1)
+
+    assert response.status_code == 200
+    entries = service.relay.store.optouts.entries(TENANT)
+    assert [(e.address, e.opted_out, e.recipient_id) for e in entries] == [
+        ("+15005550033", True, "stu-1")
+    ]
+    record = (
+        await service.client.get(f"/v1/deliveries/{delivery_id}", headers=service.auth())
+    ).json()
+    assert record["fallbacks"] == [{"channel": "sms", "reason": "opted_out"}]
