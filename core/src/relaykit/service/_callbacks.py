@@ -17,10 +17,12 @@ import structlog
 from relaykit.delivery import Relay
 from relaykit.results import CallbackOutcome
 
-__all__ = ["DEFAULT_CALLBACK_BUDGET_S", "CallbackApplier"]
+__all__ = ["DEFAULT_CALLBACK_BUDGET_S", "DEFAULT_DRAIN_S", "CallbackApplier"]
 
 #: How long a webhook request waits for its events to be applied before answering anyway.
 DEFAULT_CALLBACK_BUDGET_S = 5.0
+#: How long a shutdown waits for callbacks still being applied in the background.
+DEFAULT_DRAIN_S = 30.0
 
 log = structlog.get_logger("relaykit.service")
 
@@ -69,7 +71,7 @@ class CallbackApplier:
                 error=task.exception(),
             )
 
-    async def drain(self, timeout: float = 30.0) -> None:
+    async def drain(self, timeout: float = DEFAULT_DRAIN_S) -> None:
         """Wait for background applications (on shutdown); cancel what is left after ``timeout``."""
         if not self._pending:
             return
