@@ -20,19 +20,40 @@ import pytest
 
 from relaykit.delivery import Relay
 from relaykit.plugins import build_plugin_host
-from relaykit_twilio.sandbox import ThreadedSandbox, TwilioSandbox
+from relaykit_twilio.sandbox import (
+    IncomingNumber,
+    ThreadedSandbox,
+    TwilioSandbox,
+    default_account,
+)
 
 TENANT = "acme"
 DATA = {"code": "000000", "expires_minutes": "10", "service_name": "Portal"}
+POOL_NUMBER = "+15005550100"
+TEACHER = {"id": "t-1", "role": "teacher", "email": "teacher@example.org"}
+TWO_WAY = f"""
+[tenants.{TENANT}.two_way]
+permitted_roles = ["teacher"]
+sender_pool = ["{POOL_NUMBER}"]
+instance = "sms"
+"""
 
 
 @pytest.fixture
 def sandbox() -> Iterator[TwilioSandbox]:
-    with ThreadedSandbox(TwilioSandbox(callback_delay=60)) as running:
+    account = default_account()
+    account.numbers.append(IncomingNumber(POOL_NUMBER))
+    with ThreadedSandbox(TwilioSandbox(accounts=[account], callback_delay=60)) as running:
         yield running
 
 
-def write_config(tmp_path: Path, sandbox: TwilioSandbox, database_url: str) -> Path:
+def write_config(
+    tmp_path: Path,
+    sandbox: TwilioSandbox,
+    database_url: str,
+    extra: str = "",
+    stale_after: float = 1,
+) -> Path:
     config = tmp_path / "relaykit.toml"
     config.write_text(
         f"""
@@ -42,7 +63,7 @@ database_url = "{database_url}"
 level = "warning"
 [delivery]
 inline = false
-stale_after_seconds = 1
+stale_after_seconds = {stale_after}
 max_attempts = 5
 base_delay_seconds = 0.05
 [tenants.{TENANT}.instances.sms]
@@ -57,13 +78,14 @@ api_base_url = "{sandbox.url}"
 request_timeout_seconds = 0.5
 [tenants.{TENANT}.routes.default]
 steps = [{{channel = "sms", instance = "sms"}}]
-""",
+"""
+        + extra,
         "utf-8",
     )
     return config
 
 
-def queue(config: Path, count: int) -> list[str]:
+def queue(config: Path, count: int, staff: dict[str, str] | None = None) -> list[str]:
     relay = Relay.from_config(config, plugins=build_plugin_host(strict=True))
     try:
         return [
@@ -75,6 +97,7 @@ def queue(config: Path, count: int) -> list[str]:
                     "phones": [{"number": f"+1500555{3000 + n}", "sms_status": "enabled"}],
                 },
                 DATA,
+                staff=staff,
             ).id
             for n in range(count)
         ]
@@ -105,21 +128,25 @@ def sends_per_recipient(sandbox: TwilioSandbox) -> collections.Counter[int]:
     return collections.Counter(collections.Counter(m.to for m in sandbox.messages).values())
 
 
+def kill_9_once_sent(config: Path, sandbox: TwilioSandbox, count: int) -> int:
+    """Run a worker until ``count`` messages reached Twilio, kill -9 it; how many had."""
+    sandbox.faults.update(latency_ms=40)  # messages exist at Twilio before the answer arrives
+    first = worker(config, "--concurrency", "8", "--until-idle")
+    while len(sandbox.messages) < count:
+        assert first.poll() is None, first.stdout.read() if first.stdout else ""
+        time.sleep(0.01)
+    first.send_signal(signal.SIGKILL)
+    first.wait(10)
+    return len(sandbox.messages)
+
+
 @pytest.mark.timeout(120)
 def test_kill_9_mid_batch_then_restart_loses_nothing_and_sends_nothing_twice(
     tmp_path: Path, sandbox: TwilioSandbox
 ) -> None:
     config = write_config(tmp_path, sandbox, f"sqlite:///{tmp_path / 'relaykit.db'}")
     ids = queue(config, 300)
-    sandbox.faults.update(latency_ms=40)  # messages exist at Twilio before the answer arrives
-
-    first = worker(config, "--concurrency", "8", "--until-idle")
-    while len(sandbox.messages) < 100:
-        assert first.poll() is None, first.stdout.read() if first.stdout else ""
-        time.sleep(0.01)
-    first.send_signal(signal.SIGKILL)
-    first.wait(10)
-    at_kill = len(sandbox.messages)
+    at_kill = kill_9_once_sent(config, sandbox, 100)
     time.sleep(1.2)  # past stale_after: the dead worker's attempts count as abandoned
 
     second = worker(config, "--concurrency", "8", "--until-idle")
@@ -131,6 +158,45 @@ def test_kill_9_mid_batch_then_restart_loses_nothing_and_sends_nothing_twice(
     assert sends_per_recipient(sandbox) == {1: 300}  # zero duplicates at the provider
     adopted = int(output.split(" adopted")[0].rsplit(" ", 1)[1])
     assert adopted >= 1  # sent before the kill, answer never seen: found at Twilio, not resent
+
+
+@pytest.mark.timeout(120)
+def test_crash_recovery_of_pool_number_message_does_not_resend(
+    tmp_path: Path, sandbox: TwilioSandbox
+) -> None:
+    """A staff message from a pool number, in flight at a kill -9, is found at Twilio."""
+    config = write_config(tmp_path, sandbox, f"sqlite:///{tmp_path / 'relaykit.db'}", TWO_WAY)
+    ids = queue(config, 120, staff=TEACHER)
+    kill_9_once_sent(config, sandbox, 40)
+    time.sleep(1.2)  # past stale_after
+
+    second = worker(config, "--concurrency", "8", "--until-idle")
+    output, _ = second.communicate(timeout=90)
+
+    assert second.returncode == 0, output
+    assert {m.from_ for m in sandbox.messages} == {POOL_NUMBER}
+    assert states(config, ids) == {"sent": 120}
+    assert sends_per_recipient(sandbox) == {1: 120}  # zero duplicates at the provider
+    adopted = int(output.split(" adopted")[0].rsplit(" ", 1)[1])
+    assert adopted >= 1, output
+
+
+@pytest.mark.timeout(120)
+def test_worker_until_idle_does_not_exit_with_attempts_left_in_flight(
+    tmp_path: Path, sandbox: TwilioSandbox
+) -> None:
+    """Restarted at once after a kill -9, ``--until-idle`` recovers the dead worker's attempts."""
+    database = f"sqlite:///{tmp_path / 'relaykit.db'}"
+    config = write_config(tmp_path, sandbox, database, stale_after=10)
+    ids = queue(config, 100)
+    kill_9_once_sent(config, sandbox, 30)
+
+    second = worker(config, "--concurrency", "8", "--until-idle")  # before they are stale
+    output, _ = second.communicate(timeout=90)
+
+    assert second.returncode == 0, output
+    assert states(config, ids) == {"sent": 100}
+    assert sends_per_recipient(sandbox) == {1: 100}
 
 
 def test_a_second_worker_on_one_sqlite_store_is_refused(

@@ -98,6 +98,7 @@ class Service:
     sandbox: TwilioSandbox
     sink: SmtpSink
     client: httpx.AsyncClient
+    server: EmbeddedServer
 
     def auth(self, key: str = KEY) -> dict[str, str]:
         return {"Authorization": f"Bearer {key}"}
@@ -177,6 +178,39 @@ class SlowSink(SmtpSink):
         return await super().handle_DATA(server, session, envelope)
 
 
+class HoldingSink(SmtpSink):
+    """A slow relay that keeps each message at once but holds its 250 for ``delay`` seconds.
+
+    A client that hangs up while waiting has still had its message delivered.
+    """
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay = delay
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        reply = await super().handle_DATA(server, session, envelope)
+        await asyncio.sleep(self.delay)
+        return reply
+
+
+class DeferringSink(SmtpSink):
+    """A slow relay: holds each DATA ``delay`` seconds, then defers a recipient's first (451)."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay = delay
+        self.deferred: set[tuple[str, ...]] = set()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        await asyncio.sleep(self.delay)
+        recipients = tuple(envelope.rcpt_tos)
+        if recipients not in self.deferred:
+            self.deferred.add(recipients)
+            return "451 4.3.0 try again later"
+        return await super().handle_DATA(server, session, envelope)
+
+
 Cleanups = list[Callable[[], Awaitable[object]]]
 
 
@@ -191,6 +225,8 @@ async def start_service(
     connection_ttl_s: float = 30.0,
     max_body_bytes: int | None = None,
     pool: tuple[str, ...] = (),
+    drain_timeout_s: float = 30.0,
+    delivery: Mapping[str, Any] | None = None,
 ) -> Service:
     """Start the sandbox, the sink and the service; ``cleanups`` gets what stops them, in order."""
     server = EmbeddedServer()
@@ -223,19 +259,25 @@ async def start_service(
         data_dir=data_dir,
         public_base_url=public,
         service={"max_body_bytes": max_body_bytes} if max_body_bytes else {},
+        delivery=dict(delivery or {}),
         tenants={
             TENANT: tenant_settings(sms, mail_port, KEY, pool),
             OTHER_TENANT: tenant_settings(sms, mail_port, OTHER_KEY),
         },
     )
-    app = create_app(relay, callback_budget_s=callback_budget_s, connection_ttl_s=connection_ttl_s)
+    app = create_app(
+        relay,
+        callback_budget_s=callback_budget_s,
+        connection_ttl_s=connection_ttl_s,
+        drain_timeout_s=drain_timeout_s,
+    )
     cleanups.append(relay.aclose)
     serving = server.serving(app)
     await serving.__aenter__()
     cleanups.append(lambda: serving.__aexit__(None, None, None))
     client = httpx.AsyncClient(base_url=server.url, timeout=20)
     cleanups.append(client.aclose)
-    return Service(server.url, relay, sandbox, sink, client)
+    return Service(server.url, relay, sandbox, sink, client, server)
 
 
 async def stop_all(cleanups: Cleanups) -> None:

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import collections
 from urllib.parse import urlencode
 
 import pytest
 
-from tests.service.conftest import TENANT, MakeService, Service, student
+from relaykit.delivery.worker import Worker
+from tests.service.conftest import (
+    TENANT,
+    DeferringSink,
+    HoldingSink,
+    MakeService,
+    Service,
+    student,
+)
 
 
 async def _sent_message(service: Service, number: str = "+15005550033") -> tuple[str, str]:
@@ -187,3 +197,113 @@ async def test_an_email_bounce_without_a_configured_secret_is_refused(service: S
         headers={"Content-Type": "message/rfc822", "X-Relaykit-Signature": "sha256=00"},
     )
     assert response.status_code == 403
+
+
+async def test_status_callback_opt_out_for_an_unknown_message_stores_no_opt_out(
+    service: Service,
+) -> None:
+    """A signed 21610 for a MessageSid relaykit never sent opts nobody out."""
+    person = {
+        **student("+15005550033"),
+        "phones": [
+            {"number": "+15005550033", "sms_status": "enabled"},
+            {"number": "+15005550034", "sms_status": "enabled"},
+        ],
+    }
+    first = await service.notify(person)
+    assert first.status_code == 201, first.text
+    unknown = "SM" + "7" * 32
+
+    response = await service.post_signed(
+        f"/webhooks/{TENANT}/sms/status",
+        _status_params(unknown, "undelivered", ErrorCode="21610"),
+    )
+
+    assert response.status_code == 200
+    assert service.relay.store.optouts.entries(TENANT) == []
+    again = await service.notify(person)
+    assert again.json()["channel"] == "sms"  # the person can still be texted
+
+
+async def test_status_callback_opt_out_for_a_sent_message_opts_its_recipient_out(
+    service: Service,
+) -> None:
+    delivery_id, sid = await _sent_message(service, "+15005550033")
+
+    response = await service.post_signed(
+        f"/webhooks/{TENANT}/sms/status", _status_params(sid, "undelivered", ErrorCode="21610")
+    )
+    await service.eventually(lambda: len(service.emails_to("parent@example.org")) == 1)
+
+    assert response.status_code == 200
+    entries = service.relay.store.optouts.entries(TENANT)
+    assert [(e.address, e.opted_out, e.recipient_id) for e in entries] == [
+        ("+15005550033", True, "stu-1")
+    ]
+    record = (
+        await service.client.get(f"/v1/deliveries/{delivery_id}", headers=service.auth())
+    ).json()
+    assert record["fallbacks"] == [{"channel": "sms", "reason": "opted_out"}]
+
+
+@pytest.mark.timeout(60)
+async def test_graceful_stop_while_a_slow_relay_holds_fallback_emails_sends_each_once(
+    make_service: MakeService,
+) -> None:
+    """A stop while the relay holds DATA longer than the drain: recovery sends nothing twice."""
+    sink = HoldingSink(delay=3.0)
+    service = await make_service(
+        sink=sink, callback_budget_s=0.2, drain_timeout_s=0.5, delivery={"stale_after_seconds": 1}
+    )
+    parents = [f"parent{n}@example.org" for n in range(10)]
+    created = [(await service.notify(student("+15005550033", email=p))).json() for p in parents]
+    await service.sandbox.settle()
+    answers = await asyncio.gather(
+        *(
+            service.post_signed(
+                f"/webhooks/{TENANT}/sms/status",
+                _status_params(
+                    c["messages"][0]["provider_message_id"], "undelivered", ErrorCode="30003"
+                ),
+            )
+            for c in created
+        )
+    )
+    assert [a.status_code for a in answers] == [200] * 10
+    await service.eventually(lambda: len(sink.received) == 10, what="the relay has all 10")
+
+    await service.server.stop()  # graceful: the relay still holds every 250
+    await asyncio.wait_for(Worker(service.relay, poll_interval=0.05).run(until_idle=True), 30)
+
+    per_parent = collections.Counter(r for m in sink.received for r in m.rcpt_tos)
+    assert collections.Counter(per_parent.values()) == {1: 10}, per_parent
+    records = [service.relay.delivery(c["id"]) for c in created]
+    assert {(r.state, r.channel.value) for r in records if r and r.channel} == {("sent", "email")}
+
+
+@pytest.mark.timeout(60)
+async def test_graceful_stop_starts_no_new_send_and_leaves_the_retry_to_the_worker(
+    make_service: MakeService,
+) -> None:
+    """The fallback email in flight at the stop is finished; its retry is the worker's."""
+    service = await make_service(
+        sink=DeferringSink(delay=2.0), callback_budget_s=0.2, drain_timeout_s=0.5
+    )
+    delivery_id, sid = await _sent_message(service, "+15005550033")
+    answer = await service.post_signed(
+        f"/webhooks/{TENANT}/sms/status", _status_params(sid, "undelivered", ErrorCode="30003")
+    )
+    assert answer.status_code == 200
+
+    started = asyncio.get_running_loop().time()
+    await service.server.stop()  # while the relay holds the first DATA
+    stopped_in = asyncio.get_running_loop().time() - started
+
+    email = service.relay.delivery(delivery_id).messages[1]  # type: ignore[union-attr]
+    assert (email.status, email.attempt_count, email.error_code) == ("retrying", 1, "451")
+    assert 1.0 < stopped_in < 3.5  # the call in flight was finished, no second one begun
+    await asyncio.wait_for(Worker(service.relay, poll_interval=0.05).run(until_idle=True), 30)
+    after = service.relay.delivery(delivery_id)
+    assert after is not None and after.state == "sent"
+    assert after.messages[1].attempt_count == 2
+    assert len(service.emails_to("parent@example.org")) == 1

@@ -93,7 +93,10 @@ async def test_legacy_sms_status_parameter_is_read(connector: TwilioConnector) -
     assert isinstance(update, StatusUpdate) and update.status is MessageStatus.SENT
 
 
-async def test_21610_in_a_status_callback_is_also_an_opt_out(connector: TwilioConnector) -> None:
+async def test_21610_in_a_status_callback_is_a_status_update_only(
+    connector: TwilioConnector,
+) -> None:
+    """The host decides the opt-out, and only for a message it sent."""
     params = {
         "MessageSid": SID,
         "MessageStatus": "failed",
@@ -101,15 +104,8 @@ async def test_21610_in_a_status_callback_is_also_an_opt_out(connector: TwilioCo
         "To": "+447400123456",
         "From": "+15005550006",
     }
-    update, consent = (await connector.handle_callback(request("status", params))).events
+    (update,) = (await connector.handle_callback(request("status", params))).events
     assert isinstance(update, StatusUpdate) and update.error_code == "21610"
-    assert consent == ConsentChange(
-        action="opt_out",
-        channel=Channel.SMS,
-        address="+447400123456",
-        instance_address="+15005550006",
-        dedupe_key=f"twilio:consent:{SID}:opt_out",
-    )
 
 
 async def test_unknown_status_or_missing_sid_is_a_parse_error(connector: TwilioConnector) -> None:

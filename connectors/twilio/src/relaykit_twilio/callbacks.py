@@ -1,9 +1,11 @@
 """Turning Twilio's (already verified) webhook parameters into relaykit events.
 
 * **Status callbacks** (``MessageSid``, ``MessageStatus``, ``ErrorCode``,
-  ``To``, ``From``) become a :class:`StatusUpdate`; error 21610 also becomes
-  an opt-out :class:`ConsentChange`. The host's message reference rides in the
-  StatusCallback URL's query string (``rk_ref``), which the signature covers.
+  ``To``, ``From``) become a :class:`StatusUpdate` and nothing else: the host
+  turns error 21610 into an opt-out only for a message it sent, so a callback
+  about an unknown MessageSid cannot opt anyone out. The host's message
+  reference rides in the StatusCallback URL's query string (``rk_ref``),
+  which the signature covers.
 * **Incoming messages** (``MessageSid``, ``From``, ``To``, ``Body``,
   ``NumMedia``/``MediaUrlN``) become an :class:`InboundMessage`; a body that is
   one of Twilio's opt-out or opt-in keywords, or an ``OptOutType`` parameter
@@ -50,7 +52,6 @@ OPT_OUT_KEYWORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END",
 OPT_IN_KEYWORDS = frozenset({"START", "UNSTOP"})
 #: Query parameter of the StatusCallback URL that carries the host's message reference.
 REFERENCE_PARAM = "rk_ref"
-_OPT_OUT_ERROR = "21610"
 _WHATSAPP = "whatsapp:"
 
 
@@ -103,29 +104,15 @@ def status_events(params: Mapping[str, str], url: str) -> tuple[CallbackEvent, .
     error_message = (params.get("ErrorMessage") or "").strip() or None
     if error_code and not error_message:
         error_message = CALLBACK_ERROR_DESCRIPTIONS.get(error_code)
-    events: list[CallbackEvent] = [
-        StatusUpdate(
-            provider_message_id=sid,
-            status=status,
-            error_code=error_code,
-            error_message=error_message,
-            reference=reference_from_url(url),
-            dedupe_key=f"twilio:status:{sid}:{status.value}",
-        )
-    ]
-    if error_code == _OPT_OUT_ERROR and params.get("To"):
-        channel, recipient = _address(params["To"])
-        events.append(
-            ConsentChange(
-                action="opt_out",
-                channel=channel,
-                address=recipient,
-                instance_address=_address(params.get("From", ""))[1],
-                keyword="",
-                dedupe_key=f"twilio:consent:{sid}:opt_out",
-            )
-        )
-    return tuple(events)
+    update = StatusUpdate(
+        provider_message_id=sid,
+        status=status,
+        error_code=error_code,
+        error_message=error_message,
+        reference=reference_from_url(url),
+        dedupe_key=f"twilio:status:{sid}:{status.value}",
+    )
+    return (update,)
 
 
 def inbound_events(params: Mapping[str, str]) -> tuple[CallbackEvent, ...]:

@@ -16,7 +16,7 @@ def worker(
     concurrency: Annotated[int, typer.Option(help="Provider calls in flight at once.")] = 32,
     poll_interval: Annotated[float, typer.Option(help="Seconds between looks for due work.")] = 0.2,
     until_idle: Annotated[
-        bool, typer.Option("--until-idle", help="Exit once nothing is left to send.")
+        bool, typer.Option("--until-idle", help="Exit once nothing is due or in flight.")
     ] = False,
 ) -> None:
     """Send pending messages concurrently: retries, fallbacks, crash recovery and sweeps."""

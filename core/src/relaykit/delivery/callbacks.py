@@ -32,7 +32,9 @@ __all__ = ["OPT_OUT_CODES", "STAFF_REPLY_EVENT", "CallbackApplier"]
 
 log = structlog.get_logger("relaykit.callbacks")
 
-#: Provider error codes that mean "this recipient unsubscribed" when a callback reports them.
+#: Provider error codes that mean "this recipient unsubscribed" when a status callback of a
+#: message relaykit sent reports them; the one place a status callback changes consent (about
+#: an unknown message, it changes nothing).
 OPT_OUT_CODES = frozenset({"21610"})
 STAFF_REPLY_EVENT = "staff_reply"
 

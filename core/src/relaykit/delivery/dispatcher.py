@@ -45,6 +45,23 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _outbound(message: MessageRecord) -> OutboundMessage:
+    """What the connector is given for a stored message: for a send and for its reconciliation.
+
+    The one builder, so a lookup after a crash asks for exactly what was sent
+    (a staff message's pool number as ``sender``).
+    """
+    return OutboundMessage(
+        channel=message.channel,
+        to=message.to_address,
+        body=message.body,
+        reference=message.id,
+        subject=message.subject,
+        html_body=message.html_body,
+        sender=message.sender,
+    )
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """Transient failures: exponential backoff with full jitter, ``Retry-After`` honoured.
@@ -94,24 +111,40 @@ class Dispatcher:
         self.health = health
         self.retry = retry
         self._tenant = tenant
+        self.stopping = False
+        self._running = 0
+
+    # -- stopping -------------------------------------------------------------------------------
+
+    def stop_starting(self) -> None:
+        """Start no more attempts in this process (a graceful stop).
+
+        Attempts already running finish and commit their outcome; retries and
+        next steps from then on stay committed for ``relaykit worker``.
+        """
+        self.stopping = True
+
+    @property
+    def running(self) -> int:
+        """Attempts of this process between their claim and their committed outcome."""
+        return self._running
 
     # -- one attempt ----------------------------------------------------------------------------
 
     async def attempt(self, message_id: str, number: int) -> AttemptResult:
         """Call the provider once for a claimed message and commit the outcome."""
+        self._running += 1
+        try:
+            return await self._attempt(message_id, number)
+        finally:
+            self._running -= 1
+
+    async def _attempt(self, message_id: str, number: int) -> AttemptResult:
         message = self.store.deliveries.message(message_id, timeline=False)
         if message is None:
             return AttemptResult()
         label = f"{message.tenant}/{message.instance}"
-        outbound = OutboundMessage(
-            channel=message.channel,
-            to=message.to_address,
-            body=message.body,
-            reference=message.id,
-            subject=message.subject,
-            html_body=message.html_body,
-            sender=message.sender,
-        )
+        outbound = _outbound(message)
         started = utcnow()
         try:
             receipt = await self.host.send(label, outbound)
@@ -140,14 +173,18 @@ class Dispatcher:
         while queue:
             current, number = queue.pop(0)
             if number is None:
-                number = self.store.deliveries.claim(current)
+                number = self.claim(current)
             while number is not None:
                 result = await self.attempt(current, number)
                 queue.extend((next_id, None) for next_id in result.next_messages)
-                if result.retry_at is None:
+                if result.retry_at is None or self.stopping:
                     break
                 await asyncio.sleep(max(0.0, (result.retry_at - utcnow()).total_seconds()))
-                number = self.store.deliveries.claim(current)
+                number = self.claim(current)
+
+    def claim(self, message_id: str) -> int | None:
+        """Claim a due message's next attempt here; ``None`` if not due, or once stopping."""
+        return None if self.stopping else self.store.deliveries.claim(message_id)
 
     async def _transient(
         self,
@@ -253,12 +290,7 @@ class Dispatcher:
             if message is None:
                 continue
             label = f"{message.tenant}/{message.instance}"
-            outbound = OutboundMessage(
-                channel=message.channel,
-                to=message.to_address,
-                body=message.body,
-                reference=message.id,
-            )
+            outbound = _outbound(message)
             receipt = await self.reconcile(label, outbound, started - timedelta(seconds=5))
             if receipt is not None:
                 await self.succeeded(message, number, receipt)

@@ -177,7 +177,7 @@ class Relay:
             staff=plan.staff.model_dump(mode="json") if plan.staff else None,
             idempotency_key=idempotency_key,
             planned=planned,
-            claim=self.inline,
+            claim=self.inline and not self.dispatcher.stopping,
         )
         if not created:
             return self._record(notification_id, duplicate=True)

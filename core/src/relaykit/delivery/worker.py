@@ -80,7 +80,7 @@ class Worker:
         self._stop.set()
 
     async def run(self, *, until_idle: bool = False) -> WorkerStats:
-        """Work until :meth:`stop` (or, with ``until_idle``, until nothing is left to send)."""
+        """Work until :meth:`stop` (or, with ``until_idle``, until nothing is due or in flight)."""
         with self._exclusive_on_sqlite():
             await self._housekeeping()
             last_housekeeping = asyncio.get_running_loop().time()
@@ -96,7 +96,7 @@ class Worker:
                 if now - last_housekeeping >= self.housekeeping_interval:
                     await self._housekeeping()
                     last_housekeeping = now
-                if until_idle and not running and not claimed and self._idle():
+                if until_idle and not running and not claimed and await self._idle():
                     break
                 if not claimed:
                     await self._wait(running)
@@ -111,8 +111,21 @@ class Worker:
         except Exception:  # one message must never stop the worker
             log.exception("attempt_crashed", message=message_id, attempt=number)
 
-    def _idle(self) -> bool:
-        return self.relay.store.deliveries.next_due_at() is None
+    async def _idle(self) -> bool:
+        """Nothing due and no attempt in flight anywhere.
+
+        An attempt a dead process left in flight is recovered as soon as it is
+        stale (``stale_after_seconds``), which makes its message due or settles it.
+        """
+        deliveries = self.relay.store.deliveries
+        if deliveries.next_due_at() is not None:
+            return False
+        started = deliveries.oldest_in_flight()
+        if started is None:
+            return True
+        if started < utcnow() - self.stale_after:
+            await self._recover()
+        return False
 
     async def _wait(self, running: set[asyncio.Task[None]]) -> None:
         if running:
@@ -126,12 +139,15 @@ class Worker:
     # -- housekeeping ---------------------------------------------------------------------------
 
     async def _housekeeping(self) -> None:
-        adopted, resent = await self.relay.dispatcher.recover(self.stale_after)
-        self.stats.adopted += adopted
-        self.stats.resent += resent
+        await self._recover()
         self.stats.deadlines += await self.relay.sweep_deadlines()
         self.stats.swept += await self.sweep_stuck()
         await self.recheck_down_instances()
+
+    async def _recover(self) -> None:
+        adopted, resent = await self.relay.dispatcher.recover(self.stale_after)
+        self.stats.adopted += adopted
+        self.stats.resent += resent
 
     async def sweep_stuck(self) -> int:
         """Fetch the provider's status of messages stuck without a final status; apply it."""

@@ -15,7 +15,7 @@ from starlette.routing import Route
 from relaykit.delivery import Relay
 from relaykit.service._api import JsonApi
 from relaykit.service._auth import ApiKeys
-from relaykit.service._callbacks import DEFAULT_CALLBACK_BUDGET_S, CallbackApplier
+from relaykit.service._callbacks import DEFAULT_CALLBACK_BUDGET_S, DEFAULT_DRAIN_S, CallbackApplier
 from relaykit.service._connections import DEFAULT_TTL_S, ConnectionCache
 from relaykit.service._openapi import openapi_json
 from relaykit.service._responses import RequestRefused, error, json_response
@@ -31,6 +31,7 @@ def create_app(
     *,
     callback_budget_s: float = DEFAULT_CALLBACK_BUDGET_S,
     connection_ttl_s: float = DEFAULT_TTL_S,
+    drain_timeout_s: float = DEFAULT_DRAIN_S,
     close_relay: bool = False,
 ) -> Starlette:
     """The ASGI app: provider webhooks, the ``/v1`` JSON API, ``/healthz``, ``/openapi.json``.
@@ -40,6 +41,7 @@ def create_app(
     :param callback_budget_s: how long a webhook waits for its events to be
         applied before answering anyway (the rest finishes in the background).
     :param connection_ttl_s: how long a ``GET /v1/connectors`` check is reused.
+    :param drain_timeout_s: how long shutdown waits for callbacks still being applied.
     :param close_relay: close ``relay`` when the app shuts down (``relaykit serve``).
     """
     applier = CallbackApplier(relay, callback_budget_s)
@@ -58,7 +60,7 @@ def create_app(
         try:
             yield
         finally:
-            await applier.drain()
+            await applier.drain(drain_timeout_s)
             if close_relay:
                 await relay.aclose()
 

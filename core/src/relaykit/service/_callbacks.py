@@ -17,10 +17,12 @@ import structlog
 from relaykit.delivery import Relay
 from relaykit.results import CallbackOutcome
 
-__all__ = ["DEFAULT_CALLBACK_BUDGET_S", "CallbackApplier"]
+__all__ = ["DEFAULT_CALLBACK_BUDGET_S", "DEFAULT_DRAIN_S", "CallbackApplier"]
 
 #: How long a webhook request waits for its events to be applied before answering anyway.
 DEFAULT_CALLBACK_BUDGET_S = 5.0
+#: How long a shutdown waits for callbacks still being applied in the background.
+DEFAULT_DRAIN_S = 30.0
 
 log = structlog.get_logger("relaykit.service")
 
@@ -69,11 +71,25 @@ class CallbackApplier:
                 error=task.exception(),
             )
 
-    async def drain(self, timeout: float = 30.0) -> None:
-        """Wait for background applications (on shutdown); cancel what is left after ``timeout``."""
+    async def drain(self, timeout: float = DEFAULT_DRAIN_S) -> None:
+        """On shutdown: start no new provider call, and finish the ones in flight.
+
+        From now on the relay starts no attempt here: a fallback or retry stays
+        committed for ``relaykit worker``. Background applications get
+        ``timeout``; what is left then is cancelled, but never while a provider
+        call is in flight: cutting one (an SMTP relay still holding DATA) would
+        leave an attempt that recovery must send again. Each call ends by its
+        connector's own timeout.
+        """
+        dispatcher = self._relay.dispatcher
+        dispatcher.stop_starting()
         if not self._pending:
             return
         _, left = await asyncio.wait(set(self._pending), timeout=timeout)
+        if left and dispatcher.running:
+            log.info("waiting_for_provider_calls_on_shutdown", calls=dispatcher.running)
+        while left and dispatcher.running:
+            _, left = await asyncio.wait(left, timeout=0.1, return_when=asyncio.FIRST_COMPLETED)
         for task in left:
             task.cancel()
         if left:

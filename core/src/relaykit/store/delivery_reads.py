@@ -49,6 +49,14 @@ class DeliveryReads:
             ).all()
         return [(r.message_id, r.number, as_utc(r.started_at)) for r in rows]
 
+    def oldest_in_flight(self) -> datetime | None:
+        """When the oldest attempt still in flight started (a live call, or a dead process's)."""
+        with self.reader.connect() as connection:
+            value = connection.execute(
+                select(func.min(attempts.c.started_at)).where(attempts.c.state == "in_flight")
+            ).scalar_one_or_none()
+        return as_utc(value) if value is not None else None
+
     def unfinished(self, older_than: datetime, limit: int = 100) -> list[MessageRecord]:
         """Accepted messages still in a non-final provider status after ``older_than``."""
         with self.reader.connect() as connection:
