@@ -29,6 +29,7 @@ from relaykit.store._statements import (
     INSERT_STATUS,
     MARK_NOTIFICATION,
     SUBMITTING,
+    notification_state,
 )
 from relaykit.store.delivery_reads import DeliveryReads
 from relaykit.store.group_commit import GroupCommitter
@@ -323,9 +324,10 @@ class Deliveries(DeliveryReads):
             },
         )
         if applied:
+            state = notification_state(row.status)
             connection.execute(
                 MARK_NOTIFICATION,
-                {"n_id": row.notification_id, "state": "sent", "ch": row.channel, "now": now},
+                {"n_id": row.notification_id, "state": state, "ch": row.channel, "now": now},
             )
         if usage is not None:
             self._increment_usage(connection, usage)
@@ -397,20 +399,6 @@ class Deliveries(DeliveryReads):
             .values(state=state, finished_at=now, **error)
         )
 
-    def _mark_notification(
-        self, connection: Any, message_id: str, state: str, now: datetime
-    ) -> None:
-        row = connection.execute(
-            select(messages.c.notification_id, messages.c.channel).where(
-                messages.c.id == message_id
-            )
-        ).one()
-        connection.execute(
-            update(notifications)
-            .where(notifications.c.id == row.notification_id)
-            .values(state=state, channel=row.channel, updated_at=now)
-        )
-
     def _increment_usage(self, connection: Any, usage: UsageIncrement) -> None:
         tenant, month, channel = usage
         connection.execute(
@@ -444,14 +432,20 @@ class Deliveries(DeliveryReads):
         now = utcnow()
         with self.engine.begin() as connection:
             scope = and_(messages.c.tenant == tenant, messages.c.instance == instance)
+            columns = (
+                messages.c.id,
+                messages.c.status,
+                messages.c.notification_id,
+                messages.c.channel,
+            )
             row = connection.execute(
-                select(messages.c.id, messages.c.status).where(
+                select(*columns).where(
                     and_(scope, messages.c.provider_message_id == provider_message_id)
                 )
             ).one_or_none()
             if row is None and reference:
                 row = connection.execute(
-                    select(messages.c.id, messages.c.status).where(
+                    select(*columns).where(
                         and_(
                             scope,
                             messages.c.id == reference,
@@ -489,8 +483,16 @@ class Deliveries(DeliveryReads):
                     values["error_code"] = error_code
                     values["error_message"] = detail
                 connection.execute(update(messages).where(messages.c.id == row.id).values(**values))
-                if status in (MessageStatus.DELIVERED, MessageStatus.READ):
-                    self._mark_notification(connection, row.id, "delivered", now)
+                if notification_state(status.value) == "delivered":
+                    connection.execute(
+                        MARK_NOTIFICATION,
+                        {
+                            "n_id": row.notification_id,
+                            "state": "delivered",
+                            "ch": row.channel,
+                            "now": now,
+                        },
+                    )
             message_id = row.id
         return self.message(message_id, timeline=False), applied
 
