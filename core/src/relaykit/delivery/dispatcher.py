@@ -287,7 +287,7 @@ class Dispatcher:
             data=notification.data,
             staff=StaffUser.model_validate(notification.staff) if notification.staff else None,
             steps=route.steps_for(recipient.kind),
-            deadline_minutes=route.deadline_minutes,
+            deadline=route.deadline,
         )
         planned = self.planner.plan(plan, failed.step + 1, utcnow())
         ids = self.store.deliveries.add_messages(failed.notification_id, planned)

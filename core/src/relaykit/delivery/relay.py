@@ -66,7 +66,7 @@ class Relay:
         self.templates = templates or TemplateCatalog(store.templates)
         self.inline = inline
         self.health = InstanceHealth()
-        self.planner = Planner(store, self.templates, self.health)
+        self.planner = Planner(store, self.templates, self.health, host.reports_delivery)
         self.dispatcher = Dispatcher(
             host, store, self.planner, self.health, retry or RetryPolicy(), self.tenant
         )
@@ -159,7 +159,7 @@ class Relay:
             data=dict(data or {}),
             staff=sender,
             steps=route.steps_for(person.kind),
-            deadline_minutes=route.deadline_minutes,
+            deadline=route.deadline,
         )
         return await self._start(plan, idempotency_key)
 

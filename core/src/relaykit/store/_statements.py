@@ -74,6 +74,8 @@ MARK_NOTIFICATION = (
 def notification_state(message_status: str) -> str:
     """The state a notification takes from the status of the message that carries it."""
     return "delivered" if message_status in ("delivered", "read") else "sent"
+
+
 COUNT_USAGE = upsert_statements(
     lambda insert_into: (
         insert_into(usage_counters)
