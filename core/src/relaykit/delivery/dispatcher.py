@@ -26,6 +26,7 @@ from relaykit.errors import (
     AuthenticationError,
     ConnectorError,
     OptOutError,
+    PacedError,
     PermanentSendError,
     RateLimitedError,
     TransientSendError,
@@ -120,6 +121,10 @@ class Dispatcher:
             if found is None:
                 return await self._transient(message, number, exc)
             receipt = found
+        except PacedError as exc:  # our own rate limit: a wait in line, not an attempt
+            retry_at = utcnow() + timedelta(seconds=exc.retry_after or 0.0)
+            await self.store.deliveries.adefer(message.id, number, retry_at=retry_at)
+            return AttemptResult(retry_at=retry_at)
         except RateLimitedError as exc:
             return await self._transient(message, number, exc, exc.retry_after)
         except TransientSendError as exc:

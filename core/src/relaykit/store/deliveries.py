@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, select, update
+from sqlalchemy import Connection, Engine, and_, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from relaykit.results import MessageStatus
@@ -271,6 +271,39 @@ class Deliveries(DeliveryReads):
             )
         return True
 
+    async def adefer(self, message_id: str, attempt: int, *, retry_at: datetime) -> None:
+        """Take back a claim whose provider call never happened (the sender's rate held it).
+
+        The attempt is deleted and the message is due again at ``retry_at`` in the
+        status it was claimed from: a wait in line uses up none of its retries.
+        """
+        await self.group.run(
+            lambda connection: self._defer(connection, message_id, attempt, retry_at)
+        )
+
+    def _defer(
+        self, connection: Connection, message_id: str, attempt: int, retry_at: datetime
+    ) -> None:
+        connection.execute(
+            delete(attempts).where(
+                and_(
+                    attempts.c.message_id == message_id,
+                    attempts.c.number == attempt,
+                    attempts.c.state == "in_flight",
+                )
+            )
+        )
+        connection.execute(
+            update(messages)
+            .where(and_(messages.c.id == message_id, messages.c.status == SUBMITTING))
+            .values(
+                status="pending" if attempt == 1 else "retrying",
+                attempt_count=attempt - 1,
+                next_attempt_at=retry_at,
+                updated_at=utcnow(),
+            )
+        )
+
     async def afinish_sent(self, message_id: str, attempt: int, **outcome: Any) -> None:
         """Commit an accepted send (group-committed): the attempt, the status, the usage counter.
 
@@ -497,14 +530,39 @@ class Deliveries(DeliveryReads):
         return self.message(message_id, timeline=False), applied
 
     def mark_fallen_back(self, message_id: str, reason: str) -> bool:
-        """Record that a message's notification moved on because of it; False if already done."""
+        """Record that a message's notification moved on because of it; False if already done.
+
+        A message still waiting to be sent (a deadline passed while it was queued) is
+        withdrawn - ``canceled`` - so the next channel does not go with it.
+        """
+        now = utcnow()
         with self.engine.begin() as connection:
             result = connection.execute(
                 update(messages)
                 .where(and_(messages.c.id == message_id, messages.c.fallback_reason.is_(None)))
-                .values(fallback_reason=reason, updated_at=utcnow())
+                .values(fallback_reason=reason, updated_at=now)
             )
-            return bool(result.rowcount)
+            if not result.rowcount:
+                return False
+            withdrawn = connection.execute(
+                update(messages)
+                .where(and_(messages.c.id == message_id, messages.c.status.in_(CLAIMABLE)))
+                .values(status="canceled", next_attempt_at=None)
+            ).rowcount
+            if withdrawn:
+                connection.execute(
+                    INSERT_STATUS,
+                    {
+                        "message_id": message_id,
+                        "status": "canceled",
+                        "source": "relaykit",
+                        "error_code": None,
+                        "detail": f"withdrawn before sending: {reason}",
+                        "applied": True,
+                        "recorded_at": now,
+                    },
+                )
+            return True
 
 
 #: relaykit's own states before the provider has the message; any provider status beats them.
