@@ -107,11 +107,7 @@ class Relay:
         settings = host.settings
         delivery = settings.delivery
         store = store or Store.open(settings.database_url, data_dir=settings.data_dir)
-        policy = retry or RetryPolicy(
-            max_attempts=delivery.max_attempts,
-            base_delay=delivery.base_delay_seconds,
-            max_delay=delivery.max_delay_seconds,
-        )
+        policy = retry or RetryPolicy.from_settings(delivery)
         return cls(host, store, retry=policy, inline=delivery.inline if inline is None else inline)
 
     # -- notify ---------------------------------------------------------------------------------

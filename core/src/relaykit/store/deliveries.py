@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, delete, select, update
+from sqlalchemy import Connection, Engine, and_, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from relaykit.results import MessageStatus
@@ -408,6 +408,7 @@ class Deliveries(DeliveryReads):
                 error_message=error_message,
                 next_attempt_at=retry_at,
                 fallback_reason=fallback_reason if final else None,
+                failing_since=func.coalesce(messages.c.failing_since, now),
                 updated_at=now,
             )
         )
