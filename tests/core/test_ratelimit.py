@@ -72,3 +72,17 @@ def test_the_bucket_is_shared_through_the_database(database_url: str) -> None:
     finally:
         first.close()
         second.close()
+
+
+def test_a_refused_reservation_takes_no_token(database_url: str) -> None:
+    """PITFALLS 33: a caller told "longer than max_wait" owes the bucket nothing."""
+    store = Store.open(database_url)
+    try:
+        assert store.rate_buckets.reserve("k", rate=1.0, max_wait=0.5) == 0
+        refused = [store.rate_buckets.reserve("k", rate=1.0, max_wait=0.5) for _ in range(100)]
+        queued = store.rate_buckets.reserve("k", rate=1.0)
+    finally:
+        store.close()
+
+    assert all(0.5 < wait <= 1.0 for wait in refused)
+    assert 0.5 < queued <= 1.0  # still the second in line, not the 102nd

@@ -18,6 +18,7 @@ __all__ = [
     "ConnectorError",
     "DuplicateConnectorError",
     "OptOutError",
+    "PacedError",
     "PermanentSendError",
     "PluginLoadError",
     "RateLimitedError",
@@ -121,6 +122,14 @@ class RateLimitedError(TransientSendError):
     ) -> None:
         super().__init__(message, connector=connector, provider_code=provider_code)
         self.retry_after = retry_after
+
+
+class PacedError(RateLimitedError):
+    """relaykit's own per-sender rate limit held the send back; the connector was not called.
+
+    A wait, not a failed attempt: the message is queued until ``retry_after``
+    without using up its retries.
+    """
 
 
 class PermanentSendError(ConnectorError):

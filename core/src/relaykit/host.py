@@ -84,6 +84,16 @@ class ConnectorHost:
             live = self._live[config.label] = connector_class(config)
         return live
 
+    def reports_delivery(self, ref: str) -> bool:
+        """Whether the instance's connector reports delivery (``delivered``), not just acceptance.
+
+        A connector class says so with ``reports_delivery: ClassVar[bool]``
+        (default ``True``); delivery deadlines apply only where it does.
+        """
+        config = self.resolve(ref)
+        connector_class = self.plugins.connectors.get(config.connector).connector_class
+        return bool(getattr(connector_class, "reports_delivery", True))
+
     def build_all(self) -> None:
         """Build every configured instance now, so a connector's own config checks fail at start-up.
 

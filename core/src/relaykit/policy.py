@@ -6,6 +6,7 @@ brackets follow the SS&E SMS configuration and the Portal guide).
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -38,6 +39,9 @@ class Route(BaseModel):
     :ivar steps: tried in order until one is accepted.
     :ivar by_kind: steps for a recipient kind (``guest = email first``).
     :ivar deadline_minutes: no ``delivered`` within this time moves to the next step.
+    :ivar deadline_seconds: the same in seconds (an OTP's deadline); set one of the two.
+        A deadline applies only to channels whose connector reports delivery
+        (SMS, WhatsApp); an email accepted by the relay is final unless it bounces.
     """
 
     model_config = _STRICT
@@ -45,6 +49,20 @@ class Route(BaseModel):
     steps: tuple[RouteStep, ...] = Field(min_length=1)
     by_kind: dict[str, tuple[RouteStep, ...]] = Field(default_factory=dict)
     deadline_minutes: int | None = Field(default=None, gt=0)
+    deadline_seconds: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_deadline(self) -> Route:
+        if self.deadline_minutes is not None and self.deadline_seconds is not None:
+            raise ValueError("set deadline_minutes or deadline_seconds, not both")
+        return self
+
+    @property
+    def deadline(self) -> timedelta | None:
+        """How long a step has to report ``delivered`` before the next one is tried."""
+        if self.deadline_seconds is not None:
+            return timedelta(seconds=self.deadline_seconds)
+        return timedelta(minutes=self.deadline_minutes) if self.deadline_minutes else None
 
     def steps_for(self, kind: str) -> tuple[RouteStep, ...]:
         return self.by_kind.get(kind, self.steps)

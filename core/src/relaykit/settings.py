@@ -43,9 +43,11 @@ from pydantic_settings import (
 
 from relaykit.errors import ConfigError
 from relaykit.policy import Route, SmsPolicy, TwoWayPolicy
+from relaykit.results import Channel
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",
+    "DEFAULT_RETRY_FOR_SECONDS",
     "DeliverySettings",
     "InstanceSettings",
     "LogSettings",
@@ -59,6 +61,15 @@ DEFAULT_CONFIG_PATH = Path("relaykit.toml")
 _toml_path: ContextVar[Path | None] = ContextVar("relaykit_toml_path", default=None)
 
 _STRICT = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+#: How long transient failures are retried, per channel, from the first failure: email for
+#: hours (as GOV.UK Notify does, 48 tries 5 minutes apart), SMS and WhatsApp - often
+#: time-sensitive, with a fallback channel behind them - for a quarter of an hour.
+DEFAULT_RETRY_FOR_SECONDS: dict[Channel, float] = {
+    Channel.SMS: 15 * 60,
+    Channel.WHATSAPP: 15 * 60,
+    Channel.EMAIL: 4 * 60 * 60,
+}
 
 
 class LogSettings(BaseModel):
@@ -156,6 +167,11 @@ class DeliverySettings(BaseModel):
     """How messages are sent and retried.
 
     :ivar inline: send within ``notify``; ``false`` queues for ``relaykit worker``.
+    :ivar max_attempts: an optional cap on provider calls per message; unset, the
+        channel's ``retry_for_seconds`` alone decides when retries end.
+    :ivar retry_for_seconds: per channel, how long after its first transient failure a
+        message is still retried (backoff with full jitter, up to ``max_delay_seconds``
+        apart; each retry is kept in the database). A channel left out keeps its default.
     :ivar stale_after_seconds: an attempt in flight longer than this belonged to
         a process that died; recovery reconciles it (keep it above the
         connectors' request timeouts).
@@ -166,11 +182,21 @@ class DeliverySettings(BaseModel):
     model_config = _STRICT
 
     inline: bool = True
-    max_attempts: int = Field(default=3, ge=1, le=20)
+    max_attempts: int | None = Field(default=None, ge=1)
     base_delay_seconds: float = Field(default=0.5, gt=0)
-    max_delay_seconds: float = Field(default=30.0, gt=0)
+    max_delay_seconds: float = Field(default=300.0, gt=0)
+    retry_for_seconds: dict[Channel, float] = Field(
+        default_factory=lambda: dict(DEFAULT_RETRY_FOR_SECONDS)
+    )
     stale_after_seconds: float = Field(default=60.0, gt=0)
     stuck_after_minutes: float = Field(default=30.0, gt=0)
+
+    @field_validator("retry_for_seconds")
+    @classmethod
+    def _positive_windows(cls, value: dict[Channel, float]) -> dict[Channel, float]:
+        if any(seconds < 0 for seconds in value.values()):
+            raise ValueError("retry_for_seconds: each channel's window is 0 seconds or more")
+        return {**DEFAULT_RETRY_FOR_SECONDS, **value}
 
 
 class RelaykitSettings(BaseSettings):

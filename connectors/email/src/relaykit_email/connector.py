@@ -45,6 +45,8 @@ class EmailConnector:
     """
 
     name: ClassVar[str] = "email"
+    #: SMTP reports acceptance, never delivery: no delivery deadline applies (a bounce may fail it).
+    reports_delivery: ClassVar[bool] = False
 
     def __init__(self, config: InstanceConfig) -> None:
         from relaykit_email._compose import MessageComposer

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -26,6 +26,7 @@ from relaykit.errors import (
     AuthenticationError,
     ConnectorError,
     OptOutError,
+    PacedError,
     PermanentSendError,
     RateLimitedError,
     TransientSendError,
@@ -33,7 +34,7 @@ from relaykit.errors import (
 from relaykit.host import ConnectorHost
 from relaykit.recipients import Recipient, StaffUser, phone_numbers
 from relaykit.results import Channel, OutboundMessage, SendReceipt
-from relaykit.settings import TenantSettings
+from relaykit.settings import DEFAULT_RETRY_FOR_SECONDS, DeliverySettings, TenantSettings
 from relaykit.store import MessageRecord, Store
 
 __all__ = ["AttemptResult", "Dispatcher", "RetryPolicy", "utcnow"]
@@ -64,20 +65,48 @@ def _outbound(message: MessageRecord) -> OutboundMessage:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Transient failures: exponential backoff with full jitter, ``Retry-After`` honoured.
+    """Transient failures: exponential backoff with full jitter, ``Retry-After`` honoured,
+    for a time budget per channel (``[delivery]`` settings, same defaults).
 
-    :ivar max_attempts: provider calls per message before it falls back.
+    :ivar max_attempts: an optional cap on provider calls per message.
+    :ivar retry_for: per channel, seconds after the first transient failure during
+        which the message is still retried; then it falls back (``retries_exhausted``).
+    :ivar inline_wait: the inline path (``notify``) waits for retries this long at
+        most; a later retry stays in the database for ``relaykit worker`` or ``serve``.
     """
 
-    max_attempts: int = 3
+    max_attempts: int | None = None
     base_delay: float = 0.5
-    max_delay: float = 30.0
+    max_delay: float = 300.0
+    retry_for: Mapping[Channel, float] = field(
+        default_factory=lambda: dict(DEFAULT_RETRY_FOR_SECONDS)
+    )
+    inline_wait: float = 30.0
+
+    @classmethod
+    def from_settings(cls, delivery: DeliverySettings) -> RetryPolicy:
+        return cls(
+            max_attempts=delivery.max_attempts,
+            base_delay=delivery.base_delay_seconds,
+            max_delay=delivery.max_delay_seconds,
+            retry_for=delivery.retry_for_seconds,
+        )
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
         """Seconds to wait after failed attempt number ``attempt``."""
         if retry_after is not None:
             return min(retry_after, self.max_delay)
         return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
+
+    def exhausted(
+        self, channel: Channel, attempt: int, failing_since: datetime, retry_at: datetime
+    ) -> bool:
+        """Whether attempt ``attempt`` was the last: the cap is reached, or a retry at
+        ``retry_at`` would fall outside the channel's budget counted from ``failing_since``."""
+        if self.max_attempts is not None and attempt >= self.max_attempts:
+            return True
+        budget = self.retry_for.get(channel, DEFAULT_RETRY_FOR_SECONDS[channel])
+        return (retry_at - failing_since).total_seconds() > budget
 
 
 @dataclass(frozen=True)
@@ -153,6 +182,10 @@ class Dispatcher:
             if found is None:
                 return await self._transient(message, number, exc)
             receipt = found
+        except PacedError as exc:  # our own rate limit: a wait in line, not an attempt
+            retry_at = utcnow() + timedelta(seconds=exc.retry_after or 0.0)
+            await self.store.deliveries.adefer(message.id, number, retry_at=retry_at)
+            return AttemptResult(retry_at=retry_at)
         except RateLimitedError as exc:
             return await self._transient(message, number, exc, exc.retry_after)
         except TransientSendError as exc:
@@ -165,11 +198,13 @@ class Dispatcher:
         return AttemptResult(sent=True)
 
     async def deliver_now(self, message_id: str, claimed: int | None = None) -> None:
-        """Send a message inline: attempts with backoff, then any fallback, until settled.
+        """Send a message inline: attempts with backoff, then any fallback, until settled
+        or until the next retry is more than ``inline_wait`` away (it stays due in the store).
 
         :param claimed: the attempt number when the caller already claimed it.
         """
         queue: list[tuple[str, int | None]] = [(message_id, claimed)]
+        wait_until = utcnow() + timedelta(seconds=self.retry.inline_wait)
         while queue:
             current, number = queue.pop(0)
             if number is None:
@@ -177,8 +212,8 @@ class Dispatcher:
             while number is not None:
                 result = await self.attempt(current, number)
                 queue.extend((next_id, None) for next_id in result.next_messages)
-                if result.retry_at is None or self.stopping:
-                    break
+                if result.retry_at is None or self.stopping or result.retry_at > wait_until:
+                    break  # settled, stopping, or a later retry, which stays due in the database
                 await asyncio.sleep(max(0.0, (result.retry_at - utcnow()).total_seconds()))
                 number = self.claim(current)
 
@@ -193,10 +228,11 @@ class Dispatcher:
         exc: ConnectorError,
         retry_after: float | None = None,
     ) -> AttemptResult:
-        last = number >= self.retry.max_attempts
-        retry_at = (
-            None if last else utcnow() + timedelta(seconds=self.retry.delay(number, retry_after))
-        )
+        now = utcnow()
+        planned = now + timedelta(seconds=self.retry.delay(number, retry_after))
+        failing_since = message.failing_since or now
+        last = self.retry.exhausted(message.channel, number, failing_since, planned)
+        retry_at = None if last else planned
         await self._failed(
             message, number, exc, retry_at, FallbackReason.RETRIES_EXHAUSTED if last else None
         )
@@ -319,7 +355,7 @@ class Dispatcher:
             data=notification.data,
             staff=StaffUser.model_validate(notification.staff) if notification.staff else None,
             steps=route.steps_for(recipient.kind),
-            deadline_minutes=route.deadline_minutes,
+            deadline=route.deadline,
         )
         planned = self.planner.plan(plan, failed.step + 1, utcnow())
         ids = self.store.deliveries.add_messages(failed.notification_id, planned)

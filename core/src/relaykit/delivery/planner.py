@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -39,16 +39,23 @@ class Plan:
     data: Mapping[str, Any]
     staff: StaffUser | None
     steps: tuple[RouteStep, ...]
-    deadline_minutes: int | None = None
+    deadline: timedelta | None = None
 
 
 class Planner:
     """Turns a plan's steps into messages: skipped ones with their reason, then the one to send."""
 
-    def __init__(self, store: Store, templates: TemplateCatalog, health: InstanceHealth) -> None:
+    def __init__(
+        self,
+        store: Store,
+        templates: TemplateCatalog,
+        health: InstanceHealth,
+        reports_delivery: Callable[[str], bool] = lambda label: True,
+    ) -> None:
         self.store = store
         self.templates = templates
         self.health = health
+        self.reports_delivery = reports_delivery
 
     def plan(self, plan: Plan, start: int, now: datetime) -> list[NewMessage]:
         """Messages for steps ``start`` onwards, up to and including the first usable one."""
@@ -124,8 +131,16 @@ class Planner:
             sender=sender,
             segments=count.segments,
             encoding=count.encoding,
-            deadline_at=_deadline(plan, now),
+            deadline_at=self._deadline(plan, step, now),
         )
+
+    def _deadline(self, plan: Plan, step: RouteStep, now: datetime) -> datetime | None:
+        """The route's deadline, for a step whose connector reports delivery; else none."""
+        if plan.deadline is None or not self.reports_delivery(
+            f"{plan.tenant_name}/{step.instance}"
+        ):
+            return None
+        return now + plan.deadline
 
     def _email(self, plan: Plan, index: int, step: RouteStep, now: datetime) -> NewMessage:
         address = plan.recipient.email
@@ -147,12 +162,8 @@ class Planner:
             subject=render(TemplatePart.EMAIL_SUBJECT),
             body=render(TemplatePart.EMAIL_TEXT),
             html_body=render(TemplatePart.EMAIL_HTML),
-            deadline_at=_deadline(plan, now),
+            deadline_at=self._deadline(plan, step, now),
         )
-
-
-def _deadline(plan: Plan, now: datetime) -> datetime | None:
-    return now + timedelta(minutes=plan.deadline_minutes) if plan.deadline_minutes else None
 
 
 def _skipped(

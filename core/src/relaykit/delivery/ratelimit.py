@@ -3,17 +3,20 @@
 A mass alert must not provoke the provider's 429s: each sender (an instance's
 default sender, or a staff user's pool number) has a token bucket in the
 store, shared by every worker on the database. The middleware waits for its
-token before the connector is called; a wait longer than ``max_wait`` is
-handed back to the retry logic as :class:`RateLimitedError` instead.
+token before the connector is called. A wait longer than ``max_wait`` takes
+no token (PITFALLS 33: a refused reservation is given back) and raises
+:class:`PacedError`: the dispatcher queues the message in the database until
+its turn, without counting an attempt. A burst is paced, never diverted.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Awaitable, Callable, Generator
 
 from relaykit.connectors import Connector
-from relaykit.errors import RateLimitedError
+from relaykit.errors import PacedError
 from relaykit.hookspecs import hookimpl
 from relaykit.middleware import around_async
 from relaykit.results import Channel, OutboundMessage, SendReceipt
@@ -51,10 +54,12 @@ class RateLimiter:
         if limit is not None:
             rate, burst = limit
             key = f"{label}:{message.channel.value}:{message.sender or 'default'}"
-            wait = await self.store.rate_buckets.areserve(key, rate, burst)
+            wait = await self.store.rate_buckets.areserve(key, rate, burst, max_wait=self.max_wait)
             if wait > self.max_wait:
-                raise RateLimitedError(
-                    f"sender {key} is over its rate of {rate}/s", retry_after=wait
+                # back when the line ahead is shorter than max_wait, spread over a second
+                raise PacedError(
+                    f"sender {key} is at its rate of {rate}/s; queued for its turn",
+                    retry_after=wait - self.max_wait + random.random(),
                 )
             if wait:
                 await asyncio.sleep(wait)

@@ -66,7 +66,7 @@ class Relay:
         self.templates = templates or TemplateCatalog(store.templates)
         self.inline = inline
         self.health = InstanceHealth()
-        self.planner = Planner(store, self.templates, self.health)
+        self.planner = Planner(store, self.templates, self.health, host.reports_delivery)
         self.dispatcher = Dispatcher(
             host, store, self.planner, self.health, retry or RetryPolicy(), self.tenant
         )
@@ -107,11 +107,7 @@ class Relay:
         settings = host.settings
         delivery = settings.delivery
         store = store or Store.open(settings.database_url, data_dir=settings.data_dir)
-        policy = retry or RetryPolicy(
-            max_attempts=delivery.max_attempts,
-            base_delay=delivery.base_delay_seconds,
-            max_delay=delivery.max_delay_seconds,
-        )
+        policy = retry or RetryPolicy.from_settings(delivery)
         return cls(host, store, retry=policy, inline=delivery.inline if inline is None else inline)
 
     # -- notify ---------------------------------------------------------------------------------
@@ -159,7 +155,7 @@ class Relay:
             data=dict(data or {}),
             staff=sender,
             steps=route.steps_for(person.kind),
-            deadline_minutes=route.deadline_minutes,
+            deadline=route.deadline,
         )
         return await self._start(plan, idempotency_key)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
@@ -25,6 +26,9 @@ __all__ = ["create_app"]
 
 log = structlog.get_logger("relaykit.service")
 
+#: How often ``serve`` moves messages past their delivery deadline on (deadlines can be seconds).
+DEFAULT_DEADLINE_SWEEP_S = 1.0
+
 
 def create_app(
     relay: Relay,
@@ -33,6 +37,7 @@ def create_app(
     connection_ttl_s: float = DEFAULT_TTL_S,
     drain_timeout_s: float = DEFAULT_DRAIN_S,
     close_relay: bool = False,
+    deadline_sweep_s: float = DEFAULT_DEADLINE_SWEEP_S,
 ) -> Starlette:
     """The ASGI app: provider webhooks, the ``/v1`` JSON API, ``/healthz``, ``/openapi.json``.
 
@@ -43,6 +48,9 @@ def create_app(
     :param connection_ttl_s: how long a ``GET /v1/connectors`` check is reused.
     :param drain_timeout_s: how long shutdown waits for callbacks still being applied.
     :param close_relay: close ``relay`` when the app shuts down (``relaykit serve``).
+    :param deadline_sweep_s: seconds between sweeps of missed delivery deadlines, which
+        the service runs itself (a worker, if one runs too, sweeps as well: each message
+        moves on once).
     """
     applier = CallbackApplier(relay, callback_budget_s)
     webhooks = WebhookEndpoint(relay, applier)
@@ -55,11 +63,23 @@ def create_app(
     async def openapi(request: Request) -> Response:
         return Response(document, media_type="application/json")
 
+    async def sweep_deadlines() -> None:
+        while True:
+            await asyncio.sleep(deadline_sweep_s)
+            try:
+                await relay.sweep_deadlines()
+            except Exception:  # the next sweep tries again; the service keeps serving
+                log.exception("deadline_sweep_failed")
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        sweeper = asyncio.create_task(sweep_deadlines())
         try:
             yield
         finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
             await applier.drain(drain_timeout_s)
             if close_relay:
                 await relay.aclose()

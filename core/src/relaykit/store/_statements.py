@@ -61,11 +61,21 @@ ACCEPTED = (
     )
     .returning(messages.c.status, messages.c.notification_id, messages.c.channel)
 )
+#: A notification's state as its accepted message makes it: ``sent``, or ``delivered``
+#: once the message is; a delivered notification stays delivered (a late send or
+#: reconcile result never moves it back).
 MARK_NOTIFICATION = (
     update(notifications)
-    .where(notifications.c.id == bindparam("n_id"))
+    .where(notifications.c.id == bindparam("n_id"), notifications.c.state != "delivered")
     .values(state=bindparam("state"), channel=bindparam("ch"), updated_at=bindparam("now"))
 )
+
+
+def notification_state(message_status: str) -> str:
+    """The state a notification takes from the status of the message that carries it."""
+    return "delivered" if message_status in ("delivered", "read") else "sent"
+
+
 COUNT_USAGE = upsert_statements(
     lambda insert_into: (
         insert_into(usage_counters)

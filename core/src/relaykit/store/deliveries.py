@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, select, update
+from sqlalchemy import Connection, Engine, and_, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from relaykit.results import MessageStatus
@@ -29,6 +29,7 @@ from relaykit.store._statements import (
     INSERT_STATUS,
     MARK_NOTIFICATION,
     SUBMITTING,
+    notification_state,
 )
 from relaykit.store.delivery_reads import DeliveryReads
 from relaykit.store.group_commit import GroupCommitter
@@ -270,6 +271,39 @@ class Deliveries(DeliveryReads):
             )
         return True
 
+    async def adefer(self, message_id: str, attempt: int, *, retry_at: datetime) -> None:
+        """Take back a claim whose provider call never happened (the sender's rate held it).
+
+        The attempt is deleted and the message is due again at ``retry_at`` in the
+        status it was claimed from: a wait in line uses up none of its retries.
+        """
+        await self.group.run(
+            lambda connection: self._defer(connection, message_id, attempt, retry_at)
+        )
+
+    def _defer(
+        self, connection: Connection, message_id: str, attempt: int, retry_at: datetime
+    ) -> None:
+        connection.execute(
+            delete(attempts).where(
+                and_(
+                    attempts.c.message_id == message_id,
+                    attempts.c.number == attempt,
+                    attempts.c.state == "in_flight",
+                )
+            )
+        )
+        connection.execute(
+            update(messages)
+            .where(and_(messages.c.id == message_id, messages.c.status == SUBMITTING))
+            .values(
+                status="pending" if attempt == 1 else "retrying",
+                attempt_count=attempt - 1,
+                next_attempt_at=retry_at,
+                updated_at=utcnow(),
+            )
+        )
+
     async def afinish_sent(self, message_id: str, attempt: int, **outcome: Any) -> None:
         """Commit an accepted send (group-committed): the attempt, the status, the usage counter.
 
@@ -323,9 +357,10 @@ class Deliveries(DeliveryReads):
             },
         )
         if applied:
+            state = notification_state(row.status)
             connection.execute(
                 MARK_NOTIFICATION,
-                {"n_id": row.notification_id, "state": "sent", "ch": row.channel, "now": now},
+                {"n_id": row.notification_id, "state": state, "ch": row.channel, "now": now},
             )
         if usage is not None:
             self._increment_usage(connection, usage)
@@ -373,6 +408,7 @@ class Deliveries(DeliveryReads):
                 error_message=error_message,
                 next_attempt_at=retry_at,
                 fallback_reason=fallback_reason if final else None,
+                failing_since=func.coalesce(messages.c.failing_since, now),
                 updated_at=now,
             )
         )
@@ -395,20 +431,6 @@ class Deliveries(DeliveryReads):
             update(attempts)
             .where(and_(attempts.c.message_id == message_id, attempts.c.number == number))
             .values(state=state, finished_at=now, **error)
-        )
-
-    def _mark_notification(
-        self, connection: Any, message_id: str, state: str, now: datetime
-    ) -> None:
-        row = connection.execute(
-            select(messages.c.notification_id, messages.c.channel).where(
-                messages.c.id == message_id
-            )
-        ).one()
-        connection.execute(
-            update(notifications)
-            .where(notifications.c.id == row.notification_id)
-            .values(state=state, channel=row.channel, updated_at=now)
         )
 
     def _increment_usage(self, connection: Any, usage: UsageIncrement) -> None:
@@ -444,14 +466,20 @@ class Deliveries(DeliveryReads):
         now = utcnow()
         with self.engine.begin() as connection:
             scope = and_(messages.c.tenant == tenant, messages.c.instance == instance)
+            columns = (
+                messages.c.id,
+                messages.c.status,
+                messages.c.notification_id,
+                messages.c.channel,
+            )
             row = connection.execute(
-                select(messages.c.id, messages.c.status).where(
+                select(*columns).where(
                     and_(scope, messages.c.provider_message_id == provider_message_id)
                 )
             ).one_or_none()
             if row is None and reference:
                 row = connection.execute(
-                    select(messages.c.id, messages.c.status).where(
+                    select(*columns).where(
                         and_(
                             scope,
                             messages.c.id == reference,
@@ -489,20 +517,53 @@ class Deliveries(DeliveryReads):
                     values["error_code"] = error_code
                     values["error_message"] = detail
                 connection.execute(update(messages).where(messages.c.id == row.id).values(**values))
-                if status in (MessageStatus.DELIVERED, MessageStatus.READ):
-                    self._mark_notification(connection, row.id, "delivered", now)
+                if notification_state(status.value) == "delivered":
+                    connection.execute(
+                        MARK_NOTIFICATION,
+                        {
+                            "n_id": row.notification_id,
+                            "state": "delivered",
+                            "ch": row.channel,
+                            "now": now,
+                        },
+                    )
             message_id = row.id
         return self.message(message_id, timeline=False), applied
 
     def mark_fallen_back(self, message_id: str, reason: str) -> bool:
-        """Record that a message's notification moved on because of it; False if already done."""
+        """Record that a message's notification moved on because of it; False if already done.
+
+        A message still waiting to be sent (a deadline passed while it was queued) is
+        withdrawn - ``canceled`` - so the next channel does not go with it.
+        """
+        now = utcnow()
         with self.engine.begin() as connection:
             result = connection.execute(
                 update(messages)
                 .where(and_(messages.c.id == message_id, messages.c.fallback_reason.is_(None)))
-                .values(fallback_reason=reason, updated_at=utcnow())
+                .values(fallback_reason=reason, updated_at=now)
             )
-            return bool(result.rowcount)
+            if not result.rowcount:
+                return False
+            withdrawn = connection.execute(
+                update(messages)
+                .where(and_(messages.c.id == message_id, messages.c.status.in_(CLAIMABLE)))
+                .values(status="canceled", next_attempt_at=None)
+            ).rowcount
+            if withdrawn:
+                connection.execute(
+                    INSERT_STATUS,
+                    {
+                        "message_id": message_id,
+                        "status": "canceled",
+                        "source": "relaykit",
+                        "error_code": None,
+                        "detail": f"withdrawn before sending: {reason}",
+                        "applied": True,
+                        "recorded_at": now,
+                    },
+                )
+            return True
 
 
 #: relaykit's own states before the provider has the message; any provider status beats them.

@@ -224,4 +224,5 @@ def _message(row: Any, timeline: Iterable[StatusChange]) -> MessageRecord:
         created_at=as_utc(row.created_at),
         updated_at=as_utc(row.updated_at),
         timeline=tuple(timeline),
+        failing_since=as_utc(row.failing_since) if row.failing_since is not None else None,
     )

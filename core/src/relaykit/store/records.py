@@ -82,6 +82,8 @@ class MessageRecord:
     created_at: datetime
     updated_at: datetime
     timeline: tuple[StatusChange, ...] = ()
+    #: the first transient failure of the current run of retries; ``None`` before any
+    failing_since: datetime | None = None
 
     @property
     def delivered(self) -> bool:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, select
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 
 from relaykit.store._sql import as_utc, insert, insert_if_absent, upsert_statements, utcnow
@@ -75,6 +76,12 @@ _RESERVE = upsert_statements(
         )
         .returning(rate_buckets.c.tokens)
     )
+)
+
+_REFUND = (
+    update(rate_buckets)
+    .where(rate_buckets.c.key == bindparam("bucket"))
+    .values(tokens=rate_buckets.c.tokens + 1.0)
 )
 
 
@@ -361,23 +368,41 @@ class RateBuckets:
         self.reader = reader(engine)
         self._group = group
 
-    def reserve(self, key: str, rate: float, burst: float = 1.0) -> float:
+    def reserve(
+        self, key: str, rate: float, burst: float = 1.0, *, max_wait: float = math.inf
+    ) -> float:
         """Take a token for ``key``; returns the seconds to wait before using it.
 
         Tokens refill at ``rate`` per second up to ``burst``. A caller that finds
-        none reserves the next one (the bucket goes negative) and waits, so
-        concurrent senders queue up instead of retrying in a herd.
+        none reserves the next one and waits, so concurrent senders queue up
+        instead of retrying in a herd: below zero, the bucket holds only the
+        reservations of senders waiting in line. A wait longer than ``max_wait``
+        takes nothing (the reservation is given back in the same transaction,
+        PITFALLS 33): the caller gets that wait and comes back later.
         """
         with self.engine.begin() as connection:
-            return self.reserve_in(connection, key, rate, burst)
+            return self.reserve_in(connection, key, rate, burst, max_wait)
 
-    async def areserve(self, key: str, rate: float, burst: float = 1.0) -> float:
+    async def areserve(
+        self, key: str, rate: float, burst: float = 1.0, *, max_wait: float = math.inf
+    ) -> float:
         """:meth:`reserve`, group-committed with other concurrent writes."""
-        return await self._group.run(lambda c: self.reserve_in(c, key, rate, burst))
+        return await self._group.run(lambda c: self.reserve_in(c, key, rate, burst, max_wait))
 
-    def reserve_in(self, connection: Connection, key: str, rate: float, burst: float) -> float:
-        """One atomic ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` on ``connection``."""
+    def reserve_in(
+        self,
+        connection: Connection,
+        key: str,
+        rate: float,
+        burst: float,
+        max_wait: float = math.inf,
+    ) -> float:
+        """One atomic ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` on ``connection``,
+        and the refund of a reservation that would wait longer than ``max_wait``."""
         tokens = connection.execute(
             _RESERVE(connection), {"key": key, "now": time.time(), "rate": rate, "burst": burst}
         ).scalar_one()
-        return max(0.0, -float(tokens) / rate)
+        wait = max(0.0, -float(tokens) / rate)
+        if wait > max_wait:
+            connection.execute(_REFUND, {"bucket": key})
+        return wait

@@ -100,6 +100,8 @@ messages = Table(
     Column("attempt_count", Integer, nullable=False, server_default=text("0")),
     Column("next_attempt_at", DateTime(timezone=True)),
     Column("deadline_at", DateTime(timezone=True)),
+    #: the first transient failure of the current run of retries (the retry budget's start)
+    Column("failing_since", DateTime(timezone=True)),
     _now_column("created_at"),
     _now_column("updated_at"),
     UniqueConstraint("instance", "provider_message_id"),

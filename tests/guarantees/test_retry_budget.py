@@ -1,0 +1,60 @@
+"""Retries outlast ordinary outages; an operator can re-drive what failed (issue 10, item 11)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from relaykit.delivery import RetryPolicy
+from relaykit.delivery.worker import Worker
+from relaykit_email.sandbox import SmtpSink, serve_smtp
+from tests.delivery.conftest import SCHOOL_DATA, TENANT, MakeStack, student
+
+EVENT = "attendance_absence"
+EMAIL_ONLY = {"default": {"steps": [{"channel": "email", "instance": "mail"}]}}
+OUTAGE_S = 2.5  # longer than the old defaults' three attempts (at most 1.5 s of backoff)
+
+
+async def test_a_short_smtp_outage_does_not_fail_email_with_the_default_retries(
+    make_stack: MakeStack,
+) -> None:
+    stack = await make_stack(
+        {"routes": EMAIL_ONLY}, inline=False, smtp_running=False, retry=RetryPolicy()
+    )
+    people = [student(email=f"parent{n}@example.org", id=f"stu-{n}") for n in range(10)]
+    records = [await stack.relay.anotify(TENANT, EVENT, p, SCHOOL_DATA) for p in people]
+    worker = Worker(stack.relay, poll_interval=0.01)
+    running = asyncio.create_task(worker.run())
+
+    await asyncio.sleep(OUTAGE_S)  # the SMTP server is down this long, then back
+    sink = SmtpSink()
+    async with serve_smtp(sink, port=stack.smtp_port):
+        for _ in range(600):  # until every email went (at most a minute)
+            states = {stack.relay.delivery(r.id).state for r in records}  # type: ignore[union-attr]
+            if states <= {"sent", "failed"} or running.done():
+                break
+            await asyncio.sleep(0.1)
+        worker.stop()
+        await running
+
+    after = [stack.relay.delivery(r.id) for r in records]
+    assert [d.state for d in after if d] == ["sent"] * 10
+    assert min(m.attempt_count for d in after if d for m in d.messages) >= 2
+    assert sorted(m.rcpt_tos[0] for m in sink.received) == sorted(p["email"] for p in people)
+
+
+async def test_notify_leaves_a_later_retry_in_the_database_instead_of_failing(
+    make_stack: MakeStack,
+) -> None:
+    """Inline, ``notify`` waits a little; the rest of the retry budget is the worker's."""
+    policy = RetryPolicy(base_delay=0.05, max_delay=0.1, inline_wait=0.3)
+    stack = await make_stack({"routes": EMAIL_ONLY}, smtp_running=False, retry=policy)
+
+    record = await stack.relay.anotify(TENANT, EVENT, student(), SCHOOL_DATA)
+
+    assert record.state == "pending" and record.messages[0].status == "retrying"
+    sink = SmtpSink()
+    async with serve_smtp(sink, port=stack.smtp_port):
+        await asyncio.wait_for(Worker(stack.relay, poll_interval=0.01).run(until_idle=True), 30)
+    after = stack.relay.delivery(record.id)
+    assert after is not None and after.state == "sent"
+    assert [m.rcpt_tos for m in sink.received] == [("parent@example.org",)]
