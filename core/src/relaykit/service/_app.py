@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
-import structlog
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -13,6 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from relaykit.delivery import Relay
+from relaykit.logs import get_logger
 from relaykit.service._api import JsonApi
 from relaykit.service._auth import ApiKeys
 from relaykit.service._callbacks import DEFAULT_CALLBACK_BUDGET_S, CallbackApplier
@@ -23,7 +23,7 @@ from relaykit.service._webhooks import WebhookEndpoint
 
 __all__ = ["create_app"]
 
-log = structlog.get_logger("relaykit.service")
+log = get_logger("relaykit.service")
 
 
 def create_app(

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import asyncio
 
-import structlog
-
 from relaykit.delivery import Relay
+from relaykit.logs import get_logger
 from relaykit.results import CallbackOutcome
 
 __all__ = ["DEFAULT_CALLBACK_BUDGET_S", "CallbackApplier"]
@@ -22,7 +21,7 @@ __all__ = ["DEFAULT_CALLBACK_BUDGET_S", "CallbackApplier"]
 #: How long a webhook request waits for its events to be applied before answering anyway.
 DEFAULT_CALLBACK_BUDGET_S = 5.0
 
-log = structlog.get_logger("relaykit.service")
+log = get_logger("relaykit.service")
 
 
 class CallbackApplier:
