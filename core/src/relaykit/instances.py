@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from relaykit.connectors import ConnectorRegistry, InstanceConfig
 from relaykit.errors import ConfigError, UnknownConnectorError
 from relaykit.redaction import register_secret
-from relaykit.settings import RelaykitSettings
+from relaykit.settings import BOOLEAN_TEXT, RelaykitSettings
 from relaykit.spec import ConnectorSpec
 
 __all__ = ["build_instance_configs", "validate_instance_settings"]
@@ -138,8 +138,8 @@ def _coerce_strings(values: dict[str, Any], schema: Mapping[str, Any]) -> dict[s
                 values[name] = int(value)
             elif kind == "number":
                 values[name] = float(value)
-            elif kind == "boolean" and value.lower() in ("true", "false", "1", "0"):
-                values[name] = value.lower() in ("true", "1")
+            elif kind == "boolean" and value.strip().lower() in BOOLEAN_TEXT:
+                values[name] = BOOLEAN_TEXT[value.strip().lower()]
             elif kind == "array":
                 values[name] = [item.strip() for item in value.split(",") if item.strip()]
         except ValueError:

@@ -17,18 +17,22 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+import tomllib
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     AnyHttpUrl,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
     ValidationError,
     field_validator,
     model_validator,
@@ -45,6 +49,7 @@ from relaykit.errors import ConfigError
 from relaykit.policy import Route, SmsPolicy, TwoWayPolicy
 
 __all__ = [
+    "BOOLEAN_TEXT",
     "DEFAULT_CONFIG_PATH",
     "DeliverySettings",
     "InstanceSettings",
@@ -59,6 +64,47 @@ DEFAULT_CONFIG_PATH = Path("relaykit.toml")
 _toml_path: ContextVar[Path | None] = ContextVar("relaykit_toml_path", default=None)
 
 _STRICT = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+#: How a boolean may be written as text (env vars, secret files): these, in any case; no "yes".
+BOOLEAN_TEXT = {"true": True, "false": False, "1": True, "0": False}
+
+
+def _boolean_text(value: object) -> object:
+    if isinstance(value, str):
+        try:
+            return BOOLEAN_TEXT[value.strip().lower()]
+        except KeyError:
+            raise ValueError(f"{value!r} is not a boolean: write true or false") from None
+    return value
+
+
+ConfigBool = Annotated[StrictBool, BeforeValidator(_boolean_text)]
+
+_URL_SEGMENT = re.compile(r"[A-Za-z0-9._~-]+")
+
+
+def _url_segment(kind: str) -> Callable[[str], str]:
+    def check(name: str) -> str:
+        if not _URL_SEGMENT.fullmatch(name) or name in (".", ".."):
+            raise ValueError(
+                f"{kind} {name!r} cannot appear in webhook URLs (/webhooks/TENANT/INSTANCE/KIND): "
+                f"rename the {kind} with letters, digits, '-', '_', '.' or '~' only"
+            )
+        return name
+
+    return check
+
+
+#: Tenant and instance names are path segments of their webhook URLs.
+TenantName = Annotated[str, AfterValidator(_url_segment("tenant"))]
+InstanceName = Annotated[str, AfterValidator(_url_segment("instance"))]
+
+#: Backends relaykit ships drivers for; ``postgresql://`` means psycopg 3, its only driver.
+_DATABASE_SCHEMES = {
+    "sqlite": "sqlite",
+    "postgresql": "postgresql+psycopg",
+    "postgresql+psycopg": "postgresql+psycopg",
+}
 
 
 class LogSettings(BaseModel):
@@ -95,7 +141,7 @@ class TenantSettings(BaseModel):
 
     display_name: str = ""
     time_zone: str = "UTC"
-    instances: dict[str, InstanceSettings] = Field(default_factory=dict)
+    instances: dict[InstanceName, InstanceSettings] = Field(default_factory=dict)
     routes: dict[str, Route] = Field(default_factory=dict)
     sms: SmsPolicy = Field(default_factory=SmsPolicy)
     two_way: TwoWayPolicy = Field(default_factory=TwoWayPolicy)
@@ -165,7 +211,7 @@ class DeliverySettings(BaseModel):
 
     model_config = _STRICT
 
-    inline: bool = True
+    inline: ConfigBool = True
     max_attempts: int = Field(default=3, ge=1, le=20)
     base_delay_seconds: float = Field(default=0.5, gt=0)
     max_delay_seconds: float = Field(default=30.0, gt=0)
@@ -192,7 +238,47 @@ class RelaykitSettings(BaseSettings):
     log: LogSettings = Field(default_factory=LogSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
-    tenants: dict[str, TenantSettings] = Field(default_factory=dict)
+    tenants: dict[TenantName, TenantSettings] = Field(default_factory=dict)
+
+    @field_validator("data_dir")
+    @classmethod
+    def _directory(cls, value: Path) -> Path:
+        existing = next((p for p in (value, *value.parents) if p.exists()), None)
+        if existing is not None and not existing.is_dir():
+            raise ValueError(
+                f"{str(existing)!r} is a file, not a directory: point data_dir at a directory "
+                "(it is created if missing), or move the file away"
+            )
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        scheme, found, rest = value.partition("://")
+        if not found or scheme.lower() not in _DATABASE_SCHEMES:
+            named = f"scheme {scheme!r}" if found else "a URL without a scheme"
+            raise ValueError(
+                f"{named} is not supported: use sqlite:///PATH/relaykit.db or "
+                "postgresql://USER@HOST/DATABASE (pip install 'relaykit[postgres]'), "
+                "or leave database_url unset for the SQLite file in data_dir"
+            )
+        return f"{_DATABASE_SCHEMES[scheme.lower()]}://{rest}"
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _bare_base_url(cls, value: AnyHttpUrl | None) -> AnyHttpUrl | None:
+        parts = [
+            name for name in ("query", "fragment") if value is not None and getattr(value, name)
+        ]
+        if value is not None and parts:
+            bare = str(value).split("?")[0].split("#")[0]
+            raise ValueError(
+                f"has a {' and a '.join(parts)}: callback URLs are this base plus "
+                f"/webhooks/..., so give the bare base, e.g. {bare}"
+            )
+        return value
 
     @classmethod
     def settings_customise_sources(
@@ -241,11 +327,17 @@ def load_settings(
     secrets_dir = secrets_dir or os.environ.get("RELAYKIT_SECRETS_DIR") or None
     with _reading(path if path.is_file() else None):
         try:
-            return RelaykitSettings(_secrets_dir=secrets_dir, **overrides)  # type: ignore[call-arg]
+            settings = RelaykitSettings(_secrets_dir=secrets_dir, **overrides)  # type: ignore[call-arg]
         except ValidationError as exc:
             raise ConfigError(_describe(exc, path)) from None
         except ValueError as exc:  # e.g. a TOML syntax error
             raise ConfigError(f"{path}: {exc}") from None
+    if path.is_file() and not settings.tenants and not tomllib.loads(path.read_text("utf-8")):
+        raise ConfigError(
+            f"{path} configures nothing: it holds no settings and no [tenants.NAME] table; "
+            "start from relaykit.example.toml"
+        )
+    return settings
 
 
 @contextmanager
@@ -262,7 +354,7 @@ def _describe(exc: ValidationError, path: Path) -> str:
     for error in exc.errors(include_input=False, include_url=False):
         location = ".".join(str(part) for part in error["loc"])
         hint = _HINTS.get(error["type"], "")
-        lines.append(f"  {location}: {error['msg']}{hint}")
+        lines.append(f"  {location}: {error['msg'].removeprefix('Value error, ')}{hint}")
     return "\n".join(lines)
 
 
