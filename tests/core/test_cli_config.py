@@ -142,3 +142,14 @@ def test_empty_config_file_says_it_configures_nothing(cli: CliRunner, tmp_path: 
         "configures nothing",
         "relaykit.example.toml",
     )
+
+
+def test_postgresql_database_url_uses_the_shipped_psycopg_driver(outbox_config: Path) -> None:
+    """``postgresql://`` would mean psycopg2 to SQLAlchemy, which relaykit does not install."""
+    from relaykit.settings import load_settings
+    from relaykit.store.engine import create_store_engine
+
+    settings = load_settings(outbox_config, database_url="postgresql://relay@db.invalid/relay")
+
+    assert settings.database_url == "postgresql+psycopg://relay@db.invalid/relay"
+    create_store_engine(settings.database_url).dispose()  # imports the driver; connects lazily
