@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -58,10 +58,12 @@ __all__ = [
     "ServiceSettings",
     "TenantSettings",
     "load_settings",
+    "settings_from",
 ]
 
 DEFAULT_CONFIG_PATH = Path("relaykit.toml")
 _toml_path: ContextVar[Path | None] = ContextVar("relaykit_toml_path", default=None)
+_given_only: ContextVar[bool] = ContextVar("relaykit_given_only", default=False)
 
 _STRICT = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
@@ -289,6 +291,8 @@ class RelaykitSettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
+        if _given_only.get():
+            return (init_settings,)
         sources: list[PydanticBaseSettingsSource] = [
             init_settings,
             env_settings,
@@ -329,7 +333,7 @@ def load_settings(
         try:
             settings = RelaykitSettings(_secrets_dir=secrets_dir, **overrides)  # type: ignore[call-arg]
         except ValidationError as exc:
-            raise ConfigError(_describe(exc, path)) from None
+            raise ConfigError(_describe(exc, f"{path} or RELAYKIT_* env")) from None
         except ValueError as exc:  # e.g. a TOML syntax error
             raise ConfigError(f"{path}: {exc}") from None
     if path.is_file() and not settings.tenants and not tomllib.loads(path.read_text("utf-8")):
@@ -338,6 +342,21 @@ def load_settings(
             "start from relaykit.example.toml"
         )
     return settings
+
+
+def settings_from(document: Mapping[str, Any]) -> RelaykitSettings:
+    """Settings from ``document`` alone: no config file, ``RELAYKIT_*`` env var or secrets
+    directory is read (a self-contained set-up such as ``relaykit demo``).
+
+    :raises ConfigError: naming every offending setting and what is wrong.
+    """
+    token = _given_only.set(True)
+    try:
+        return RelaykitSettings(**document)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, "the given settings")) from None
+    finally:
+        _given_only.reset(token)
 
 
 @contextmanager
@@ -349,8 +368,8 @@ def _reading(path: Path | None) -> Iterator[None]:
         _toml_path.reset(token)
 
 
-def _describe(exc: ValidationError, path: Path) -> str:
-    lines = [f"invalid configuration ({exc.error_count()} problem(s)) in {path} or RELAYKIT_* env:"]
+def _describe(exc: ValidationError, where: str) -> str:
+    lines = [f"invalid configuration ({exc.error_count()} problem(s)) in {where}:"]
     for error in exc.errors(include_input=False, include_url=False):
         location = ".".join(str(part) for part in error["loc"])
         hint = _HINTS.get(error["type"], "")
