@@ -57,6 +57,7 @@ __all__ = [
     "RelaykitSettings",
     "ServiceSettings",
     "TenantSettings",
+    "directory_problem",
     "load_settings",
     "settings_from",
 ]
@@ -245,12 +246,9 @@ class RelaykitSettings(BaseSettings):
     @field_validator("data_dir")
     @classmethod
     def _directory(cls, value: Path) -> Path:
-        existing = next((p for p in (value, *value.parents) if p.exists()), None)
-        if existing is not None and not existing.is_dir():
-            raise ValueError(
-                f"{str(existing)!r} is a file, not a directory: point data_dir at a directory "
-                "(it is created if missing), or move the file away"
-            )
+        problem = directory_problem(value)
+        if problem:
+            raise ValueError(f"{problem}: point data_dir at a directory (it is created if missing)")
         return value
 
     @field_validator("database_url")
@@ -306,6 +304,14 @@ class RelaykitSettings(BaseSettings):
     def public_base(self) -> str | None:
         """The public base URL without a trailing slash."""
         return str(self.public_base_url).rstrip("/") if self.public_base_url else None
+
+
+def directory_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be (or be created as) a directory, else ``None``."""
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        return f"{str(existing)!r} is a file, not a directory"
+    return None
 
 
 def load_settings(
