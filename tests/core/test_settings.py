@@ -198,3 +198,19 @@ def test_settings_repr_masks_auth_token_and_smtp_password(
         assert live.get_secret_value() == password
     finally:
         relay.close()
+
+
+def test_settings_repr_masks_the_database_password(write_config: Callable[[str], Path]) -> None:
+    password = "db-" + CANARY_SECRET
+    settings = load_settings(
+        write_config("[tenants.acme]\n"),
+        database_url=f"postgresql://relay:{password}@db.internal/relay",
+    )
+
+    assert settings.database_url and password in settings.database_url  # the store needs it
+    for shown in (repr(settings), str(settings), settings.model_dump_json()):
+        assert_no_secret(shown, [password], where="the settings object")
+    assert "db.internal" in settings.model_dump_json()
+    from relaykit.redaction import redact
+
+    assert_no_secret(redact(f"connection to {settings.database_url} failed"), [password])

@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -34,6 +35,7 @@ from pydantic import (
     Field,
     StrictBool,
     ValidationError,
+    field_serializer,
     field_validator,
     model_validator,
 )
@@ -47,6 +49,7 @@ from pydantic_settings import (
 
 from relaykit.errors import ConfigError
 from relaykit.policy import Route, SmsPolicy, TwoWayPolicy
+from relaykit.redaction import register_secret
 
 __all__ = [
     "BOOLEAN_TEXT",
@@ -236,7 +239,8 @@ class RelaykitSettings(BaseSettings):
     )
 
     data_dir: Path = Path(".relaykit")
-    database_url: str | None = None
+    #: Left out of repr and str; its password is masked in JSON dumps and redacted from logs.
+    database_url: str | None = Field(default=None, repr=False)
     public_base_url: AnyHttpUrl | None = None
     log: LogSettings = Field(default_factory=LogSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
@@ -264,7 +268,15 @@ class RelaykitSettings(BaseSettings):
                 "postgresql://USER@HOST/DATABASE (pip install 'relaykit[postgres]'), "
                 "or leave database_url unset for the SQLite file in data_dir"
             )
+        password = urlsplit(value).password
+        if password:
+            register_secret(unquote(password))
         return f"{_DATABASE_SCHEMES[scheme.lower()]}://{rest}"
+
+    @field_serializer("database_url", when_used="json")
+    def _without_password(self, value: str | None) -> str | None:
+        password = urlsplit(value).password if value else None
+        return value.replace(f":{password}@", ":***@", 1) if value and password else value
 
     @field_validator("public_base_url")
     @classmethod
