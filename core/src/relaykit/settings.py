@@ -84,7 +84,7 @@ def _boolean_text(value: object) -> object:
     return value
 
 
-ConfigBool = Annotated[StrictBool, BeforeValidator(_boolean_text)]
+_ConfigBool = Annotated[StrictBool, BeforeValidator(_boolean_text)]
 
 _URL_SEGMENT = re.compile(r"[A-Za-z0-9._~-]+")
 
@@ -102,8 +102,8 @@ def _url_segment(kind: str) -> Callable[[str], str]:
 
 
 #: Tenant and instance names are path segments of their webhook URLs.
-TenantName = Annotated[str, AfterValidator(_url_segment("tenant"))]
-InstanceName = Annotated[str, AfterValidator(_url_segment("instance"))]
+_TenantName = Annotated[str, AfterValidator(_url_segment("tenant"))]
+_InstanceName = Annotated[str, AfterValidator(_url_segment("instance"))]
 
 #: Backends relaykit ships drivers for; ``postgresql://`` means psycopg 3, its only driver.
 _DATABASE_SCHEMES = {
@@ -147,7 +147,7 @@ class TenantSettings(BaseModel):
 
     display_name: str = ""
     time_zone: str = "UTC"
-    instances: dict[InstanceName, InstanceSettings] = Field(default_factory=dict)
+    instances: dict[_InstanceName, InstanceSettings] = Field(default_factory=dict)
     routes: dict[str, Route] = Field(default_factory=dict)
     sms: SmsPolicy = Field(default_factory=SmsPolicy)
     two_way: TwoWayPolicy = Field(default_factory=TwoWayPolicy)
@@ -217,7 +217,7 @@ class DeliverySettings(BaseModel):
 
     model_config = _STRICT
 
-    inline: ConfigBool = True
+    inline: _ConfigBool = True
     max_attempts: int = Field(default=3, ge=1, le=20)
     base_delay_seconds: float = Field(default=0.5, gt=0)
     max_delay_seconds: float = Field(default=30.0, gt=0)
@@ -245,7 +245,7 @@ class RelaykitSettings(BaseSettings):
     log: LogSettings = Field(default_factory=LogSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
-    tenants: dict[TenantName, TenantSettings] = Field(default_factory=dict)
+    tenants: dict[_TenantName, TenantSettings] = Field(default_factory=dict)
 
     @field_validator("data_dir")
     @classmethod
