@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Callable
 from pathlib import Path
 
@@ -188,3 +189,28 @@ def test_queued_mode_notify_then_worker_sends(cli: CliRunner, config: Path, tmp_
     assert code == 0, output
     assert "1 attempt(s)" in output
     assert "Jamie" in (tmp_path / "texts" / "outbox.jsonl").read_text()
+
+
+@pytest.mark.parametrize("damage", ["random_bytes", "truncated"])
+def test_corrupt_sqlite_store_names_the_file_and_what_to_do(
+    cli: CliRunner, config: Path, tmp_path: Path, damage: str
+) -> None:
+    store = tmp_path / "data" / "relaykit.db"
+    if damage == "random_bytes":
+        store.parent.mkdir()
+        store.write_bytes(random.Random(10).randbytes(16384))
+    else:
+        notify(cli, config)  # a real store with a message in it...
+        store.write_bytes(store.read_bytes()[:4096])  # ...cut short
+
+    for command in (
+        ["notify", "attendance_absence", "--recipient", json.dumps(RECIPIENT), "--data", "{}"],
+        ["worker", "--until-idle", "--poll-interval", "0.01"],
+        ["messages", "list"],
+    ):
+        result = cli.invoke(app, ["--config", str(config), *command])
+
+        assert isinstance(result.exception, SystemExit), f"{command[0]}: {result.exception!r}"
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        assert str(store) in result.output and "not a usable SQLite database" in result.output
+        assert "move it aside" in result.output and "backup" in result.output

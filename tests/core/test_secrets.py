@@ -5,6 +5,11 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -90,3 +95,74 @@ def test_exception_text_with_a_url_holding_a_secret_is_redacted() -> None:
     events = [json.loads(line) for line in logs.getvalue().splitlines()]
     assert len(events) == 2
     assert_no_secret(logs.getvalue(), [CANARY], where="exception logs")
+
+
+EMBEDDER_SCRIPT = """
+import logging, sys
+import structlog
+if sys.argv[2] == "embedder-configured":
+    fmt = "EMBEDDER %(name)s %(message)s"
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format=fmt)
+    structlog.configure(processors=[structlog.processors.KeyValueRenderer()])
+    before = structlog.get_config()
+from relaykit import Relay
+from relaykit.service import create_app
+relay = Relay.from_config(sys.argv[1])
+create_app(relay)
+from relaykit.delivery import worker
+password = relay.host.resolve("acme/mail").settings["password"].get_secret_value()
+def smtp_login(user, password):
+    raise RuntimeError(f"535 5.7.8 authentication failed for {user}:{password}")
+try:
+    smtp_login("office", password)
+except RuntimeError:
+    worker.log.exception("attempt_crashed", message="m1")
+if sys.argv[2] == "embedder-configured":
+    assert structlog.get_config() == before, "relaykit replaced the embedder's structlog config"
+    assert [type(h) for h in logging.getLogger().handlers] == [logging.StreamHandler]
+    structlog.get_logger("embedder").info("own_event", answer=42)
+relay.close()
+"""
+
+
+def _embedded_run(tmp_path: Path, mode: str) -> subprocess.CompletedProcess[str]:
+    config = tmp_path / "relaykit.toml"
+    config.write_text(
+        f'data_dir = "{tmp_path / "data"}"\n'
+        '[tenants.acme.instances.mail]\nconnector = "email"\n'
+        "[tenants.acme.instances.mail.settings]\n"
+        'host = "smtp.example.org"\nfrom_address = "office@example.org"\n'
+        f'username = "office"\npassword = "{CANARY}"\n',
+        "utf-8",
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RELAYKIT_")}
+    return subprocess.run(
+        [sys.executable, "-c", EMBEDDER_SCRIPT, str(config), mode],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_library_use_logs_redacted_without_frame_locals(tmp_path: Path) -> None:
+    """An embedding program that configured nothing still gets relaykit's safe chain."""
+    done = _embedded_run(tmp_path, "nothing-configured")
+
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert_no_secret(output, [CANARY], where="library-use logs")
+    assert "attempt_crashed" in output and "smtp_login" in output  # the traceback is there
+    assert "authentication failed for office:" in output
+
+
+def test_library_use_leaves_the_embedders_logging_configuration_alone(tmp_path: Path) -> None:
+    """relaykit's events go through the embedder's stdlib handlers; their structlog set-up stays."""
+    done = _embedded_run(tmp_path, "embedder-configured")
+
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert re.search(r"EMBEDDER relaykit\.worker .*attempt_crashed", done.stderr), output
+    assert "event='own_event'" in output and "answer=42" in output  # their renderer, untouched
+    assert_no_secret(output, [CANARY], where="library-use logs")

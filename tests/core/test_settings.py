@@ -10,6 +10,7 @@ from pydantic import SecretStr
 
 from relaykit import ConfigError, ConnectorHost, PluginHost
 from relaykit.settings import load_settings
+from relaykit.testing import assert_no_secret
 from tests.core.conftest import CANARY_SECRET, EXAMPLE_SRC
 
 REPO = Path(__file__).parents[2]
@@ -165,3 +166,51 @@ def test_example_config_validates_against_the_installed_connectors(
 
     assert sorted(host.configs) == ["north-high/mail", "north-high/sms"]
     assert host.settings.tenants["north-high"].route_for("otp") is not None
+
+
+def test_settings_repr_masks_auth_token_and_smtp_password(
+    tmp_path: Path, write_config: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The settings object travels (reprs, debuggers, JSON dumps): it must not carry secrets."""
+    from relaykit import Relay
+    from relaykit.plugins import build_plugin_host
+
+    monkeypatch.delenv("RELAYKIT_LOAD_PLUGINS", raising=False)
+    token, password = "tok-" + CANARY_SECRET, "pw-" + CANARY_SECRET
+    config = write_config(
+        f'data_dir = "{tmp_path / "data"}"\n'
+        '[tenants.acme.instances.sms]\nconnector = "twilio"\n'
+        "[tenants.acme.instances.sms.settings]\n"
+        f'account_sid = "AC{"0" * 32}"\nauth_token = "{token}"\nsms_sender = "+15005550006"\n'
+        '[tenants.acme.instances.mail]\nconnector = "email"\n'
+        "[tenants.acme.instances.mail.settings]\n"
+        'host = "smtp.example.org"\nfrom_address = "office@example.org"\n'
+        f'username = "office"\npassword = "{password}"\n'
+    )
+    relay = Relay.from_config(config, plugins=build_plugin_host(strict=True))
+    try:
+        settings = relay.host.settings
+        for shown in (repr(settings), str(settings), settings.model_dump_json()):
+            assert "acme" in shown and "smtp.example.org" in shown  # the rest is still there
+            assert_no_secret(shown, [token, password], where="the settings object")
+        # the connectors still get the real values
+        live = relay.host.resolve("acme/mail").settings["password"]
+        assert live.get_secret_value() == password
+    finally:
+        relay.close()
+
+
+def test_settings_repr_masks_the_database_password(write_config: Callable[[str], Path]) -> None:
+    password = "db-" + CANARY_SECRET
+    settings = load_settings(
+        write_config("[tenants.acme]\n"),
+        database_url=f"postgresql://relay:{password}@db.internal/relay",
+    )
+
+    assert settings.database_url and password in settings.database_url  # the store needs it
+    for shown in (repr(settings), str(settings), settings.model_dump_json()):
+        assert_no_secret(shown, [password], where="the settings object")
+    assert "db.internal" in settings.model_dump_json()
+    from relaykit.redaction import redact
+
+    assert_no_secret(redact(f"connection to {settings.database_url} failed"), [password])

@@ -134,3 +134,37 @@ def test_keep_running_leaves_the_api_up_until_ctrl_c(tmp_path: Path) -> None:
     assert cli.returncode == 0, cli.stderr
     assert json.loads(cli.stdout)["sms_sent"] == json.loads(cli.stdout)["sms_limit"] == 3
     assert code == 0
+
+
+def test_the_demo_ignores_relaykit_settings_in_the_environment(tmp_path: Path) -> None:
+    """A caller's RELAYKIT_* settings (a real mail password, a database) must not reach the demo."""
+    password = "real-Mail-Passw0rd-4711"
+    elsewhere = tmp_path / "production.db"
+    config = tmp_path / "production.toml"
+    config.write_text('[tenants.north-high]\ndisplay_name = "Production"\n')
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "tenants__north-high__instances__sms__settings__auth_token").write_text("prod-tok")
+    env = {
+        **_environment(),
+        "RELAYKIT_TENANTS__NORTH-HIGH__INSTANCES__MAIL__SETTINGS__PASSWORD": password,
+        "RELAYKIT_TENANTS__NORTH-HIGH__INSTANCES__MAIL__SETTINGS__USERNAME": "office",
+        "RELAYKIT_DATABASE_URL": f"sqlite:///{elsewhere}",
+        "RELAYKIT_CONFIG": str(config),
+        "RELAYKIT_SECRETS_DIR": str(secrets),
+    }
+    done = subprocess.run(
+        [*RELAYKIT, "demo", "--data-dir", str(tmp_path / "data")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "✗" not in done.stdout and "Not as expected" not in done.stdout
+    assert not elsewhere.exists()  # the demo's messages stayed in its own data directory
+    written = (tmp_path / "data" / "relaykit.toml").read_text()
+    for text in (written, done.stdout, done.stderr):
+        assert password not in text and "prod-tok" not in text and "Production" not in text

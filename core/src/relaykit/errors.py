@@ -24,6 +24,7 @@ __all__ = [
     "RateLimitedError",
     "RelaykitError",
     "SpecValidationError",
+    "StoreError",
     "TransientSendError",
     "UnknownConnectorError",
     "UnknownInstanceError",
@@ -44,6 +45,10 @@ class ConfigError(RelaykitError):
     def __init__(self, message: str, *, location: str = "") -> None:
         super().__init__(f"{location}: {message}" if location else message)
         self.location = location
+
+
+class StoreError(RelaykitError):
+    """The store cannot be used (a damaged SQLite file); the message names the file and the fix."""
 
 
 class PluginLoadError(RelaykitError):

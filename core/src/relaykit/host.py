@@ -54,7 +54,16 @@ class ConnectorHost:
 
         :raises ConfigError: for any bad setting, naming tenant, instance and field.
         """
-        settings = load_settings(config_path, **overrides)
+        return cls.from_settings(load_settings(config_path, **overrides), plugins=plugins)
+
+    @classmethod
+    def from_settings(
+        cls, settings: RelaykitSettings, *, plugins: PluginHost | None = None
+    ) -> ConnectorHost:
+        """A host over already loaded ``settings``, every instance validated and built.
+
+        :raises ConfigError: for any bad instance setting, naming tenant, instance and field.
+        """
         host = cls(settings, plugins or build_plugin_host())
         host.build_all()
         return host

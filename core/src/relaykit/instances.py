@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from relaykit.connectors import ConnectorRegistry, InstanceConfig
 from relaykit.errors import ConfigError, UnknownConnectorError
 from relaykit.redaction import register_secret
-from relaykit.settings import RelaykitSettings
+from relaykit.settings import BOOLEAN_TEXT, RelaykitSettings
 from relaykit.spec import ConnectorSpec
 
 __all__ = ["build_instance_configs", "validate_instance_settings"]
@@ -44,6 +44,11 @@ def build_instance_configs(
             except ConfigError as exc:
                 problems.append(str(exc))
                 continue
+            # The raw settings travel too (host.settings in reprs, dumps, tracebacks): give them
+            # the same SecretStr objects as the validated copy.
+            instance.settings.update(
+                {name: values[name] for name in spec.secret_settings if name in values}
+            )
             configs[f"{tenant_name}/{instance_name}"] = InstanceConfig(
                 tenant=tenant_name,
                 name=instance_name,
@@ -64,12 +69,16 @@ def validate_instance_settings(
     """Validate ``raw`` against the connector's settings schema; wrap secrets in ``SecretStr``.
 
     Values that arrive as strings from env vars or secret files are converted
-    to the schema's integer, number or boolean type first.
+    to the schema's integer, number or boolean type first; values already
+    wrapped in ``SecretStr`` are validated as their plain text.
 
     :raises ConfigError: naming each field and what is wrong, never echoing a secret.
     """
     schema = spec.settings_schema
-    values = _coerce_strings(dict(raw), schema)
+    values = _coerce_strings(
+        {k: v.get_secret_value() if isinstance(v, SecretStr) else v for k, v in raw.items()},
+        schema,
+    )
     errors = sorted(_validator(spec).iter_errors(values), key=lambda e: list(e.absolute_path))
     if errors:
         lines = [_explain(error, spec, location) for error in errors]
@@ -129,8 +138,8 @@ def _coerce_strings(values: dict[str, Any], schema: Mapping[str, Any]) -> dict[s
                 values[name] = int(value)
             elif kind == "number":
                 values[name] = float(value)
-            elif kind == "boolean" and value.lower() in ("true", "false", "1", "0"):
-                values[name] = value.lower() in ("true", "1")
+            elif kind == "boolean" and value.strip().lower() in BOOLEAN_TEXT:
+                values[name] = BOOLEAN_TEXT[value.strip().lower()]
             elif kind == "array":
                 values[name] = [item.strip() for item in value.split(",") if item.strip()]
         except ValueError:

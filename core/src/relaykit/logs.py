@@ -5,10 +5,18 @@ Tracebacks are rendered *without* frame locals (structlog's default
 loggers - the twilio SDK's request log among them - go through the same
 redacting processors. ``twilio.http_client`` is held at WARNING: at INFO it
 logs every request URL and header.
+
+relaykit's own modules log through :func:`get_logger`. Until
+:func:`configure_logging` has run (library use: an embedding program calls
+``Relay.from_config`` or ``create_app``), those loggers apply the same safe
+processor chain themselves and hand the rendered line to the stdlib logger
+of the same name, so the embedder's handlers and levels decide where it goes;
+neither its structlog configuration nor its stdlib handlers are touched.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 from collections.abc import Mapping
@@ -20,7 +28,7 @@ from structlog.types import EventDict, Processor, WrappedLogger
 
 from relaykit.redaction import redact
 
-__all__ = ["configure_logging", "redact_event"]
+__all__ = ["configure_logging", "get_logger", "redact_event"]
 
 #: Libraries that log request details (URLs, headers) at INFO: held at WARNING (PITFALLS 4).
 QUIET_LOGGERS = {
@@ -49,19 +57,8 @@ def _redact_value(value: Any) -> Any:
     return redact(str(value))
 
 
-def configure_logging(
-    *, format: str = "auto", level: str = "info", stream: TextIO | None = None
-) -> None:
-    """Configure structlog and the stdlib root logger for the whole process.
-
-    :param format: ``json``, ``console``, or ``auto`` (console on a TTY, else JSON).
-    :param level: the minimum level logged.
-    :param stream: where to write; default stderr.
-    """
-    stream = stream or sys.stderr
-    use_json = format == "json" or (format == "auto" and not stream.isatty())
-    numeric_level = logging.getLevelNamesMapping()[level.upper()]
-
+def _safe_chain(*, use_json: bool, colors: bool) -> tuple[list[Processor], Processor]:
+    """The processors every relaykit event goes through (redaction last), and the renderer."""
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -77,10 +74,72 @@ def configure_logging(
     else:
         shared.append(structlog.processors.format_exc_info)
         renderer = structlog.dev.ConsoleRenderer(
-            colors=stream.isatty(), exception_formatter=structlog.dev.plain_traceback
+            colors=colors, exception_formatter=structlog.dev.plain_traceback
         )
     # Redaction runs last before rendering, so it also sees formatted tracebacks.
     shared.append(redact_event)
+    return shared, renderer
+
+
+def get_logger(name: str) -> Any:
+    """The structlog logger relaykit's modules use: safe whoever configured logging, or nobody.
+
+    After :func:`configure_logging` it is ``structlog.get_logger(name)``; before (library use),
+    it runs relaykit's safe chain itself and logs the rendered line to ``logging.getLogger(name)``.
+    """
+    return _RelaykitLogger(name, {})
+
+
+class _RelaykitLogger:
+    """Picks the logger at each call, so configuring logging later still takes effect."""
+
+    def __init__(self, name: str, context: dict[str, Any]) -> None:
+        self._name = name
+        self._context = context
+
+    def bind(self, **values: Any) -> _RelaykitLogger:
+        return _RelaykitLogger(self._name, {**self._context, **values})
+
+    def __getattr__(self, method: str) -> Any:
+        if redact_event in structlog.get_config()["processors"]:  # configure_logging ran
+            logger = structlog.get_logger(self._name)
+        else:
+            logger = _library_logger(self._name)
+        return getattr(logger.bind(**self._context), method)
+
+
+class _RenderedToStdlib(structlog.stdlib.BoundLogger):
+    """Hands the stdlib logger only the rendered line: its ``exception()`` would add the raw,
+    unredacted traceback again."""
+
+    def exception(self, event: str | None = None, *args: Any, **kw: Any) -> Any:
+        kw.setdefault("exc_info", True)
+        return self._proxy_to_logger("error", event, *args, **kw)
+
+
+@functools.cache
+def _library_logger(name: str) -> Any:
+    shared, renderer = _safe_chain(use_json=False, colors=False)
+    return structlog.wrap_logger(
+        logging.getLogger(name),
+        processors=[structlog.stdlib.filter_by_level, *shared, renderer],
+        wrapper_class=_RenderedToStdlib,
+    )
+
+
+def configure_logging(
+    *, format: str = "auto", level: str = "info", stream: TextIO | None = None
+) -> None:
+    """Configure structlog and the stdlib root logger for the whole process.
+
+    :param format: ``json``, ``console``, or ``auto`` (console on a TTY, else JSON).
+    :param level: the minimum level logged.
+    :param stream: where to write; default stderr.
+    """
+    stream = stream or sys.stderr
+    use_json = format == "json" or (format == "auto" and not stream.isatty())
+    numeric_level = logging.getLevelNamesMapping()[level.upper()]
+    shared, renderer = _safe_chain(use_json=use_json, colors=stream.isatty())
 
     structlog.configure(
         processors=[

@@ -26,13 +26,13 @@ from importlib import metadata
 from typing import Any
 
 import pluggy
-import structlog
 from pluggy import HookImpl, Result
 
 from relaykit import hookspecs
 from relaykit._core_plugin import CORE_PLUGIN_NAME, CorePlugin
 from relaykit.connectors import Connector, ConnectorRegistry, RegisteredConnector
 from relaykit.errors import DuplicateConnectorError, PluginLoadError
+from relaykit.logs import get_logger
 from relaykit.sandboxes import SandboxFactory, SandboxRegistry
 
 __all__ = [
@@ -47,7 +47,7 @@ CONNECTOR_GROUP = "relaykit.connectors"
 MIDDLEWARE_GROUP = "relaykit.plugins"
 _ASYNC_METHODS = ("authenticate", "send", "handle_callback", "aclose")
 
-log = structlog.get_logger("relaykit.plugins")
+log = get_logger("relaykit.plugins")
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,11 @@ brackets follow the SS&E SMS configuration and the Portal guide).
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from relaykit.results import Channel
 
@@ -22,6 +23,7 @@ _DEFAULT_STATUS: dict[str, DefaultStatus] = {
     "staff": "opted_out",
 }
 _STRICT = ConfigDict(extra="forbid", hide_input_in_errors=True, frozen=True)
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 
 
 class RouteStep(BaseModel):
@@ -106,6 +108,17 @@ class TwoWayPolicy(BaseModel):
     sender_pool: tuple[str, ...] = ()
     instance: str | None = None
     notify_instance: str | None = None
+
+    @field_validator("sender_pool")
+    @classmethod
+    def _e164_numbers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for number in value:
+            if not _E164.fullmatch(number):
+                raise ValueError(
+                    f"{number!r} is not an E.164 number: write each pool number as + country "
+                    "code and number, without spaces, e.g. +447700900100"
+                )
+        return value
 
     @model_validator(mode="after")
     def _pool_needs_instance(self) -> TwoWayPolicy:

@@ -17,19 +17,25 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+import tomllib
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     AnyHttpUrl,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
     ValidationError,
+    field_serializer,
     field_validator,
     model_validator,
 )
@@ -43,9 +49,11 @@ from pydantic_settings import (
 
 from relaykit.errors import ConfigError
 from relaykit.policy import Route, SmsPolicy, TwoWayPolicy
+from relaykit.redaction import register_secret
 from relaykit.results import Channel
 
 __all__ = [
+    "BOOLEAN_TEXT",
     "DEFAULT_CONFIG_PATH",
     "DEFAULT_RETRY_FOR_SECONDS",
     "DeliverySettings",
@@ -54,11 +62,14 @@ __all__ = [
     "RelaykitSettings",
     "ServiceSettings",
     "TenantSettings",
+    "directory_problem",
     "load_settings",
+    "settings_from",
 ]
 
 DEFAULT_CONFIG_PATH = Path("relaykit.toml")
 _toml_path: ContextVar[Path | None] = ContextVar("relaykit_toml_path", default=None)
+_given_only: ContextVar[bool] = ContextVar("relaykit_given_only", default=False)
 
 _STRICT = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
@@ -69,6 +80,48 @@ DEFAULT_RETRY_FOR_SECONDS: dict[Channel, float] = {
     Channel.SMS: 15 * 60,
     Channel.WHATSAPP: 15 * 60,
     Channel.EMAIL: 4 * 60 * 60,
+}
+
+
+#: How a boolean may be written as text (env vars, secret files): these, in any case; no "yes".
+BOOLEAN_TEXT = {"true": True, "false": False, "1": True, "0": False}
+
+
+def _boolean_text(value: object) -> object:
+    if isinstance(value, str):
+        try:
+            return BOOLEAN_TEXT[value.strip().lower()]
+        except KeyError:
+            raise ValueError(f"{value!r} is not a boolean: write true or false") from None
+    return value
+
+
+_ConfigBool = Annotated[StrictBool, BeforeValidator(_boolean_text)]
+
+_URL_SEGMENT = re.compile(r"[A-Za-z0-9._~-]+")
+
+
+def _url_segment(kind: str) -> Callable[[str], str]:
+    def check(name: str) -> str:
+        if not _URL_SEGMENT.fullmatch(name) or name in (".", ".."):
+            raise ValueError(
+                f"{kind} {name!r} cannot appear in webhook URLs (/webhooks/TENANT/INSTANCE/KIND): "
+                f"rename the {kind} with letters, digits, '-', '_', '.' or '~' only"
+            )
+        return name
+
+    return check
+
+
+#: Tenant and instance names are path segments of their webhook URLs.
+_TenantName = Annotated[str, AfterValidator(_url_segment("tenant"))]
+_InstanceName = Annotated[str, AfterValidator(_url_segment("instance"))]
+
+#: Backends relaykit ships drivers for; ``postgresql://`` means psycopg 3, its only driver.
+_DATABASE_SCHEMES = {
+    "sqlite": "sqlite",
+    "postgresql": "postgresql+psycopg",
+    "postgresql+psycopg": "postgresql+psycopg",
 }
 
 
@@ -106,7 +159,7 @@ class TenantSettings(BaseModel):
 
     display_name: str = ""
     time_zone: str = "UTC"
-    instances: dict[str, InstanceSettings] = Field(default_factory=dict)
+    instances: dict[_InstanceName, InstanceSettings] = Field(default_factory=dict)
     routes: dict[str, Route] = Field(default_factory=dict)
     sms: SmsPolicy = Field(default_factory=SmsPolicy)
     two_way: TwoWayPolicy = Field(default_factory=TwoWayPolicy)
@@ -181,7 +234,7 @@ class DeliverySettings(BaseModel):
 
     model_config = _STRICT
 
-    inline: bool = True
+    inline: _ConfigBool = True
     max_attempts: int | None = Field(default=None, ge=1)
     base_delay_seconds: float = Field(default=0.5, gt=0)
     max_delay_seconds: float = Field(default=300.0, gt=0)
@@ -213,12 +266,58 @@ class RelaykitSettings(BaseSettings):
     )
 
     data_dir: Path = Path(".relaykit")
-    database_url: str | None = None
+    #: Left out of repr and str; its password is masked in JSON dumps and redacted from logs.
+    database_url: str | None = Field(default=None, repr=False)
     public_base_url: AnyHttpUrl | None = None
     log: LogSettings = Field(default_factory=LogSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
-    tenants: dict[str, TenantSettings] = Field(default_factory=dict)
+    tenants: dict[_TenantName, TenantSettings] = Field(default_factory=dict)
+
+    @field_validator("data_dir")
+    @classmethod
+    def _directory(cls, value: Path) -> Path:
+        problem = directory_problem(value)
+        if problem:
+            raise ValueError(f"{problem}: point data_dir at a directory (it is created if missing)")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        scheme, found, rest = value.partition("://")
+        if not found or scheme.lower() not in _DATABASE_SCHEMES:
+            named = f"scheme {scheme!r}" if found else "a URL without a scheme"
+            raise ValueError(
+                f"{named} is not supported: use sqlite:///PATH/relaykit.db or "
+                "postgresql://USER@HOST/DATABASE (pip install 'relaykit[postgres]'), "
+                "or leave database_url unset for the SQLite file in data_dir"
+            )
+        password = urlsplit(value).password
+        if password:
+            register_secret(unquote(password))
+        return f"{_DATABASE_SCHEMES[scheme.lower()]}://{rest}"
+
+    @field_serializer("database_url", when_used="json")
+    def _without_password(self, value: str | None) -> str | None:
+        password = urlsplit(value).password if value else None
+        return value.replace(f":{password}@", ":***@", 1) if value and password else value
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _bare_base_url(cls, value: AnyHttpUrl | None) -> AnyHttpUrl | None:
+        parts = [
+            name for name in ("query", "fragment") if value is not None and getattr(value, name)
+        ]
+        if value is not None and parts:
+            bare = str(value).split("?")[0].split("#")[0]
+            raise ValueError(
+                f"has a {' and a '.join(parts)}: callback URLs are this base plus "
+                f"/webhooks/..., so give the bare base, e.g. {bare}"
+            )
+        return value
 
     @classmethod
     def settings_customise_sources(
@@ -229,6 +328,8 @@ class RelaykitSettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
+        if _given_only.get():
+            return (init_settings,)
         sources: list[PydanticBaseSettingsSource] = [
             init_settings,
             env_settings,
@@ -242,6 +343,14 @@ class RelaykitSettings(BaseSettings):
     def public_base(self) -> str | None:
         """The public base URL without a trailing slash."""
         return str(self.public_base_url).rstrip("/") if self.public_base_url else None
+
+
+def directory_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be (or be created as) a directory, else ``None``."""
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        return f"{str(existing)!r} is a file, not a directory"
+    return None
 
 
 def load_settings(
@@ -267,11 +376,32 @@ def load_settings(
     secrets_dir = secrets_dir or os.environ.get("RELAYKIT_SECRETS_DIR") or None
     with _reading(path if path.is_file() else None):
         try:
-            return RelaykitSettings(_secrets_dir=secrets_dir, **overrides)  # type: ignore[call-arg]
+            settings = RelaykitSettings(_secrets_dir=secrets_dir, **overrides)  # type: ignore[call-arg]
         except ValidationError as exc:
-            raise ConfigError(_describe(exc, path)) from None
+            raise ConfigError(_describe(exc, f"{path} or RELAYKIT_* env")) from None
         except ValueError as exc:  # e.g. a TOML syntax error
             raise ConfigError(f"{path}: {exc}") from None
+    if path.is_file() and not settings.tenants and not tomllib.loads(path.read_text("utf-8")):
+        raise ConfigError(
+            f"{path} configures nothing: it holds no settings and no [tenants.NAME] table; "
+            "start from relaykit.example.toml"
+        )
+    return settings
+
+
+def settings_from(document: Mapping[str, Any]) -> RelaykitSettings:
+    """Settings from ``document`` alone: no config file, ``RELAYKIT_*`` env var or secrets
+    directory is read (a self-contained set-up such as ``relaykit demo``).
+
+    :raises ConfigError: naming every offending setting and what is wrong.
+    """
+    token = _given_only.set(True)
+    try:
+        return RelaykitSettings(**document)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, "the given settings")) from None
+    finally:
+        _given_only.reset(token)
 
 
 @contextmanager
@@ -283,12 +413,12 @@ def _reading(path: Path | None) -> Iterator[None]:
         _toml_path.reset(token)
 
 
-def _describe(exc: ValidationError, path: Path) -> str:
-    lines = [f"invalid configuration ({exc.error_count()} problem(s)) in {path} or RELAYKIT_* env:"]
+def _describe(exc: ValidationError, where: str) -> str:
+    lines = [f"invalid configuration ({exc.error_count()} problem(s)) in {where}:"]
     for error in exc.errors(include_input=False, include_url=False):
         location = ".".join(str(part) for part in error["loc"])
         hint = _HINTS.get(error["type"], "")
-        lines.append(f"  {location}: {error['msg']}{hint}")
+        lines.append(f"  {location}: {error['msg'].removeprefix('Value error, ')}{hint}")
     return "\n".join(lines)
 
 

@@ -70,6 +70,8 @@ class SmtpSink:
     ) -> None:
         self.received: list[ReceivedMail] = []
         self.maildir = maildir
+        if maildir is not None:
+            maildir.parent.mkdir(parents=True, exist_ok=True)  # Maildir creates only its own
         self._box = mailbox.Maildir(maildir, create=True) if maildir is not None else None
         self._on_message = on_message
 

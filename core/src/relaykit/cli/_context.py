@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from relaykit.errors import ConfigError, RelaykitError
+from relaykit.errors import ConfigError, RelaykitError, StoreError
 from relaykit.host import ConnectorHost
 from relaykit.logs import configure_logging
 from relaykit.plugins import PluginHost, build_plugin_host
@@ -84,6 +84,8 @@ class CliContext:
 def failing_on_config_errors() -> Iterator[None]:
     try:
         yield
+    except StoreError as exc:  # not the configuration: the file it names
+        fail(str(exc), code=EXIT_FAILED)
     except (ConfigError, RelaykitError) as exc:
         fail(str(exc), code=EXIT_CONFIG)
 

@@ -9,9 +9,10 @@ from typing import Annotated
 
 import typer
 
-from relaykit.cli._context import CliContext, fail, stdout
+from relaykit.cli._context import EXIT_CONFIG, CliContext, fail, stdout
 from relaykit.errors import UnknownConnectorError
 from relaykit.sandboxes import SandboxFactory, SandboxOptions
+from relaykit.settings import directory_problem
 
 
 def sandbox(
@@ -19,7 +20,9 @@ def sandbox(
     name: Annotated[str, typer.Argument(help="Sandbox name, e.g. twilio or email.")],
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port (0 picks a free one).")] = 0,
-    data_dir: Annotated[Path | None, typer.Option(help="Where to keep what it receives.")] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Where to keep what it receives (created if missing).")
+    ] = None,
 ) -> None:
     """Run a provider sandbox (a local Twilio-compatible server, an SMTP sink) until Ctrl-C."""
     plugins = ctx.ensure_object(CliContext).plugins()
@@ -28,6 +31,11 @@ def sandbox(
     except UnknownConnectorError as exc:
         fail(str(exc))
         return
+    problem = directory_problem(data_dir) if data_dir is not None else None
+    if problem:
+        fail(
+            f"--data-dir: {problem}; give a directory (it is created if missing)", code=EXIT_CONFIG
+        )
     options = SandboxOptions(host=host, port=port, data_dir=data_dir)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(factory, options))

@@ -11,10 +11,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import structlog
-
 from relaykit.delivery.dispatcher import Dispatcher, utcnow
 from relaykit.delivery.reasons import FallbackReason
+from relaykit.logs import get_logger
 from relaykit.policy import RouteStep
 from relaykit.recipients import Recipient, phone_numbers
 from relaykit.results import (
@@ -30,7 +29,7 @@ from relaykit.store import Store
 
 __all__ = ["OPT_OUT_CODES", "STAFF_REPLY_EVENT", "CallbackApplier"]
 
-log = structlog.get_logger("relaykit.callbacks")
+log = get_logger("relaykit.callbacks")
 
 #: Provider error codes that mean "this recipient unsubscribed" when a status callback of a
 #: message relaykit sent reports them; the one place a status callback changes consent (about

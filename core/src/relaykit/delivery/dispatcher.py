@@ -15,8 +15,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-import structlog
-
 from relaykit.connectors import SupportsReconcile
 from relaykit.delivery.health import InstanceHealth
 from relaykit.delivery.planner import Plan, Planner, month_of
@@ -32,6 +30,7 @@ from relaykit.errors import (
     TransientSendError,
 )
 from relaykit.host import ConnectorHost
+from relaykit.logs import get_logger
 from relaykit.recipients import Recipient, StaffUser, phone_numbers
 from relaykit.results import Channel, OutboundMessage, SendReceipt
 from relaykit.settings import DEFAULT_RETRY_FOR_SECONDS, DeliverySettings, TenantSettings
@@ -39,7 +38,7 @@ from relaykit.store import MessageRecord, Store
 
 __all__ = ["AttemptResult", "Dispatcher", "RetryPolicy", "utcnow"]
 
-log = structlog.get_logger("relaykit.dispatch")
+log = get_logger("relaykit.dispatch")
 
 
 def utcnow() -> datetime:

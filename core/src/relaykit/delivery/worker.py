@@ -28,17 +28,16 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-import structlog
-
 from relaykit.connectors import SupportsReconcile
 from relaykit.delivery.dispatcher import utcnow
 from relaykit.delivery.relay import Relay
 from relaykit.errors import ConnectorError, RelaykitError
+from relaykit.logs import get_logger
 from relaykit.results import CallbackOutcome
 
 __all__ = ["Worker", "WorkerAlreadyRunning", "WorkerStats"]
 
-log = structlog.get_logger("relaykit.worker")
+log = get_logger("relaykit.worker")
 
 
 class WorkerAlreadyRunning(RelaykitError):

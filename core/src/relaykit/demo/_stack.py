@@ -20,9 +20,11 @@ from relaykit.delivery import Relay
 from relaykit.demo._client import request
 from relaykit.demo._toml import to_toml
 from relaykit.errors import RelaykitError
+from relaykit.host import ConnectorHost
 from relaykit.plugins import PluginHost, build_plugin_host
 from relaykit.sandboxes import RunningSandbox, SandboxOptions
 from relaykit.service import EmbeddedServer, create_app, hash_api_key, new_api_key
+from relaykit.settings import settings_from
 
 __all__ = ["TENANT", "DemoStack", "start_stack"]
 
@@ -132,7 +134,11 @@ async def start_stack(
             "log": {"level": "warning"},
             "tenants": {TENANT: tenant_settings(twilio.settings, email.settings, api_key)},
         }
-        relay = Relay.from_config(None, plugins=plugins, **settings)
+        # The demo's settings only: a caller's RELAYKIT_* env, secrets directory or config file
+        # (a real password, a production database) must not reach it.
+        relay = Relay.from_host(
+            ConnectorHost.from_settings(settings_from(settings), plugins=plugins)
+        )
         stack.push_async_callback(relay.aclose)
         await stack.enter_async_context(server.serving(create_app(relay)))
         await _point_number_at(twilio, f"{server.url}/webhooks/{TENANT}/sms/inbound")

@@ -6,11 +6,10 @@ import time
 from collections.abc import Awaitable, Generator
 from typing import Any, TypeVar
 
-import structlog
-
 from relaykit.connectors import Connector
 from relaykit.errors import ConnectorError
 from relaykit.hookspecs import hookimpl
+from relaykit.logs import get_logger
 from relaykit.middleware._async import around_async
 from relaykit.results import (
     CallbackOutcome,
@@ -24,7 +23,7 @@ __all__ = ["CALL_LOG_PLUGIN_NAME", "CallLog"]
 
 CALL_LOG_PLUGIN_NAME = "relaykit.call_log"
 T = TypeVar("T")
-log = structlog.get_logger("relaykit.connector")
+log = get_logger("relaykit.connector")
 
 
 class CallLog:

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-import structlog
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -14,6 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from relaykit.delivery import Relay
+from relaykit.logs import get_logger
 from relaykit.service._api import JsonApi
 from relaykit.service._auth import ApiKeys
 from relaykit.service._callbacks import DEFAULT_CALLBACK_BUDGET_S, DEFAULT_DRAIN_S, CallbackApplier
@@ -24,7 +24,7 @@ from relaykit.service._webhooks import WebhookEndpoint
 
 __all__ = ["create_app"]
 
-log = structlog.get_logger("relaykit.service")
+log = get_logger("relaykit.service")
 
 #: How often ``serve`` moves messages past their delivery deadline on (deadlines can be seconds).
 DEFAULT_DEADLINE_SWEEP_S = 1.0

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import asyncio
 
-import structlog
-
 from relaykit.delivery import Relay
+from relaykit.logs import get_logger
 from relaykit.results import CallbackOutcome
 
 __all__ = ["DEFAULT_CALLBACK_BUDGET_S", "DEFAULT_DRAIN_S", "CallbackApplier"]
@@ -24,7 +23,7 @@ DEFAULT_CALLBACK_BUDGET_S = 5.0
 #: How long a shutdown waits for callbacks still being applied in the background.
 DEFAULT_DRAIN_S = 30.0
 
-log = structlog.get_logger("relaykit.service")
+log = get_logger("relaykit.service")
 
 
 class CallbackApplier:

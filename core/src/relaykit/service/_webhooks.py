@@ -9,12 +9,12 @@ signatures that cover the URL.
 
 from __future__ import annotations
 
-import structlog
 from starlette.requests import Request
 from starlette.responses import Response
 
 from relaykit.delivery import Relay
 from relaykit.errors import CallbackParseError, CallbackVerificationError
+from relaykit.logs import get_logger
 from relaykit.results import CallbackRequest
 from relaykit.service._body import BodyTooLarge, MalformedLength, read_body
 from relaykit.service._callbacks import CallbackApplier
@@ -22,7 +22,7 @@ from relaykit.service._responses import error
 
 __all__ = ["WebhookEndpoint"]
 
-log = structlog.get_logger("relaykit.service")
+log = get_logger("relaykit.service")
 
 
 class WebhookEndpoint:

@@ -5,7 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DatabaseError
 
+from relaykit.errors import StoreError
 from relaykit.store.deliveries import Deliveries
 from relaykit.store.engine import create_store_engine, default_database_url
 from relaykit.store.migrate import upgrade
@@ -19,6 +22,10 @@ __all__ = [
     "StatusChange",
     "Store",
 ]
+
+
+#: sqlite3 error names of a file that is not a database, or a damaged one.
+_DAMAGED = ("SQLITE_NOTADB", "SQLITE_CORRUPT")
 
 
 class Store:
@@ -36,9 +43,24 @@ class Store:
 
     @classmethod
     def open(cls, url: str | None = None, *, data_dir: Path | None = None) -> Store:
-        """Open (and migrate) the database at ``url``, or the SQLite file in ``data_dir``."""
-        engine = create_store_engine(url or default_database_url(data_dir or Path(".relaykit")))
-        upgrade(engine)
+        """Open (and migrate) the database at ``url``, or the SQLite file in ``data_dir``.
+
+        :raises StoreError: when the SQLite file is not a database or is damaged.
+        """
+        url = url or default_database_url(data_dir or Path(".relaykit"))
+        engine = create_store_engine(url)
+        try:
+            upgrade(engine)
+        except DatabaseError as exc:
+            engine.dispose()
+            if getattr(exc.orig, "sqlite_errorname", "") not in _DAMAGED:
+                raise
+            raise StoreError(
+                f"the store {make_url(url).database} is not a usable SQLite database "
+                f"({exc.orig}): move it aside (with any -wal and -shm files beside it) to start "
+                "an empty store, or restore it from a backup; data_dir or database_url "
+                "choose another file"
+            ) from None
         return cls(engine)
 
     def close(self) -> None:
