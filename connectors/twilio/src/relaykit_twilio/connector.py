@@ -34,12 +34,17 @@ from relaykit import (
     load_spec_resource,
 )
 from relaykit.sms import MAX_BODY_CHARACTERS, count_segments
-from relaykit_twilio.callbacks import inbound_events, status_events, url_with_reference
+from relaykit_twilio.callbacks import (
+    inbound_events,
+    json_params,
+    status_events,
+    url_with_reference,
+)
 from relaykit_twilio.error_table import error_for_response, error_for_transport, parse_retry_after
 from relaykit_twilio.numbers import InvalidNumberError, Recipient, normalize_number
 from relaykit_twilio.senders import Sender, SenderKind, parse_sender
 from relaykit_twilio.settings import TwilioSettings
-from relaykit_twilio.signatures import FormParams, verify_signature
+from relaykit_twilio.signatures import FormParams, signs_body, verify_signature
 
 if TYPE_CHECKING:
     from twilio.rest import Client  # type: ignore[import-untyped]
@@ -360,12 +365,16 @@ class TwilioConnector:
     async def handle_callback(self, request: CallbackRequest) -> CallbackOutcome:
         """Verify ``X-Twilio-Signature`` over the public URL, then normalise the request.
 
+        A request whose URL carries ``bodySHA256`` is verified over its raw
+        body; a JSON one is then read as a flat object of Twilio's parameters.
+
         :raises CallbackVerificationError: missing, malformed or wrong signature.
         :raises CallbackParseError: verified, but not a status or inbound webhook.
         """
         url = self._signed_url(request)
+        json_body = signs_body(url) and _is_json(request.content_type)
         try:
-            items = request.form_items() if request.method.upper() == "POST" else []
+            items = [] if json_body or request.method.upper() != "POST" else request.form_items()
         except UnicodeDecodeError:
             raise CallbackVerificationError("twilio: the request body is not UTF-8") from None
         verify_signature(
@@ -373,8 +382,12 @@ class TwilioConnector:
             params=FormParams(items),
             headers=request.headers,
             auth_token=self.settings.auth_token.get_secret_value(),
+            body=request.body,
         )
-        params = dict(items) if items else _query_params(url)
+        if json_body:
+            params = json_params(request.body)
+        else:
+            params = dict(items) if items else _query_params(url)
         if request.kind == "status":
             return CallbackOutcome(events=status_events(params, url))
         if request.kind == "inbound":
@@ -498,6 +511,11 @@ def _error_body(exc: Exception) -> tuple[int | None, str]:
         return None, ""
     code = body.get("code")
     return (code if isinstance(code, int) else None), str(body.get("message") or "")
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.partition(";")[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
 
 
 def _query_params(url: str) -> dict[str, str]:
