@@ -40,6 +40,7 @@ from relaykit.results import (
     InboundMessage,
     MessageStatus,
     OutboundMessage,
+    SenderCheck,
     SendReceipt,
     StatusUpdate,
 )
@@ -113,6 +114,7 @@ __all__ = [
     "RunningSandbox",
     "SandboxOptions",
     "SendReceipt",
+    "SenderCheck",
     "SpecValidationError",
     "StatusUpdate",
     "TransientSendError",
