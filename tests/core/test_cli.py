@@ -113,6 +113,7 @@ def test_check_reports_connected_and_exits_0(cli: CliRunner, outbox_config: Path
         "connector": "outbox",
         "detail": "",
         "instance": "north-high/sms",
+        "senders": [],  # a connector that reports no senders still works
         "state": "connected",
         "test_send": None,
     }

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import hashlib
+import json
 from urllib.parse import urlencode
 
 import pytest
@@ -307,3 +309,39 @@ async def test_graceful_stop_starts_no_new_send_and_leaves_the_retry_to_the_work
     assert after is not None and after.state == "sent"
     assert after.messages[1].attempt_count == 2
     assert len(service.emails_to("parent@example.org")) == 1
+
+
+def _json_signed(service: Service, path: str, body: bytes) -> tuple[str, dict[str, str]]:
+    """The path with ``bodySHA256`` for ``body``, and the headers Twilio signs such a URL with."""
+    signed_path = f"{path}?bodySHA256={hashlib.sha256(body).hexdigest()}"
+    headers = service.sign(service.relay.host.settings.public_base() + signed_path, {})
+    return signed_path, dict(headers, **{"Content-Type": "application/json"})
+
+
+async def test_json_webhook_signed_over_body_sha256_marks_the_delivery_delivered(
+    service: Service,
+) -> None:
+    delivery_id, sid = await _sent_message(service)
+    body = json.dumps(_status_params(sid, "delivered")).encode()
+    path, headers = _json_signed(service, f"/webhooks/{TENANT}/sms/status", body)
+
+    response = await service.client.post(path, content=body, headers=headers)
+
+    assert response.status_code == 200, response.text
+    assert await _status_of(service, delivery_id) == "delivered"
+
+
+@pytest.mark.parametrize("forged", ["empty", "other-status"])
+async def test_json_webhook_with_a_body_not_matching_body_sha256_is_403_and_changes_nothing(
+    service: Service, forged: str
+) -> None:
+    delivery_id, sid = await _sent_message(service)
+    genuine = json.dumps(_status_params(sid, "delivered")).encode()
+    path, headers = _json_signed(service, f"/webhooks/{TENANT}/sms/status", genuine)
+    body = b"" if forged == "empty" else genuine.replace(b'"delivered"', b'"undelivered"')
+
+    response = await service.client.post(path, content=body, headers=headers)
+
+    assert response.status_code == 403, response.text
+    assert await _status_of(service, delivery_id) == "sent"
+    assert service.emails_to("parent@example.org") == []

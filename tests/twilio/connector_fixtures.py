@@ -5,6 +5,8 @@
   returns an :class:`InstanceConfig` (tenant ``north-high``, instance ``sms``).
 * ``make_twilio_connector`` - a factory building connectors that are closed
   after the test.
+* ``connect`` - a factory: ``connect(**settings)`` is a
+  connector on the in-process ``twilio_sandbox``'s default account.
 * ``sandbox_connector`` - a connector wired to the in-process ``twilio_sandbox``
   (default account, SMS and WhatsApp sender ``+15005550006``), whose
   callbacks go to ``callback_server``.
@@ -44,6 +46,7 @@ __all__ = [
     "CallbackServer",
     "HandledWebhook",
     "callback_server",
+    "connect",
     "documented_signature",
     "make_twilio_connector",
     "sandbox_connector",
@@ -112,6 +115,26 @@ async def make_twilio_connector() -> AsyncIterator[Callable[[InstanceConfig], Tw
     yield make
     for connector in built:
         await connector.aclose()
+
+
+@pytest.fixture
+def connect(
+    twilio_sandbox: Any,
+    twilio_config: Callable[..., InstanceConfig],
+    make_twilio_connector: Callable[[InstanceConfig], TwilioConnector],
+) -> Callable[..., TwilioConnector]:
+    """``connect(**settings)``: a connector on the sandbox's default account."""
+
+    def make(**settings: Any) -> TwilioConnector:
+        values = {
+            "account_sid": twilio_sandbox.account_sid,
+            "auth_token": twilio_sandbox.auth_token,
+            "api_base_url": twilio_sandbox.url,
+            **settings,
+        }
+        return make_twilio_connector(twilio_config(**values))
+
+    return make
 
 
 @dataclass

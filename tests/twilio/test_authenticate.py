@@ -9,31 +9,11 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from relaykit import ConnectionState, InstanceConfig
+from relaykit import ConnectionState
 from relaykit_twilio import TwilioConnector
-from relaykit_twilio.sandbox import DEFAULT_MESSAGING_SERVICE_SID, TwilioSandbox
+from relaykit_twilio.sandbox import DEFAULT_MESSAGING_SERVICE_SID, TwilioSandbox, WhatsAppSender
 
 MakeConnector = Callable[..., TwilioConnector]
-
-
-@pytest.fixture
-def connect(
-    twilio_sandbox: TwilioSandbox,
-    twilio_config: Callable[..., InstanceConfig],
-    make_twilio_connector: Callable[[InstanceConfig], TwilioConnector],
-) -> MakeConnector:
-    """``connect(**settings)``: a connector on the sandbox's default account."""
-
-    def make(**settings: Any) -> TwilioConnector:
-        values = {
-            "account_sid": twilio_sandbox.account_sid,
-            "auth_token": twilio_sandbox.auth_token,
-            "api_base_url": twilio_sandbox.url,
-            **settings,
-        }
-        return make_twilio_connector(twilio_config(**values))
-
-    return make
 
 
 async def test_connected_with_an_owned_sms_capable_number(connect: MakeConnector) -> None:
@@ -82,7 +62,7 @@ async def test_an_unknown_messaging_service_is_sender_not_verified(connect: Make
     missing = "MG" + "9" * 32
     status = await connect(sms_sender=missing).authenticate()
     assert status.state is ConnectionState.SENDER_NOT_VERIFIED
-    assert f"{missing}: no such Messaging Service" in status.detail
+    assert f"{missing} is no Messaging Service of account" in status.detail
 
 
 async def test_the_whatsapp_sender_is_checked_too(connect: MakeConnector) -> None:
@@ -92,8 +72,10 @@ async def test_the_whatsapp_sender_is_checked_too(connect: MakeConnector) -> Non
 
 
 async def test_whatsapp_senders_need_no_sms_capability_and_the_shared_sandbox_passes(
-    connect: MakeConnector,
+    connect: MakeConnector, twilio_sandbox: TwilioSandbox
 ) -> None:
+    # A voice-only number with an Online WhatsApp sender: approval is what counts.
+    twilio_sandbox.default_account.whatsapp_senders.append(WhatsAppSender("+15005550007"))
     voice_only = await connect(whatsapp_sender="whatsapp:+15005550007").authenticate()
     assert voice_only.connected, voice_only.detail
     shared = await connect(whatsapp_sender="whatsapp:+14155238886").authenticate()
@@ -142,3 +124,14 @@ async def test_a_server_that_is_not_twilio_is_reported(connect: MakeConnector) -
         await runner.cleanup()
     assert status.state is ConnectionState.MISCONFIGURED
     assert f"{url} did not answer like Twilio" in status.detail
+
+
+@pytest.mark.parametrize("status", ["PENDING_VERIFICATION", "TWILIO_REVIEW", "OFFLINE", "DRAFT"])
+async def test_a_whatsapp_sender_not_yet_online_is_sender_not_verified(
+    connect: MakeConnector, twilio_sandbox: TwilioSandbox, status: Any
+) -> None:
+    twilio_sandbox.default_account.whatsapp_senders[0].status = status
+    result = await connect(whatsapp_sender="whatsapp:+15005550006").authenticate()
+    assert result.state is ConnectionState.SENDER_NOT_VERIFIED
+    [whatsapp] = [s for s in result.senders if s.role == "whatsapp_sender"]
+    assert not whatsapp.ok and f"its status is {status}" in whatsapp.detail

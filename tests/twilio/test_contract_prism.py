@@ -139,10 +139,13 @@ async def test_authenticate_calls_pass_the_spec(
     mock_connector: TwilioConnector, answers: StatusLog
 ) -> None:
     status = await mock_connector.authenticate()
-    # account fetch + incoming numbers for each sender: all accepted by the mock
-    assert answers.statuses == [200, 200, 200]
-    # the mock's example numbers are not ours: a verdict, not a crash
-    assert status.state in (ConnectionState.CONNECTED, ConnectionState.SENDER_NOT_VERIFIED)
+    # account fetch + incoming numbers of the SMS sender: accepted by the mock. The WhatsApp
+    # sender is looked up in Messaging v2 Channels Senders, which the spec copy (API v2010
+    # only) lacks: the mock's 404 leaves it unchecked, reported so, not "Connected".
+    assert answers.statuses == [200, 200, 404]
+    assert status.state is ConnectionState.SENDER_NOT_VERIFIED
+    [whatsapp] = [s for s in status.senders if s.role == "whatsapp_sender"]
+    assert not whatsapp.ok and whatsapp.detail.startswith("could not be checked")
 
 
 async def test_reconciliation_reads_pass_the_spec(

@@ -12,7 +12,6 @@ from relaykit import (
     AmbiguousSendError,
     AuthenticationError,
     Channel,
-    InstanceConfig,
     MessageStatus,
     OutboundMessage,
     PermanentSendError,
@@ -31,24 +30,6 @@ def sms(body: str = "Early dismissal at 1 pm today.", to: str = TO, **kw: Any) -
 
 def now() -> datetime:
     return datetime.now(UTC)
-
-
-@pytest.fixture
-def connect(
-    twilio_sandbox: TwilioSandbox,
-    twilio_config: Callable[..., InstanceConfig],
-    make_twilio_connector: Callable[[InstanceConfig], TwilioConnector],
-) -> Callable[..., TwilioConnector]:
-    def make(**settings: Any) -> TwilioConnector:
-        values = {
-            "account_sid": twilio_sandbox.account_sid,
-            "auth_token": twilio_sandbox.auth_token,
-            "api_base_url": twilio_sandbox.url,
-            **settings,
-        }
-        return make_twilio_connector(twilio_config(**values))
-
-    return make
 
 
 @pytest.mark.parametrize("fault", ["drop_after_create", "fail_after_create"])

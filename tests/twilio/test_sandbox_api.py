@@ -15,8 +15,10 @@ from twilio.rest import Client
 from relaykit_twilio.sandbox import (
     DEFAULT_MESSAGING_SERVICE_SID,
     DEFAULT_SMS_NUMBER,
+    IncomingNumber,
     SandboxAccount,
     TwilioSandbox,
+    WhatsAppSender,
 )
 from tests.twilio.sandbox_fixtures import TwilioSpec, basic_auth
 
@@ -233,6 +235,33 @@ async def test_send_through_a_messaging_service_is_accepted_then_gets_a_sender(
     _, fetched = await api.call("GET", f"/Messages/{body['sid']}.json")
     assert (fetched["status"], fetched["from"]) == ("delivered", DEFAULT_SMS_NUMBER)
     assert fetched["messaging_service_sid"] == DEFAULT_MESSAGING_SERVICE_SID
+
+
+# -- WhatsApp senders (messaging v2) --------------------------------------------------------
+
+
+async def test_whatsapp_senders_list_through_the_sdk_pages_and_only_online_ones_send(
+    sdk: Client, api: Api, twilio_sandbox: TwilioSandbox
+) -> None:
+    account = twilio_sandbox.default_account
+    pending = [WhatsAppSender(f"+1500555{n:04d}", status="PENDING_VERIFICATION") for n in range(3)]
+    account.whatsapp_senders += pending
+
+    senders = await sdk.messaging.v2.channels_senders.list_async(channel="whatsapp", page_size=2)
+
+    by_id = {s.sender_id: s.status for s in senders}
+    assert by_id == {
+        f"whatsapp:{DEFAULT_SMS_NUMBER}": "ONLINE",
+        **{p.sender_id: "PENDING_VERIFICATION" for p in pending},
+    }
+    assert all(s.sid.startswith("XE") for s in senders)
+    account.numbers.append(IncomingNumber(pending[0].phone_number))
+    status, body = await api.send(
+        f"whatsapp:{RECIPIENT}", From=f"whatsapp:{pending[0].phone_number}"
+    )
+    assert (status, body["code"]) == (400, 63007)
+    status, _ = await api.send(f"whatsapp:{RECIPIENT}", From=f"whatsapp:{DEFAULT_SMS_NUMBER}")
+    assert status == 201
 
 
 # -- message lists --------------------------------------------------------------------------

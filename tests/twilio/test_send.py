@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -11,7 +12,6 @@ import pytest
 from relaykit import (
     AmbiguousSendError,
     Channel,
-    InstanceConfig,
     MessageStatus,
     OptOutError,
     OutboundMessage,
@@ -37,22 +37,9 @@ def whatsapp(to: str, body: str = "Reply YES to confirm.", **kw: Any) -> Outboun
 
 
 @pytest.fixture
-def connect(
-    twilio_sandbox: TwilioSandbox,
-    twilio_config: Callable[..., InstanceConfig],
-    make_twilio_connector: Callable[[InstanceConfig], TwilioConnector],
-) -> Callable[..., TwilioConnector]:
-    def make(**settings: Any) -> TwilioConnector:
-        values = {
-            "account_sid": twilio_sandbox.account_sid,
-            "auth_token": twilio_sandbox.auth_token,
-            "api_base_url": twilio_sandbox.url,
-            "whatsapp_sender": "+15005550006",
-            **settings,
-        }
-        return make_twilio_connector(twilio_config(**values))
-
-    return make
+def connect(connect: Callable[..., TwilioConnector]) -> Callable[..., TwilioConnector]:
+    """The shared ``connect``, with the sandbox's WhatsApp sender configured too."""
+    return functools.partial(connect, whatsapp_sender="+15005550006")
 
 
 async def test_sms_receipt_carries_sid_status_segments_and_encoding(

@@ -8,13 +8,23 @@ the code it uses.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 from collections.abc import Callable
 from urllib.parse import urlencode
 
 import pytest
+from pydantic import SecretStr
 from twilio.request_validator import RequestValidator
 
-from relaykit import CallbackRequest, CallbackVerificationError, InstanceConfig, StatusUpdate
+from relaykit import (
+    CallbackParseError,
+    CallbackRequest,
+    CallbackVerificationError,
+    InstanceConfig,
+    StatusUpdate,
+)
 from relaykit_twilio import TwilioConnector
 from tests.twilio.connector_fixtures import AUTH_TOKEN, PUBLIC_BASE, documented_signature
 
@@ -196,3 +206,82 @@ async def test_refusals_never_echo_the_auth_token(connector: TwilioConnector) ->
         with pytest.raises(CallbackVerificationError) as error:
             await connector.handle_callback(request)
         assert AUTH_TOKEN not in str(error.value)
+
+
+# -- JSON bodies signed over their hash (bodySHA256, PITFALLS 31) -------------------------------
+
+#: Twilio's published test vector for a JSON webhook (twilio-python's request validator tests).
+VECTOR_TOKEN = "12345"
+VECTOR_URL = (
+    "https://mycompany.com/myapp.php?foo=1&bar=2"
+    "&bodySHA256=0a1ff7634d9ab3b95db5c9a2dfe9416e41502b283a80c7cf19632632f96e6620"
+)
+VECTOR_BODY = b'{"property": "value", "boolean": true}'
+VECTOR_SIGNATURE = "a9nBmqA0ju/hNViExpshrM61xv4="
+
+
+def json_callback(
+    url: str, body: bytes, signature: str, *, content_type: str = "application/json"
+) -> CallbackRequest:
+    return CallbackRequest(
+        kind="status",
+        url=url,
+        method="POST",
+        headers={"content-type": content_type, "x-twilio-signature": signature},
+        body=body,
+        content_type=content_type,
+    )
+
+
+def body_signed_url(base: str, body: bytes) -> str:
+    """``base`` with the ``bodySHA256`` query parameter Twilio adds for a JSON body."""
+    return f"{base}&bodySHA256={hashlib.sha256(body).hexdigest()}"
+
+
+@pytest.fixture
+def vector_connector(
+    twilio_config: Callable[..., InstanceConfig],
+    make_twilio_connector: Callable[[InstanceConfig], TwilioConnector],
+) -> TwilioConnector:
+    # No public base: the request URL is the URL Twilio signed, as in the vector. The
+    # vector's token is shorter than the schema allows, so it is put in after validation.
+    config = twilio_config(public_base=None)
+    settings = dict(config.settings, auth_token=SecretStr(VECTOR_TOKEN))
+    return make_twilio_connector(dataclasses.replace(config, settings=settings))
+
+
+async def test_json_webhook_signed_over_body_sha256_verifies_twilio_vector(
+    vector_connector: TwilioConnector,
+) -> None:
+    # Verified: what remains is that the vector is no status callback (no MessageSid).
+    with pytest.raises(CallbackParseError, match="MessageSid"):
+        await vector_connector.handle_callback(
+            json_callback(VECTOR_URL, VECTOR_BODY, VECTOR_SIGNATURE)
+        )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"", b'{"property": "value", "boolean": false}', VECTOR_BODY + b" ", b"property=value"],
+    ids=["empty", "changed", "trailing-space", "as-form"],
+)
+async def test_json_webhook_with_a_body_not_matching_body_sha256_is_refused(
+    vector_connector: TwilioConnector, body: bytes
+) -> None:
+    for content_type in ("application/json", "application/x-www-form-urlencoded"):
+        with pytest.raises(CallbackVerificationError, match="bodySHA256"):
+            await vector_connector.handle_callback(
+                json_callback(VECTOR_URL, body, VECTOR_SIGNATURE, content_type=content_type)
+            )
+
+
+async def test_json_status_callback_signed_over_body_sha256_becomes_a_status_update(
+    connector: TwilioConnector,
+) -> None:
+    body = json.dumps(PARAMS).encode()
+    url = body_signed_url(STATUS_URL, body)
+    outcome = await connector.handle_callback(json_callback(url, body, signed(url, {})))
+    (event,) = outcome.events
+    assert isinstance(event, StatusUpdate)
+    assert (event.provider_message_id, event.status.value) == (PARAMS["MessageSid"], "delivered")
+    assert event.reference == "msg-42"

@@ -42,6 +42,7 @@ from relaykit.results import (
     InboundMessage,
     MessageStatus,
     OutboundMessage,
+    SenderCheck,
     SendReceipt,
     StatusUpdate,
 )
@@ -116,6 +117,7 @@ __all__ = [
     "RunningSandbox",
     "SandboxOptions",
     "SendReceipt",
+    "SenderCheck",
     "SpecValidationError",
     "StoreError",
     "StatusUpdate",

@@ -42,6 +42,10 @@ class InstanceConfig:
     :ivar callback_base_url: the public URL under which this instance's
         webhooks are reachable, ``{public_base_url}/webhooks/{tenant}/{name}``;
         append ``/{kind}``. ``None`` when no public base URL is configured.
+    :ivar extra_senders: senders the host will pass as
+        ``OutboundMessage.sender`` besides the instance's own (the tenant's
+        ``two_way.sender_pool`` when ``two_way.instance`` names this
+        instance); ``authenticate`` should check them too.
     """
 
     tenant: str
@@ -49,6 +53,7 @@ class InstanceConfig:
     connector: str
     settings: Mapping[str, Any] = field(default_factory=dict)
     callback_base_url: str | None = None
+    extra_senders: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -95,7 +100,7 @@ class Connector(Protocol):
         ...
 
     async def authenticate(self) -> ConnectionStatus:
-        """Check credentials and sender with the provider; never raise for a bad setup."""
+        """Check credentials and every sender with the provider; never raise for a bad setup."""
         ...
 
     async def send(self, message: OutboundMessage) -> SendReceipt:

@@ -101,7 +101,11 @@ def authenticate(connector: Connector) -> Awaitable[ConnectionStatus]:
     :class:`ConnectionStatus`: ``connected``, or a typed reason
     (``invalid_credentials``, ``sender_not_verified``, ``unreachable``, ...)
     with a one-sentence ``detail`` saying what to fix. A bad setup is a status,
-    not an exception.
+    not an exception. A connector that sends from senders checks every one the
+    instance will use - its own settings and ``connector.config.extra_senders``
+    (e.g. a tenant's staff number pool) - and reports each as a
+    :class:`SenderCheck` in ``ConnectionStatus.senders`` (optional: the field
+    defaults to empty); one failed sender makes it ``sender_not_verified``.
 
     :param connector: the configured instance the host picked.
     :returns: an awaitable of the status.

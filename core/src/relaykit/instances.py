@@ -57,6 +57,9 @@ def build_instance_configs(
                 callback_base_url=(
                     f"{public_base}/webhooks/{tenant_name}/{instance_name}" if public_base else None
                 ),
+                extra_senders=(
+                    tenant.two_way.sender_pool if tenant.two_way.instance == instance_name else ()
+                ),
             )
     if problems:
         raise ConfigError("invalid connector settings:\n  " + "\n  ".join(problems))

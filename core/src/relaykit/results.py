@@ -28,6 +28,7 @@ __all__ = [
     "MessageStatus",
     "OutboundMessage",
     "SendReceipt",
+    "SenderCheck",
     "StatusUpdate",
 ]
 
@@ -136,11 +137,35 @@ class ConnectionState(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class SenderCheck:
+    """One sender an instance will use, as ``authenticate`` found it.
+
+    :ivar role: where the instance gets it: the setting's name
+        (``sms_sender``) or ``two_way.sender_pool``.
+    :ivar sender: the address as the provider knows it (``+15017122661``, ``MG…``).
+    :ivar ok: it can send for this account.
+    :ivar detail: what was checked, or what to fix, in a sentence.
+    """
+
+    role: str
+    sender: str
+    ok: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class ConnectionStatus:
-    """What ``authenticate`` found; ``detail`` says what to fix, in a sentence."""
+    """What ``authenticate`` found; ``detail`` says what to fix, in a sentence.
+
+    :ivar senders: one :class:`SenderCheck` per sender the instance will use
+        (its own and ``InstanceConfig.extra_senders``), when the connector
+        checks senders; a failed one should make the state
+        ``sender_not_verified``. Empty for connectors without senders.
+    """
 
     state: ConnectionState
     detail: str = ""
+    senders: tuple[SenderCheck, ...] = ()
 
     @property
     def connected(self) -> bool:

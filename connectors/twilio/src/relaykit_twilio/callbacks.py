@@ -20,6 +20,7 @@ captured replays carry the same MessageSid and status, so they collapse.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
@@ -41,6 +42,7 @@ __all__ = [
     "REFERENCE_PARAM",
     "consent_action",
     "inbound_events",
+    "json_params",
     "reference_from_url",
     "status_events",
     "url_with_reference",
@@ -84,6 +86,28 @@ def consent_action(body: str, opt_out_type: str | None = None) -> str | None:
     if word in OPT_IN_KEYWORDS:
         return "opt_in"
     return None
+
+
+def json_params(body: bytes) -> dict[str, str]:
+    """The parameters of a (verified) JSON webhook body: a flat object of Twilio's names.
+
+    Scalars become the strings a form post would carry (``true``, ``3``);
+    ``null`` means absent.
+
+    :raises CallbackParseError: the body is not a JSON object.
+    """
+    try:
+        document = json.loads(body.decode("utf-8"))
+    except ValueError:
+        raise CallbackParseError("twilio: the JSON webhook body is not valid JSON") from None
+    if not isinstance(document, dict):
+        raise CallbackParseError("twilio: the JSON webhook body is not a JSON object")
+    params: dict[str, str] = {}
+    for name, value in document.items():
+        if value is None:
+            continue
+        params[name] = value if isinstance(value, str) else json.dumps(value)
+    return params
 
 
 def status_events(params: Mapping[str, str], url: str) -> tuple[CallbackEvent, ...]:

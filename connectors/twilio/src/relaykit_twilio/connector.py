@@ -28,18 +28,24 @@ from relaykit import (
     InstanceConfig,
     OutboundMessage,
     PermanentSendError,
+    SenderCheck,
     SendReceipt,
     StatusUpdate,
     TransientSendError,
     load_spec_resource,
 )
 from relaykit.sms import MAX_BODY_CHARACTERS, count_segments
-from relaykit_twilio.callbacks import inbound_events, status_events, url_with_reference
+from relaykit_twilio.callbacks import (
+    inbound_events,
+    json_params,
+    status_events,
+    url_with_reference,
+)
 from relaykit_twilio.error_table import error_for_response, error_for_transport, parse_retry_after
 from relaykit_twilio.numbers import InvalidNumberError, Recipient, normalize_number
-from relaykit_twilio.senders import Sender, SenderKind, parse_sender
+from relaykit_twilio.senders import Sender, SenderKind, parse_sender, sender_problem
 from relaykit_twilio.settings import TwilioSettings
-from relaykit_twilio.signatures import FormParams, verify_signature
+from relaykit_twilio.signatures import FormParams, signs_body, verify_signature
 
 if TYPE_CHECKING:
     from twilio.rest import Client  # type: ignore[import-untyped]
@@ -51,6 +57,10 @@ __all__ = ["TwilioConnector"]
 T = TypeVar("T")
 #: Twilio's shared WhatsApp Sandbox sender, usable by every account that joined it.
 TWILIO_WHATSAPP_SANDBOX = "+14155238886"
+#: WhatsApp sender statuses (Messaging v2 Channels Senders) that can send.
+WHATSAPP_SENDING_STATUSES = frozenset({"ONLINE", "ONLINE:UPDATING"})
+#: The role of the host's extra senders (``InstanceConfig.extra_senders``) in check reports.
+POOL_ROLE = "two_way.sender_pool"
 EMPTY_TWIML = b'<?xml version="1.0" encoding="UTF-8"?><Response/>'
 _FIND_SENT_LIMIT = 100
 
@@ -151,7 +161,12 @@ class TwilioConnector:
     # -- authenticate -------------------------------------------------------------------------
 
     async def authenticate(self) -> ConnectionStatus:
-        """Fetch the account, then check each configured sender; never raises for a bad setup."""
+        """Fetch the account, then check every sender the instance will use; never raises.
+
+        The senders are ``sms_sender``, ``whatsapp_sender`` and the host's
+        ``config.extra_senders`` (the tenant's staff number pool), each
+        reported as a :class:`SenderCheck`.
+        """
         s = self.settings
         if s.sms_sender is None and s.whatsapp_sender is None:
             return ConnectionStatus(
@@ -166,13 +181,10 @@ class TwilioConnector:
                     ConnectionState.ACCOUNT_SUSPENDED,
                     f"Twilio account {s.account_sid} is {state}; reactivate it in the Console",
                 )
-            problems = []
-            if s.sms_sender is not None:
-                problems.append(await self._sender_problem(s.sms_sender, "sms_sender"))
-            if s.whatsapp_sender is not None:
-                problems.append(
-                    await self._sender_problem(s.whatsapp_sender, "whatsapp_sender", whatsapp=True)
-                )
+            checks = [
+                await self._check_sender(role, sender, whatsapp=whatsapp)
+                for role, sender, whatsapp in self._senders_in_use()
+            ]
         except AuthenticationError as exc:
             return ConnectionStatus(
                 ConnectionState.INVALID_CREDENTIALS,
@@ -195,31 +207,57 @@ class TwilioConnector:
                 f"{s.api_base_url} did not answer like Twilio ({type(exc).__name__}); "
                 "check api_base_url",
             )
-        found = [p for p in problems if p]
-        if found:
-            return ConnectionStatus(ConnectionState.SENDER_NOT_VERIFIED, "; ".join(found))
-        senders = [
-            f"{name} {x.value}"
-            for name, x in (("sms_sender", s.sms_sender), ("whatsapp_sender", s.whatsapp_sender))
-            if x is not None
-        ]
+        failed = [c for c in checks if not c.ok]
+        if failed:
+            return ConnectionStatus(
+                ConnectionState.SENDER_NOT_VERIFIED,
+                "; ".join(f"{c.role} {c.sender} {c.detail}" for c in failed),
+                senders=tuple(checks),
+            )
         return ConnectionStatus(
             ConnectionState.CONNECTED,
-            f"account {s.account_sid} is active; {' and '.join(senders)} checked",
+            f"account {s.account_sid} is active; "
+            f"{' and '.join(f'{c.role} {c.sender}' for c in checks)} checked",
+            senders=tuple(checks),
         )
 
-    async def _sender_problem(
-        self, sender: Sender, setting: str, *, whatsapp: bool = False
-    ) -> str | None:
-        """Why ``sender`` cannot send for this account, or ``None``.
+    def _senders_in_use(self) -> list[tuple[str, Sender | str, bool]]:
+        """(role, sender, whatsapp?) for every sender this instance will send from.
 
-        A WhatsApp number must be the account's too, but its WhatsApp approval
-        is not visible here, and Twilio's shared WhatsApp Sandbox number is
-        nobody's.
+        A pool number that is not even a well-formed sender stays a string,
+        and is reported as such.
+        """
+        s = self.settings
+        found: list[tuple[str, Sender | str, bool]] = []
+        if s.sms_sender is not None:
+            found.append(("sms_sender", s.sms_sender, False))
+        if s.whatsapp_sender is not None:
+            found.append(("whatsapp_sender", s.whatsapp_sender, True))
+        for value in self.config.extra_senders:
+            try:
+                found.append((POOL_ROLE, parse_sender(value), False))
+            except ValueError:
+                found.append((POOL_ROLE, value, False))
+        return found
+
+    async def _check_sender(
+        self, role: str, sender: Sender | str, *, whatsapp: bool = False
+    ) -> SenderCheck:
+        """Whether ``sender`` can send for this account; ``detail`` follows "ROLE SENDER".
+
+        A WhatsApp number must be an ONLINE sender in Twilio's WhatsApp
+        Senders (Messaging v2; from any other a send fails with 63007), an
+        SMS number one of the account's incoming numbers and SMS-capable
+        (else 21606). Twilio's shared WhatsApp Sandbox number is nobody's.
         """
         sid = self.settings.account_sid
+        if isinstance(sender, str):
+            problem = sender_problem(sender) or "is not a usable sender"
+            return SenderCheck(role, sender, False, problem.removeprefix(f"{sender!r} "))
         if whatsapp and sender.value == TWILIO_WHATSAPP_SANDBOX:
-            return None
+            return SenderCheck(role, sender.value, True, "is Twilio's shared WhatsApp Sandbox")
+        if sender.kind is SenderKind.PHONE_NUMBER and whatsapp:
+            return SenderCheck(role, sender.value, *await self._whatsapp_approval(sender.value))
         if sender.kind is SenderKind.PHONE_NUMBER:
             numbers = await self._call(
                 lambda c: c.api.v2010.accounts(sid).incoming_phone_numbers.list_async(
@@ -228,22 +266,59 @@ class TwilioConnector:
             )
             owned = [n for n in numbers if n.phone_number == sender.value]
             if not owned:
-                return (
-                    f"{setting} {sender.value} is not a phone number of account {sid}; "
-                    "buy or port it in the Twilio Console, or use one the account owns"
+                return SenderCheck(
+                    role,
+                    sender.value,
+                    False,
+                    f"is not a phone number of account {sid}; "
+                    "buy or port it in the Twilio Console, or use one the account owns",
                 )
-            if not whatsapp and not (owned[0].capabilities or {}).get("sms"):
-                return f"{setting} {sender.value} is not SMS-capable; use a messaging number"
-            return None
+            if not (owned[0].capabilities or {}).get("sms"):
+                return SenderCheck(
+                    role, sender.value, False, "is not SMS-capable; use a messaging number"
+                )
+            return SenderCheck(role, sender.value, True, f"is an SMS number of account {sid}")
         if sender.kind is SenderKind.MESSAGING_SERVICE:
             try:
                 await self._call(lambda c: c.messaging.v1.services(sender.value).fetch_async())
             except PermanentSendError as exc:
                 if exc.provider_code == "20404" or exc.provider_code is None:
-                    return f"{setting} {sender.value}: no such Messaging Service in account {sid}"
+                    return SenderCheck(
+                        role, sender.value, False, f"is no Messaging Service of account {sid}"
+                    )
                 raise
-            return None
-        return None  # an alphanumeric ID cannot be looked up; its form was checked
+            return SenderCheck(role, sender.value, True, f"is a Messaging Service of account {sid}")
+        # an alphanumeric ID cannot be looked up; its form was checked
+        return SenderCheck(role, sender.value, True, "is a well-formed alphanumeric sender ID")
+
+    async def _whatsapp_approval(self, number: str) -> tuple[bool, str]:
+        """(ok, detail) for ``number`` as a WhatsApp sender, from Twilio's Senders API."""
+        sid = self.settings.account_sid
+        try:
+            senders = await self._call(
+                lambda c: c.messaging.v2.channels_senders.list_async(
+                    channel="whatsapp", page_size=50
+                )
+            )
+        except (AuthenticationError, TransientSendError):
+            raise
+        except ConnectorError as exc:  # unchecked is not approved: say so, never "Connected"
+            return False, (
+                f"could not be checked: Twilio's WhatsApp Senders API refused the lookup "
+                f"({exc.provider_code or 'no code'}: {exc}); check the account's access to "
+                "Messaging > Senders in the Twilio Console"
+            )
+        status = next(
+            (str(x.status or "") for x in senders if x.sender_id == f"whatsapp:{number}"), None
+        )
+        if status in WHATSAPP_SENDING_STATUSES:
+            return True, f"is an approved WhatsApp sender of account {sid} ({status})"
+        found = f"its status is {status}" if status else f"account {sid} has no such sender"
+        return False, (
+            f"is not an approved WhatsApp sender ({found}); sending from it "
+            "fails with 63007 - register it under Messaging > Senders > WhatsApp senders in "
+            "the Twilio Console and wait until it is Online"
+        )
 
     # -- send ---------------------------------------------------------------------------------
 
@@ -360,12 +435,16 @@ class TwilioConnector:
     async def handle_callback(self, request: CallbackRequest) -> CallbackOutcome:
         """Verify ``X-Twilio-Signature`` over the public URL, then normalise the request.
 
+        A request whose URL carries ``bodySHA256`` is verified over its raw
+        body; a JSON one is then read as a flat object of Twilio's parameters.
+
         :raises CallbackVerificationError: missing, malformed or wrong signature.
         :raises CallbackParseError: verified, but not a status or inbound webhook.
         """
         url = self._signed_url(request)
+        json_body = signs_body(url) and _is_json(request.content_type)
         try:
-            items = request.form_items() if request.method.upper() == "POST" else []
+            items = [] if json_body or request.method.upper() != "POST" else request.form_items()
         except UnicodeDecodeError:
             raise CallbackVerificationError("twilio: the request body is not UTF-8") from None
         verify_signature(
@@ -373,8 +452,12 @@ class TwilioConnector:
             params=FormParams(items),
             headers=request.headers,
             auth_token=self.settings.auth_token.get_secret_value(),
+            body=request.body,
         )
-        params = dict(items) if items else _query_params(url)
+        if json_body:
+            params = json_params(request.body)
+        else:
+            params = dict(items) if items else _query_params(url)
         if request.kind == "status":
             return CallbackOutcome(events=status_events(params, url))
         if request.kind == "inbound":
@@ -498,6 +581,11 @@ def _error_body(exc: Exception) -> tuple[int | None, str]:
         return None, ""
     code = body.get("code")
     return (code if isinstance(code, int) else None), str(body.get("message") or "")
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.partition(";")[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
 
 
 def _query_params(url: str) -> dict[str, str]:

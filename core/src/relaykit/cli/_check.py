@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Annotated, Any
 
 import typer
@@ -24,7 +25,11 @@ def check(
     ] = False,
     json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Run the connector's authenticate check; exit 0 only when Connected."""
+    """Run the connector's authenticate check; exit 0 only when Connected.
+
+    Every sender the instance will use is checked (its own and, for the
+    tenant's two-way instance, each sender_pool number) and listed.
+    """
     host = ctx.ensure_object(CliContext).host()
     try:
         config = host.resolve(instance)
@@ -51,6 +56,7 @@ async def _run(host: ConnectorHost, label: str, send_test: bool) -> dict[str, An
             "connected": status.connected,
             "state": status.state.value,
             "detail": status.detail,
+            "senders": [dataclasses.asdict(sender) for sender in status.senders],
             "test_send": None,
         }
         if send_test and status.connected:
@@ -94,6 +100,13 @@ def _print(report: dict[str, Any]) -> None:
         stdout.print(
             f"[red]Not connected[/]  {report['instance']} ({report['connector']}): "
             f"{report['state']} - {escape(report['detail'])}",
+            markup=True,
+            highlight=False,
+        )
+    for sender in report["senders"]:
+        mark = "[green]ok[/]" if sender["ok"] else "[red]not usable[/]"
+        stdout.print(
+            f"  {mark}  {sender['role']} {sender['sender']} {escape(sender['detail'])}",
             markup=True,
             highlight=False,
         )

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
         IncomingNumber,
         MessagingService,
         SandboxAccount,
+        WhatsAppSender,
         default_account,
     )
     from relaykit_twilio.sandbox._errors import TwilioApiError
@@ -61,6 +62,7 @@ __all__ = [
     "ThreadedSandbox",
     "TwilioApiError",
     "TwilioSandbox",
+    "WhatsAppSender",
     "default_account",
     "sandbox_factory",
 ]
@@ -74,6 +76,7 @@ _LAZY = {
     "IncomingNumber": "_accounts",
     "MessagingService": "_accounts",
     "SandboxAccount": "_accounts",
+    "WhatsAppSender": "_accounts",
     "default_account": "_accounts",
     "TwilioApiError": "_errors",
     "Faults": "_faults",

@@ -1,4 +1,4 @@
-"""The accounts a sandbox serves: credentials, status, incoming numbers, messaging services.
+"""The accounts a sandbox serves: credentials, status, numbers, WhatsApp senders, services.
 
 Everything here is configured in Python; the default account is what the demo,
 ``relaykit sandbox twilio`` and the tests use unless they build their own.
@@ -20,11 +20,24 @@ __all__ = [
     "IncomingNumber",
     "MessagingService",
     "SandboxAccount",
+    "WhatsAppSender",
     "default_account",
     "new_sid",
 ]
 
 AccountStatus = Literal["active", "suspended", "closed"]
+#: A WhatsApp sender's ``status`` (Messaging v2 Channels Senders); only ONLINE ones send.
+SenderStatus = Literal[
+    "ONLINE",
+    "ONLINE:UPDATING",
+    "OFFLINE",
+    "PENDING_VERIFICATION",
+    "VERIFYING",
+    "TWILIO_REVIEW",
+    "DRAFT",
+    "STUBBED",
+]
+SENDING_STATUSES = frozenset({"ONLINE", "ONLINE:UPDATING"})
 
 #: Credentials of the default test account. Not secrets: they only open this sandbox.
 DEFAULT_ACCOUNT_SID = "AC5a4db0c05a4db0c05a4db0c05a4db0c0"
@@ -48,8 +61,9 @@ class IncomingNumber:
     """A phone number the account owns (Twilio's IncomingPhoneNumber resource).
 
     :ivar sms_url: where inbound messages to this number are posted (its SmsUrl).
-    :ivar whatsapp: whether the number is also an approved WhatsApp sender
-        (``whatsapp:+E164``); Twilio keeps that elsewhere, the sandbox keeps it here.
+
+    Whether it is a WhatsApp sender is not the number's business, as on
+    Twilio: see :class:`WhatsAppSender`.
     """
 
     phone_number: str
@@ -57,7 +71,6 @@ class IncomingNumber:
     mms: bool = True
     voice: bool = True
     fax: bool = False
-    whatsapp: bool = False
     sms_url: str | None = None
     friendly_name: str = ""
     sid: str = field(default_factory=lambda: new_sid("PN"))
@@ -66,6 +79,30 @@ class IncomingNumber:
     def __post_init__(self) -> None:
         if not self.friendly_name:
             self.friendly_name = self.phone_number
+
+
+@dataclass
+class WhatsAppSender:
+    """A WhatsApp sender of the account (Messaging v2 ``/v2/Channels/Senders``).
+
+    :ivar phone_number: the E.164 number; its ``sender_id`` is ``whatsapp:`` + it.
+    :ivar status: only ``ONLINE`` (or ``ONLINE:UPDATING``) senders send; from
+        any other, or from a number with no sender, a send fails with 63007.
+    """
+
+    phone_number: str
+    status: SenderStatus = "ONLINE"
+    display_name: str = "relaykit sandbox"
+    sid: str = field(default_factory=lambda: new_sid("XE"))
+    date_created: datetime = _EPOCH
+
+    @property
+    def sender_id(self) -> str:
+        return f"whatsapp:{self.phone_number}"
+
+    @property
+    def sends(self) -> bool:
+        return self.status in SENDING_STATUSES
 
 
 @dataclass
@@ -101,6 +138,7 @@ class SandboxAccount:
     status: AccountStatus = "active"
     type: Literal["Trial", "Full"] = "Full"
     numbers: list[IncomingNumber] = field(default_factory=list)
+    whatsapp_senders: list[WhatsAppSender] = field(default_factory=list)
     services: list[MessagingService] = field(default_factory=list)
     allow_alphanumeric_sender: bool = True
     opt_outs: set[tuple[str, str]] = field(default_factory=set)
@@ -110,6 +148,11 @@ class SandboxAccount:
         """The owned number equal to ``phone_number`` (channel prefix ignored), if any."""
         bare = phone_number.removeprefix("whatsapp:")
         return next((n for n in self.numbers if n.phone_number == bare), None)
+
+    def whatsapp_sender(self, phone_number: str) -> WhatsAppSender | None:
+        """The WhatsApp sender of ``phone_number`` (channel prefix ignored), if any."""
+        bare = phone_number.removeprefix("whatsapp:")
+        return next((w for w in self.whatsapp_senders if w.phone_number == bare), None)
 
     def service(self, sid: str) -> MessagingService | None:
         return next((s for s in self.services if s.sid == sid), None)
@@ -123,24 +166,26 @@ class SandboxAccount:
 def default_account() -> SandboxAccount:
     """A fresh copy of the default test account (active, Full).
 
-    It owns :data:`DEFAULT_SMS_NUMBER` (SMS, MMS, voice, WhatsApp) and
-    :data:`DEFAULT_VOICE_ONLY_NUMBER` (voice only), and has the messaging
-    service :data:`DEFAULT_MESSAGING_SERVICE_SID` whose pool is the SMS number.
+    It owns :data:`DEFAULT_SMS_NUMBER` (SMS, MMS, voice, and an ONLINE
+    WhatsApp sender) and :data:`DEFAULT_VOICE_ONLY_NUMBER` (voice only, no
+    WhatsApp sender), and has the messaging service
+    :data:`DEFAULT_MESSAGING_SERVICE_SID` whose pool is the SMS number.
     """
     return SandboxAccount(
         sid=DEFAULT_ACCOUNT_SID,
         auth_token=DEFAULT_AUTH_TOKEN,
         friendly_name="relaykit sandbox default account",
         numbers=[
-            IncomingNumber(
-                DEFAULT_SMS_NUMBER, whatsapp=True, sid="PN5a4db0c05a4db0c05a4db0c05a4db006"
-            ),
+            IncomingNumber(DEFAULT_SMS_NUMBER, sid="PN5a4db0c05a4db0c05a4db0c05a4db006"),
             IncomingNumber(
                 DEFAULT_VOICE_ONLY_NUMBER,
                 sms=False,
                 mms=False,
                 sid="PN5a4db0c05a4db0c05a4db0c05a4db007",
             ),
+        ],
+        whatsapp_senders=[
+            WhatsAppSender(DEFAULT_SMS_NUMBER, sid="XE5a4db0c05a4db0c05a4db0c05a4db006")
         ],
         services=[
             MessagingService(

@@ -1,7 +1,7 @@
 """The Twilio REST endpoints the sandbox serves, as aiohttp handlers.
 
-``/2010-04-01/…`` (api.twilio.com) and ``/v1/Services/…`` (messaging.twilio.com)
-live on one server: a connector rewrites every ``*.twilio.com`` host to it.
+``/2010-04-01/…`` (api.twilio.com), ``/v1/Services/…`` and ``/v2/Channels/Senders``
+(messaging.twilio.com) live on one server: a connector rewrites every ``*.twilio.com`` host to it.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ from relaykit_twilio.sandbox._resources import (
     number_json,
     page_json,
     service_json,
+    v2_page_json,
+    whatsapp_sender_json,
 )
 
 if TYPE_CHECKING:
@@ -36,7 +38,8 @@ if TYPE_CHECKING:
 __all__ = ["TwilioRestApi"]
 
 _ACCOUNTS = "/2010-04-01/Accounts"
-_API_PREFIXES = ("/2010-04-01/", "/v1/")
+_API_PREFIXES = ("/2010-04-01/", "/v1/", "/v2/")
+_SENDERS = "/v2/Channels/Senders"
 _MESSAGE_FILTERS = ("To", "From", "DateSent", "DateSent<", "DateSent>")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -91,6 +94,8 @@ class TwilioRestApi:
             web.get(_ACCOUNTS + "/{sid}/Messages.json", self.list_messages),
             web.get(_ACCOUNTS + "/{sid}/Messages/{msid}.json", self.fetch_message),
             web.get("/v1/Services/{mg}", self.fetch_service),
+            web.get(_SENDERS, self.list_senders),
+            web.get(_SENDERS + "/{xe}", self.fetch_sender),
         ]
 
     @web.middleware
@@ -280,6 +285,37 @@ class TwilioRestApi:
         if service is None:
             raise not_found(request.path)
         return web.json_response(service_json(self._sb.url, account, service))
+
+    # -- WhatsApp senders (messaging v2 Channels Senders) ---------------------------------------
+
+    async def list_senders(self, request: web.Request) -> web.Response:
+        """The account's senders of ``Channel`` (required, as on Twilio; only whatsapp here)."""
+        account = self._authenticate(request)
+        channel = request.query.get("Channel", "")
+        if not channel:
+            raise TwilioApiError(400, 20001, "Missing required parameter Channel in the query")
+        senders = account.whatsapp_senders if channel.lower() == "whatsapp" else []
+        page, page_size, _ = _page_args(request)
+        return web.json_response(
+            v2_page_json(
+                url=self._sb.url + _SENDERS,
+                key="senders",
+                records=senders,
+                render=lambda s: whatsapp_sender_json(self._sb.url, s),
+                filters=[("Channel", channel)],
+                page=page,
+                page_size=page_size,
+            )
+        )
+
+    async def fetch_sender(self, request: web.Request) -> web.Response:
+        account = self._authenticate(request)
+        sender = next(
+            (s for s in account.whatsapp_senders if s.sid == request.match_info["xe"]), None
+        )
+        if sender is None:
+            raise not_found(request.path)
+        return web.json_response(whatsapp_sender_json(self._sb.url, sender))
 
 
 def _address_check(key: str, wanted: str) -> Callable[[SandboxMessage], bool]:

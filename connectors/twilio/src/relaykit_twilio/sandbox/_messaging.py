@@ -100,8 +100,8 @@ def _check_sender(account: SandboxAccount, req: CreateRequest, to: str) -> str |
             21910, "Invalid From and To pair. From and To should be of the same channel."
         )
     if whatsapp:
-        number = account.number(from_)
-        if number is None or not number.whatsapp:
+        sender = account.whatsapp_sender(from_)
+        if sender is None or not sender.sends:
             raise _bad_request(
                 63007, f"Twilio could not find a Channel with the specified From address {from_}."
             )

@@ -3,7 +3,10 @@
 Field names, types and formats follow the component schemas of Twilio's
 official OpenAPI spec (``api.v2010.account``, ``api.v2010.account.message``,
 ``api.v2010.account.incoming_phone_number``, the ``List…Response`` pages) and,
-for the Messaging Service, the ``messaging.v1.service`` resource.
+for the Messaging Service, the ``messaging.v1.service`` resource. The
+WhatsApp sender follows Messaging v2 Channels Senders (``/v2/Channels/Senders``),
+which the shared spec copy (API v2010 only) lacks: its shape is the SDK's
+``ChannelsSenderInstance`` and its ``meta``-style list page.
 """
 
 from __future__ import annotations
@@ -14,7 +17,12 @@ from email.utils import format_datetime
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlencode
 
-from relaykit_twilio.sandbox._accounts import IncomingNumber, MessagingService, SandboxAccount
+from relaykit_twilio.sandbox._accounts import (
+    IncomingNumber,
+    MessagingService,
+    SandboxAccount,
+    WhatsAppSender,
+)
 from relaykit_twilio.sandbox._records import SandboxMessage
 
 __all__ = [
@@ -23,6 +31,8 @@ __all__ = [
     "number_json",
     "page_json",
     "service_json",
+    "v2_page_json",
+    "whatsapp_sender_json",
 ]
 
 API_VERSION = "2010-04-01"
@@ -183,6 +193,65 @@ def service_json(
         "usecase": "notifications",
         "us_app_to_person_registered": False,
         "use_inbound_webhook_on_number": True,
+    }
+
+
+def whatsapp_sender_json(base_url: str, sender: WhatsAppSender) -> dict[str, Any]:
+    """A WhatsApp sender (messaging v2 Channels Senders)."""
+    return {
+        "sid": sender.sid,
+        "status": sender.status,
+        "sender_id": sender.sender_id,
+        "configuration": {
+            "waba_id": "1234567890123456",
+            "verification_method": "sms",
+            "verification_code": None,
+            "voice_application_sid": None,
+        },
+        "webhook": {
+            "callback_url": None,
+            "callback_method": "POST",
+            "fallback_url": None,
+            "fallback_method": "POST",
+            "status_callback_url": None,
+            "status_callback_method": "POST",
+        },
+        "profile": {"name": sender.display_name},
+        "properties": {"quality_rating": "HIGH", "messaging_limit": "1K Customers/24hr"},
+        "offline_reasons": None if sender.sends else [],
+        "compliance": None,
+        "url": f"{base_url}/v2/Channels/Senders/{sender.sid}",
+    }
+
+
+def v2_page_json(
+    *,
+    url: str,
+    key: str,
+    records: Sequence[_Row],
+    render: Callable[[_Row], dict[str, Any]],
+    filters: Sequence[tuple[str, str]],
+    page: int,
+    page_size: int,
+) -> dict[str, Any]:
+    """One page of a v1/v2 list: the rows under ``key`` and a ``meta`` with absolute URLs."""
+    rows = records[page * page_size : (page + 1) * page_size]
+
+    def at(page_no: int) -> str:
+        return f"{url}?{urlencode([*filters, ('PageSize', page_size), ('Page', page_no)])}"
+
+    more = (page + 1) * page_size < len(records)
+    return {
+        key: [render(r) for r in rows],
+        "meta": {
+            "page": page,
+            "page_size": page_size,
+            "first_page_url": at(0),
+            "previous_page_url": at(page - 1) if page > 0 else None,
+            "url": at(page),
+            "next_page_url": at(page + 1) if more else None,
+            "key": key,
+        },
     }
 
 
