@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -82,6 +83,22 @@ def test_notify_sends_and_the_report_explains_the_fallback(
 
     code, listed = run(cli, config, "messages", "list", "--channel", "email", "--json")
     assert [m["delivery"] for m in json.loads(listed)] == [second["id"]]
+
+
+def test_messages_list_since_compares_instants_across_utc_offsets(
+    cli: CliRunner, config: Path
+) -> None:
+    before = datetime.now(UTC) - timedelta(minutes=1)
+    notify(cli, config)
+    later = before + timedelta(hours=1)
+
+    def listed(instant: datetime, hours: int) -> int | str:
+        since = instant.astimezone(timezone(timedelta(hours=hours))).isoformat(timespec="seconds")
+        code, output = run(cli, config, "messages", "list", "--since", since, "--json")
+        return len(json.loads(output)) if code == 0 else f"exit {code}"
+
+    assert [listed(before, hours) for hours in (0, 14, -11)] == [1, 1, 1]
+    assert [listed(later, hours) for hours in (0, 14, -11)] == [0, 0, 0]
 
 
 def test_notify_with_an_idempotency_key_sends_once(

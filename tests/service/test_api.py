@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta, timezone
+
 import pytest
 
 from tests.service.conftest import (
@@ -171,6 +173,31 @@ async def test_messages_are_filtered_by_channel_status_and_since(service: Servic
     assert future == []
     assert {m["status"] for m in everything} == {"skipped", "sent", "delivered"}
     assert all(m["notification_id"] for m in everything)
+
+
+def rfc3339(instant: datetime, offset_hours: int) -> str:
+    """``instant`` written at UTC offset ``offset_hours`` (``Z`` for 0), to the second."""
+    local = instant.astimezone(timezone(timedelta(hours=offset_hours)))
+    return local.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+async def test_since_filter_compares_instants_across_utc_offsets(
+    make_service: MakeService, database_url: str
+) -> None:
+    service = await make_service(database_url=database_url)
+    before = datetime.now(UTC) - timedelta(minutes=1)
+    await service.notify(student("+15005550080"))
+    await service.notify(student(None))  # a skipped SMS and an email: 3 messages in all
+    later = before + timedelta(hours=1)
+
+    async def count(since: str) -> int:
+        response = await service.client.get(
+            "/v1/messages", params={"since": since}, headers=service.auth()
+        )
+        return len(response.json()["messages"])
+
+    assert [await count(rfc3339(before, hours)) for hours in (0, 14, -11)] == [3, 3, 3]
+    assert [await count(rfc3339(later, hours)) for hours in (0, 14, -11)] == [0, 0, 0]
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy import Engine, Row, and_, func, select
 
 from relaykit.results import Channel
-from relaykit.store._sql import as_utc
 from relaykit.store._statements import (
     CLAIMABLE,
     SELECT_MESSAGE,
@@ -34,10 +33,10 @@ class DeliveryReads:
     def next_due_at(self) -> datetime | None:
         """When the earliest pending or retrying message is due."""
         with self.reader.connect() as connection:
-            value = connection.execute(
+            due: datetime | None = connection.execute(
                 select(func.min(messages.c.next_attempt_at)).where(messages.c.status.in_(CLAIMABLE))
             ).scalar_one_or_none()
-        return as_utc(value) if value is not None else None
+        return due
 
     def stale_attempts(self, started_before: datetime) -> list[tuple[str, int, datetime]]:
         """In-flight attempts older than ``started_before``: their process died mid-call."""
@@ -47,7 +46,7 @@ class DeliveryReads:
                     and_(attempts.c.state == "in_flight", attempts.c.started_at < started_before)
                 )
             ).all()
-        return [(r.message_id, r.number, as_utc(r.started_at)) for r in rows]
+        return [(r.message_id, r.number, r.started_at) for r in rows]
 
     def unfinished(self, older_than: datetime, limit: int = 100) -> list[MessageRecord]:
         """Accepted messages still in a non-final provider status after ``older_than``."""
@@ -93,7 +92,7 @@ class DeliveryReads:
             state=row.state,
             channel=Channel(row.channel) if row.channel else None,
             idempotency_key=row.idempotency_key,
-            created_at=as_utc(row.created_at),
+            created_at=row.created_at,
             messages=tuple(_message(m, timelines.get(m.id, ())) for m in rows),
             duplicate=duplicate,
         )
@@ -183,7 +182,7 @@ class DeliveryReads:
                 StatusChange(
                     status=row.status,
                     source=row.source,
-                    recorded_at=as_utc(row.recorded_at),
+                    recorded_at=row.recorded_at,
                     applied=row.applied,
                     error_code=row.error_code,
                     detail=row.detail,
@@ -213,7 +212,7 @@ def _message(row: Any, timeline: Iterable[StatusChange]) -> MessageRecord:
         error_message=row.error_message,
         fallback_reason=row.fallback_reason,
         attempt_count=row.attempt_count,
-        created_at=as_utc(row.created_at),
-        updated_at=as_utc(row.updated_at),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
         timeline=tuple(timeline),
     )
