@@ -155,6 +155,20 @@ async def test_an_unknown_delivery_is_404(service: Service) -> None:
     assert response.status_code == 404
 
 
+@pytest.mark.parametrize(
+    "asked",
+    ["zq" * 2500, "x' OR '1'='1' --", "<img src=x onerror=alert(1)>"],
+    ids=["5000-characters", "sql", "html"],
+)
+async def test_not_found_bodies_never_echo_the_requested_id(service: Service, asked: str) -> None:
+    response = await service.client.get(f"/v1/deliveries/{asked}", headers=service.auth())
+
+    assert response.status_code == 404
+    assert response.json()["error"] == "not_found"
+    assert asked not in response.text and "zqzq" not in response.text
+    assert "OR" not in response.text and "onerror" not in response.text
+
+
 async def test_messages_are_filtered_by_channel_status_and_since(service: Service) -> None:
     await service.notify(student("+15005550080"))
     await service.notify(student(None))  # no number: email

@@ -122,7 +122,7 @@ class JsonApi:
         notification_id = request.path_params["id"]
         record = self._relay.delivery(notification_id)
         if record is None or record.tenant != tenant:
-            return error(404, "not_found", f"no delivery {notification_id!r} for this tenant")
+            return error(404, "not_found", "no delivery with this id for this tenant")
         return json_response(record.as_dict())
 
     async def messages(self, request: Request) -> Response:
