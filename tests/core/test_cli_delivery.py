@@ -110,6 +110,26 @@ def test_notify_with_an_idempotency_key_sends_once(
     assert len((tmp_path / "texts" / "outbox.jsonl").read_text().splitlines()) == 1
 
 
+def test_notify_reusing_an_idempotency_key_with_other_data_exits_2_and_sends_nothing(
+    cli: CliRunner, config: Path, tmp_path: Path
+) -> None:
+    first = notify(cli, config, "--idempotency-key", "abs-1")
+    other = {**DATA, "absence_date": "Tuesday"}
+
+    result = cli.invoke(
+        app,
+        [
+            *("--config", str(config), "notify", "attendance_absence"),
+            *("--recipient", json.dumps(RECIPIENT), "--data", json.dumps(other)),
+            *("--idempotency-key", "abs-1"),
+        ],
+    )
+
+    assert result.exit_code == 2
+    assert "idempotency key" in result.output and str(first["id"]) in result.output
+    assert len((tmp_path / "texts" / "outbox.jsonl").read_text().splitlines()) == 1
+
+
 def test_notify_with_missing_template_data_exits_2_naming_the_variable(
     cli: CliRunner, config: Path
 ) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -64,6 +66,63 @@ async def test_the_same_idempotency_key_answers_200_with_the_first_delivery(
     assert (first.status_code, again.status_code) == (201, 200)
     assert again.json()["id"] == first.json()["id"]
     assert (first.json()["idempotency_key"], again.json()["duplicate"]) == ("absence-991", True)
+    assert len(service.sandbox.messages) == 1
+
+
+async def test_reusing_an_idempotency_key_with_a_different_body_is_422_naming_the_key(
+    service: Service,
+) -> None:
+    body = {"event": EVENT, "recipient": student(), "data": SCHOOL_DATA}
+    other = {**body, "data": {**SCHOOL_DATA, "absence_date": "Tuesday 13 May 2025"}}
+    headers = {**service.auth(), "Idempotency-Key": "absence-991"}
+
+    first = await service.client.post("/v1/notifications", json=body, headers=headers)
+    reused = await service.client.post("/v1/notifications", json=other, headers=headers)
+    replay = await service.client.post("/v1/notifications", json=body, headers=headers)
+
+    assert (first.status_code, reused.status_code, replay.status_code) == (201, 422, 200)
+    assert reused.json()["error"] == "idempotency_key_reused"
+    assert [f["field"] for f in reused.json()["fields"]] == ["Idempotency-Key"]
+    assert first.json()["id"] in reused.json()["message"]
+    assert [m.body for m in service.sandbox.messages if "Tuesday" in m.body] == []
+    assert len(service.sandbox.messages) == 1
+
+
+async def test_an_idempotent_replay_is_the_same_request_in_any_key_order(
+    service: Service,
+) -> None:
+    headers = {
+        **service.auth(),
+        "Idempotency-Key": "absence-992",
+        "Content-Type": "application/json",
+    }
+    body = {"event": EVENT, "recipient": student(), "data": SCHOOL_DATA}
+    reordered = {"data": dict(reversed(SCHOOL_DATA.items())), **body}
+
+    first = await service.client.post("/v1/notifications", json=body, headers=headers)
+    again = await service.client.post(
+        "/v1/notifications", content=json.dumps(reordered, indent=4), headers=headers
+    )
+
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["id"] == first.json()["id"] and again.json()["duplicate"] is True
+
+
+async def test_concurrent_reuse_of_an_idempotency_key_with_different_bodies_sends_once(
+    database_url: str, make_service: MakeService
+) -> None:
+    service = await make_service(database_url=database_url)
+    headers = {**service.auth(), "Idempotency-Key": "absence-993"}
+    bodies = [
+        {"event": EVENT, "recipient": student(), "data": {**SCHOOL_DATA, "absence_date": day}}
+        for day in ("Monday", "Tuesday", "Wednesday", "Thursday")
+    ]
+
+    answers = await asyncio.gather(
+        *(service.client.post("/v1/notifications", json=b, headers=headers) for b in bodies)
+    )
+
+    assert sorted(a.status_code for a in answers) == [201, 422, 422, 422]
     assert len(service.sandbox.messages) == 1
 
 
@@ -196,8 +255,9 @@ def rfc3339(instant: datetime, offset_hours: int) -> str:
 
 
 async def test_since_filter_compares_instants_across_utc_offsets(
-    make_service: MakeService, database_url: str
+    database_url: str, make_service: MakeService
 ) -> None:
+    # database_url comes first, so the database is dropped after the service stops
     service = await make_service(database_url=database_url)
     before = datetime.now(UTC) - timedelta(minutes=1)
     await service.notify(student("+15005550080"))

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from relaykit.delivery import NotPermittedError, Relay
+from relaykit.delivery import IdempotencyKeyReusedError, NotPermittedError, Relay
 from relaykit.errors import ConfigError
 from relaykit.results import Channel
 from relaykit.service._auth import ApiKeys
@@ -108,6 +108,13 @@ class JsonApi:
             )
         except NotPermittedError as exc:
             return error(403, "not_permitted", str(exc))
+        except IdempotencyKeyReusedError as exc:
+            return error(
+                422,
+                "idempotency_key_reused",
+                str(exc),
+                fields=[{"field": "Idempotency-Key", "message": "used with a different request"}],
+            )
         except (TemplateError, ConfigError) as exc:
             return error(422, "invalid_request", str(exc))
         return json_response(

@@ -17,7 +17,12 @@ from relaykit.store._statements import (
     SELECT_TIMELINES,
 )
 from relaykit.store.engine import reader
-from relaykit.store.records import DeliveryRecord, MessageRecord, StatusChange
+from relaykit.store.records import (
+    DeliveryRecord,
+    MessageRecord,
+    StatusChange,
+    request_fingerprint,
+)
 from relaykit.store.tables import attempts, messages, notifications
 
 __all__ = ["DeliveryReads"]
@@ -67,15 +72,29 @@ class DeliveryReads:
         return [_message(row, ()) for row in rows]
 
     def find_by_key(self, tenant: str, idempotency_key: str) -> str | None:
+        found = self.keyed(tenant, idempotency_key)
+        return found[0] if found else None
+
+    def keyed(self, tenant: str, idempotency_key: str) -> tuple[str, str] | None:
+        """``(notification_id, request_fingerprint)`` of the notification holding the key."""
         with self.reader.connect() as connection:
-            return connection.execute(
-                select(notifications.c.id).where(
+            row = connection.execute(
+                select(
+                    notifications.c.id,
+                    notifications.c.event,
+                    notifications.c.recipient,
+                    notifications.c.data,
+                    notifications.c.staff,
+                ).where(
                     and_(
                         notifications.c.tenant == tenant,
                         notifications.c.idempotency_key == idempotency_key,
                     )
                 )
-            ).scalar_one_or_none()
+            ).one_or_none()
+        if row is None:
+            return None
+        return row.id, request_fingerprint(row.event, row.recipient, row.data, row.staff)
 
     def get(self, notification_id: str, *, duplicate: bool = False) -> DeliveryRecord | None:
         with self.reader.connect() as connection:
