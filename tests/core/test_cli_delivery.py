@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -85,12 +86,48 @@ def test_notify_sends_and_the_report_explains_the_fallback(
     assert [m["delivery"] for m in json.loads(listed)] == [second["id"]]
 
 
+def test_messages_list_since_compares_instants_across_utc_offsets(
+    cli: CliRunner, config: Path
+) -> None:
+    before = datetime.now(UTC) - timedelta(minutes=1)
+    notify(cli, config)
+    later = before + timedelta(hours=1)
+
+    def listed(instant: datetime, hours: int) -> int | str:
+        since = instant.astimezone(timezone(timedelta(hours=hours))).isoformat(timespec="seconds")
+        code, output = run(cli, config, "messages", "list", "--since", since, "--json")
+        return len(json.loads(output)) if code == 0 else f"exit {code}"
+
+    assert [listed(before, hours) for hours in (0, 14, -11)] == [1, 1, 1]
+    assert [listed(later, hours) for hours in (0, 14, -11)] == [0, 0, 0]
+
+
 def test_notify_with_an_idempotency_key_sends_once(
     cli: CliRunner, config: Path, tmp_path: Path
 ) -> None:
     first = notify(cli, config, "--idempotency-key", "abs-1")
     again = notify(cli, config, "--idempotency-key", "abs-1")
     assert again["id"] == first["id"] and again["duplicate"] is True
+    assert len((tmp_path / "texts" / "outbox.jsonl").read_text().splitlines()) == 1
+
+
+def test_notify_reusing_an_idempotency_key_with_other_data_exits_2_and_sends_nothing(
+    cli: CliRunner, config: Path, tmp_path: Path
+) -> None:
+    first = notify(cli, config, "--idempotency-key", "abs-1")
+    other = {**DATA, "absence_date": "Tuesday"}
+
+    result = cli.invoke(
+        app,
+        [
+            *("--config", str(config), "notify", "attendance_absence"),
+            *("--recipient", json.dumps(RECIPIENT), "--data", json.dumps(other)),
+            *("--idempotency-key", "abs-1"),
+        ],
+    )
+
+    assert result.exit_code == 2
+    assert "idempotency key" in result.output and str(first["id"]) in result.output
     assert len((tmp_path / "texts" / "outbox.jsonl").read_text().splitlines()) == 1
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,9 @@ def sms(step: int = 0, **overrides: object) -> NewMessage:
     return NewMessage(**values)  # type: ignore[arg-type]
 
 
-async def create(store: Store, key: str | None = None) -> tuple[str, bool]:
+async def create(
+    store: Store, key: str | None = None, message: NewMessage | None = None
+) -> tuple[str, bool]:
     notification_id, created, _ = await store.deliveries.acreate(
         tenant="north-high",
         event="key_is_ready",
@@ -48,7 +51,7 @@ async def create(store: Store, key: str | None = None) -> tuple[str, bool]:
         data={},
         staff=None,
         idempotency_key=key,
-        planned=[sms()],
+        planned=[message or sms()],
     )
     return notification_id, created
 
@@ -228,3 +231,45 @@ async def test_a_status_for_a_message_not_yet_known_is_not_marked_seen(store: St
     assert early is None
     assert applied and retried is not None and retried.status == "delivered"
     assert (replayed, applied_again) == (None, False)
+
+
+def at_offset(instant: datetime, hours: int) -> datetime:
+    """The same instant, written at another UTC offset."""
+    return instant.astimezone(timezone(timedelta(hours=hours)))
+
+
+async def test_due_time_query_compares_instants_across_utc_offsets(store: Store) -> None:
+    created = datetime.now(UTC)
+    await create(store)  # pending, due from its creation on
+
+    early = store.deliveries.claim_due(10, now=at_offset(created - timedelta(hours=1), 14))
+    due = store.deliveries.claim_due(10, now=at_offset(created + timedelta(hours=1), -11))
+
+    assert (len(early), len(due)) == (0, 1)
+
+
+async def test_deadline_query_compares_instants_across_utc_offsets(store: Store) -> None:
+    deadline = datetime.now(UTC) + timedelta(minutes=30)
+    notification_id, _ = await create(store, message=sms(deadline_at=at_offset(deadline, 14)))
+    message = store.deliveries.get(notification_id).messages[0]  # type: ignore[union-attr]
+
+    before = store.deliveries.past_deadline(at_offset(deadline - timedelta(hours=1), 14))
+    after = store.deliveries.past_deadline(at_offset(deadline + timedelta(hours=1), -11))
+
+    assert (before, after) == ([], [message.id])
+
+
+async def test_recovery_sweeps_compare_instants_across_utc_offsets(store: Store) -> None:
+    started = datetime.now(UTC)
+    await sent_message(store)  # accepted, still "queued" at the provider
+    notification_id, _ = await create(store)
+    in_flight = store.deliveries.get(notification_id).messages[0]  # type: ignore[union-attr]
+    store.deliveries.claim(in_flight.id)
+    earlier = at_offset(started - timedelta(hours=1), 14)
+    later = at_offset(started + timedelta(hours=1), -11)
+
+    stale = [store.deliveries.stale_attempts(t) for t in (earlier, later)]
+    unfinished = [store.deliveries.unfinished(t) for t in (earlier, later)]
+
+    assert [[a[0] for a in found] for found in stale] == [[], [in_flight.id]]
+    assert [len(found) for found in unfinished] == [0, 1]

@@ -227,8 +227,12 @@ async def start_service(
     pool: tuple[str, ...] = (),
     drain_timeout_s: float = 30.0,
     delivery: Mapping[str, Any] | None = None,
+    database_url: str | None = None,
 ) -> Service:
-    """Start the sandbox, the sink and the service; ``cleanups`` gets what stops them, in order."""
+    """Start the sandbox, the sink and the service; ``cleanups`` gets what stops them, in order.
+
+    :param database_url: the store (default: a SQLite file in ``data_dir``).
+    """
     server = EmbeddedServer()
     public = public_base_url or server.url
     account = default_account()
@@ -257,6 +261,7 @@ async def start_service(
         plugins=build_plugin_host(strict=True),
         retry=RetryPolicy(max_attempts=2, base_delay=0.01),
         data_dir=data_dir,
+        database_url=database_url,
         public_base_url=public,
         service={"max_body_bytes": max_body_bytes} if max_body_bytes else {},
         delivery=dict(delivery or {}),

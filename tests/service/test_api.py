@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta, timezone
+
 import pytest
 
 from tests.service.conftest import (
@@ -62,6 +66,63 @@ async def test_the_same_idempotency_key_answers_200_with_the_first_delivery(
     assert (first.status_code, again.status_code) == (201, 200)
     assert again.json()["id"] == first.json()["id"]
     assert (first.json()["idempotency_key"], again.json()["duplicate"]) == ("absence-991", True)
+    assert len(service.sandbox.messages) == 1
+
+
+async def test_reusing_an_idempotency_key_with_a_different_body_is_422_naming_the_key(
+    service: Service,
+) -> None:
+    body = {"event": EVENT, "recipient": student(), "data": SCHOOL_DATA}
+    other = {**body, "data": {**SCHOOL_DATA, "absence_date": "Tuesday 13 May 2025"}}
+    headers = {**service.auth(), "Idempotency-Key": "absence-991"}
+
+    first = await service.client.post("/v1/notifications", json=body, headers=headers)
+    reused = await service.client.post("/v1/notifications", json=other, headers=headers)
+    replay = await service.client.post("/v1/notifications", json=body, headers=headers)
+
+    assert (first.status_code, reused.status_code, replay.status_code) == (201, 422, 200)
+    assert reused.json()["error"] == "idempotency_key_reused"
+    assert [f["field"] for f in reused.json()["fields"]] == ["Idempotency-Key"]
+    assert first.json()["id"] in reused.json()["message"]
+    assert [m.body for m in service.sandbox.messages if "Tuesday" in m.body] == []
+    assert len(service.sandbox.messages) == 1
+
+
+async def test_an_idempotent_replay_is_the_same_request_in_any_key_order(
+    service: Service,
+) -> None:
+    headers = {
+        **service.auth(),
+        "Idempotency-Key": "absence-992",
+        "Content-Type": "application/json",
+    }
+    body = {"event": EVENT, "recipient": student(), "data": SCHOOL_DATA}
+    reordered = {"data": dict(reversed(SCHOOL_DATA.items())), **body}
+
+    first = await service.client.post("/v1/notifications", json=body, headers=headers)
+    again = await service.client.post(
+        "/v1/notifications", content=json.dumps(reordered, indent=4), headers=headers
+    )
+
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["id"] == first.json()["id"] and again.json()["duplicate"] is True
+
+
+async def test_concurrent_reuse_of_an_idempotency_key_with_different_bodies_sends_once(
+    database_url: str, make_service: MakeService
+) -> None:
+    service = await make_service(database_url=database_url)
+    headers = {**service.auth(), "Idempotency-Key": "absence-993"}
+    bodies = [
+        {"event": EVENT, "recipient": student(), "data": {**SCHOOL_DATA, "absence_date": day}}
+        for day in ("Monday", "Tuesday", "Wednesday", "Thursday")
+    ]
+
+    answers = await asyncio.gather(
+        *(service.client.post("/v1/notifications", json=b, headers=headers) for b in bodies)
+    )
+
+    assert sorted(a.status_code for a in answers) == [201, 422, 422, 422]
     assert len(service.sandbox.messages) == 1
 
 
@@ -153,6 +214,20 @@ async def test_an_unknown_delivery_is_404(service: Service) -> None:
     assert response.status_code == 404
 
 
+@pytest.mark.parametrize(
+    "asked",
+    ["zq" * 2500, "x' OR '1'='1' --", "<img src=x onerror=alert(1)>"],
+    ids=["5000-characters", "sql", "html"],
+)
+async def test_not_found_bodies_never_echo_the_requested_id(service: Service, asked: str) -> None:
+    response = await service.client.get(f"/v1/deliveries/{asked}", headers=service.auth())
+
+    assert response.status_code == 404
+    assert response.json()["error"] == "not_found"
+    assert asked not in response.text and "zqzq" not in response.text
+    assert "OR" not in response.text and "onerror" not in response.text
+
+
 async def test_messages_are_filtered_by_channel_status_and_since(service: Service) -> None:
     await service.notify(student("+15005550080"))
     await service.notify(student(None))  # no number: email
@@ -171,6 +246,32 @@ async def test_messages_are_filtered_by_channel_status_and_since(service: Servic
     assert future == []
     assert {m["status"] for m in everything} == {"skipped", "sent", "delivered"}
     assert all(m["notification_id"] for m in everything)
+
+
+def rfc3339(instant: datetime, offset_hours: int) -> str:
+    """``instant`` written at UTC offset ``offset_hours`` (``Z`` for 0), to the second."""
+    local = instant.astimezone(timezone(timedelta(hours=offset_hours)))
+    return local.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+async def test_since_filter_compares_instants_across_utc_offsets(
+    database_url: str, make_service: MakeService
+) -> None:
+    # database_url comes first, so the database is dropped after the service stops
+    service = await make_service(database_url=database_url)
+    before = datetime.now(UTC) - timedelta(minutes=1)
+    await service.notify(student("+15005550080"))
+    await service.notify(student(None))  # a skipped SMS and an email: 3 messages in all
+    later = before + timedelta(hours=1)
+
+    async def count(since: str) -> int:
+        response = await service.client.get(
+            "/v1/messages", params={"since": since}, headers=service.auth()
+        )
+        return len(response.json()["messages"])
+
+    assert [await count(rfc3339(before, hours)) for hours in (0, 14, -11)] == [3, 3, 3]
+    assert [await count(rfc3339(later, hours)) for hours in (0, 14, -11)] == [0, 0, 0]
 
 
 @pytest.mark.parametrize(

@@ -95,21 +95,39 @@ async def test_an_inbound_sms_is_answered_with_empty_twiml(service: Service) -> 
 
 
 @pytest.mark.parametrize(
-    ("path", "names"),
+    ("path", "unknown"),
     [
-        ("/webhooks/nowhere-high/sms/status", "nowhere-high/sms"),
-        (f"/webhooks/{TENANT}/pager/status", f"{TENANT}/pager"),
-        (f"/webhooks/{TENANT}/sms/bounce", "bounce"),
-        (f"/webhooks/{TENANT}/mail/status", "status"),
+        ("/webhooks/nowhere-high/sms/status", "instance"),
+        (f"/webhooks/{TENANT}/pager/status", "instance"),
+        (f"/webhooks/{TENANT}/sms/bounce", "kind"),
+        (f"/webhooks/{TENANT}/mail/status", "kind"),
     ],
     ids=["unknown-tenant", "unknown-instance", "twilio-has-no-bounce", "email-has-no-status"],
 )
 async def test_unknown_tenant_instance_or_kind_is_404(
-    service: Service, path: str, names: str
+    service: Service, path: str, unknown: str
 ) -> None:
     response = await service.post_signed(path, _status_params("SM" + "0" * 32, "delivered"))
     assert response.status_code == 404
-    assert names in response.json()["message"]
+    assert unknown in response.json()["message"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/webhooks/{asked}/sms/status",
+        f"/webhooks/{TENANT}/{{asked}}/status",
+        f"/webhooks/{TENANT}/sms/{{asked}}",
+    ],
+    ids=["tenant", "instance", "kind"],
+)
+async def test_webhook_not_found_bodies_never_echo_the_path(service: Service, path: str) -> None:
+    asked = "zq" * 2500 + "' OR '1'='1"
+
+    response = await service.client.post(path.format(asked=asked), content=b"")
+
+    assert response.status_code == 404
+    assert "zqzq" not in response.text and "OR" not in response.text
 
 
 async def test_a_body_over_the_limit_is_413_from_its_content_length(

@@ -2,6 +2,12 @@
 
 from relaykit.delivery.dispatcher import RetryPolicy
 from relaykit.delivery.reasons import FallbackReason
-from relaykit.delivery.relay import NotPermittedError, Relay
+from relaykit.delivery.relay import IdempotencyKeyReusedError, NotPermittedError, Relay
 
-__all__ = ["FallbackReason", "NotPermittedError", "Relay", "RetryPolicy"]
+__all__ = [
+    "FallbackReason",
+    "IdempotencyKeyReusedError",
+    "NotPermittedError",
+    "Relay",
+    "RetryPolicy",
+]

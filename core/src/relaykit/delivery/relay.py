@@ -30,16 +30,31 @@ from relaykit.policy import RouteStep
 from relaykit.recipients import Recipient, StaffUser
 from relaykit.results import CallbackOutcome, CallbackRequest, Channel
 from relaykit.settings import TenantSettings
-from relaykit.store import DeliveryRecord, Store
+from relaykit.store import DeliveryRecord, Store, request_fingerprint
 from relaykit.templates import TemplateCatalog
 
-__all__ = ["NotPermittedError", "Relay", "RetryPolicy"]
+__all__ = ["IdempotencyKeyReusedError", "NotPermittedError", "Relay", "RetryPolicy"]
 
 T = TypeVar("T")
 
 
 class NotPermittedError(RelaykitError):
     """The staff user may not send (their role is not permitted, or they are not staff)."""
+
+
+class IdempotencyKeyReusedError(RelaykitError):
+    """The idempotency key belongs to a notification made with another request; nothing was sent.
+
+    :ivar delivery_id: the notification the key belongs to.
+    """
+
+    def __init__(self, delivery_id: str) -> None:
+        super().__init__(
+            f"this idempotency key already belongs to delivery {delivery_id}, made with a "
+            "different request (event, recipient, data or staff); repeat that request to get "
+            "the delivery again, or use a new key for a new notification"
+        )
+        self.delivery_id = delivery_id
 
 
 class Relay:
@@ -124,22 +139,31 @@ class Relay:
     ) -> DeliveryRecord:
         """Send ``event`` to ``recipient`` over the tenant's route; returns the delivery record.
 
-        The same ``idempotency_key`` (per tenant) never sends twice: the second
-        call returns the first delivery with ``duplicate=True``.
+        The same ``idempotency_key`` (per tenant) never sends twice: the same
+        request again returns the first delivery with ``duplicate=True``; another
+        request (event, recipient, data or staff differ, see
+        :func:`~relaykit.store.request_fingerprint`) raises.
 
         :raises ConfigError: unknown tenant, or no route for the event.
         :raises NotPermittedError: ``staff`` may not send.
         :raises TemplateError: ``data`` lacks a variable the event's templates need.
+        :raises IdempotencyKeyReusedError: the key was used with a different request.
         """
         settings = self.tenant(tenant)
         person = (
             recipient if isinstance(recipient, Recipient) else Recipient.model_validate(recipient)
         )
         sender = self._permitted(settings, staff)
+        fingerprint = request_fingerprint(
+            event,
+            person.model_dump(mode="json"),
+            dict(data or {}),
+            sender.model_dump(mode="json") if sender else None,
+        )
         if idempotency_key is not None:
-            existing = self.store.deliveries.find_by_key(tenant, idempotency_key)
+            existing = self._replay(tenant, idempotency_key, fingerprint)
             if existing is not None:
-                return self._record(existing, duplicate=True)
+                return existing
         route = settings.route_for(event)
         if route is None:
             raise ConfigError(
@@ -157,13 +181,15 @@ class Relay:
             steps=route.steps_for(person.kind),
             deadline=route.deadline,
         )
-        return await self._start(plan, idempotency_key)
+        return await self._start(plan, idempotency_key, fingerprint)
 
     def notify(self, *args: Any, **kwargs: Any) -> DeliveryRecord:
         """The synchronous twin of :meth:`anotify`."""
         return self._run(self.anotify(*args, **kwargs))
 
-    async def _start(self, plan: Plan, idempotency_key: str | None) -> DeliveryRecord:
+    async def _start(
+        self, plan: Plan, idempotency_key: str | None = None, fingerprint: str = ""
+    ) -> DeliveryRecord:
         planned = self.planner.plan(plan, 0, utcnow())
         notification_id, created, claimed = await self.store.deliveries.acreate(
             tenant=plan.tenant_name,
@@ -175,8 +201,11 @@ class Relay:
             planned=planned,
             claim=self.inline and not self.dispatcher.stopping,
         )
-        if not created:
-            return self._record(notification_id, duplicate=True)
+        if not created:  # another call took the key first
+            assert idempotency_key is not None
+            replay = self._replay(plan.tenant_name, idempotency_key, fingerprint)
+            assert replay is not None
+            return replay
         for message_id, number in claimed:
             await self.dispatcher.deliver_now(message_id, number)
         return self._record(notification_id)
@@ -190,13 +219,23 @@ class Relay:
         step: RouteStep,
     ) -> DeliveryRecord:
         plan = Plan(tenant, self.tenant(tenant), event, recipient, dict(data), None, (step,))
-        return await self._start(plan, None)
+        return await self._start(plan)
 
     # -- lookups --------------------------------------------------------------------------------
 
     def delivery(self, notification_id: str) -> DeliveryRecord | None:
         """The delivery record of a notification, with every message and its timeline."""
         return self.store.deliveries.get(notification_id)
+
+    def _replay(self, tenant: str, idempotency_key: str, fingerprint: str) -> DeliveryRecord | None:
+        """The delivery holding the key if it was made by the same request; None if unused."""
+        found = self.store.deliveries.keyed(tenant, idempotency_key)
+        if found is None:
+            return None
+        notification_id, first = found
+        if first != fingerprint:
+            raise IdempotencyKeyReusedError(notification_id)
+        return self._record(notification_id, duplicate=True)
 
     def delivery_by_key(self, tenant: str, idempotency_key: str) -> DeliveryRecord | None:
         found = self.store.deliveries.find_by_key(tenant, idempotency_key)

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from relaykit.delivery import NotPermittedError, Relay
+from relaykit.delivery import IdempotencyKeyReusedError, NotPermittedError, Relay
 from relaykit.errors import ConfigError
 from relaykit.results import Channel
 from relaykit.service._auth import ApiKeys
@@ -108,6 +108,13 @@ class JsonApi:
             )
         except NotPermittedError as exc:
             return error(403, "not_permitted", str(exc))
+        except IdempotencyKeyReusedError as exc:
+            return error(
+                422,
+                "idempotency_key_reused",
+                str(exc),
+                fields=[{"field": "Idempotency-Key", "message": "used with a different request"}],
+            )
         except (TemplateError, ConfigError) as exc:
             return error(422, "invalid_request", str(exc))
         return json_response(
@@ -122,7 +129,7 @@ class JsonApi:
         notification_id = request.path_params["id"]
         record = self._relay.delivery(notification_id)
         if record is None or record.tenant != tenant:
-            return error(404, "not_found", f"no delivery {notification_id!r} for this tenant")
+            return error(404, "not_found", "no delivery with this id for this tenant")
         return json_response(record.as_dict())
 
     async def messages(self, request: Request) -> Response:

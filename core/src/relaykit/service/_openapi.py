@@ -264,7 +264,9 @@ def _paths() -> dict[str, Any]:
                         "name": "Idempotency-Key",
                         "in": "header",
                         "required": False,
-                        "description": "The same key (per tenant) never sends twice.",
+                        "description": "The same key (per tenant) never sends twice: the "
+                        "same request again answers 200 with the first delivery; a different "
+                        "event, recipient, data or staff answers 422 idempotency_key_reused.",
                         "schema": {
                             "type": "string",
                             "minLength": 1,
@@ -284,7 +286,11 @@ def _paths() -> dict[str, Any]:
                     "401": _UNAUTHORIZED,
                     "403": _answer("Another tenant, or the staff user may not send.", _ERROR),
                     "413": too_large,
-                    "422": invalid,
+                    "422": _answer(
+                        "Invalid input (`fields` names each offending field), or the "
+                        "Idempotency-Key was used with a different request.",
+                        _ERROR,
+                    ),
                 },
             }
         },

@@ -53,11 +53,14 @@ class WebhookEndpoint:
         kind = request.path_params["kind"]
         label = f"{tenant}/{instance}"
         kinds = self._kinds.get(label)
+        # Neither message repeats the path: a 404 never echoes what was asked for.
         if kinds is None:
-            return error(404, "not_found", f"no instance {label!r} is configured")
+            return error(404, "not_found", "no such tenant and instance is configured")
         if kind not in kinds:
             known = ", ".join(sorted(kinds)) or "none"
-            return error(404, "not_found", f"{label} has no webhook {kind!r} (it has: {known})")
+            return error(
+                404, "not_found", f"no such webhook kind for this instance (it has: {known})"
+            )
         if self._public_base is None:
             return error(
                 503,

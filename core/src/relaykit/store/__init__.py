@@ -12,7 +12,13 @@ from relaykit.errors import StoreError
 from relaykit.store.deliveries import Deliveries
 from relaykit.store.engine import create_store_engine, default_database_url
 from relaykit.store.migrate import upgrade
-from relaykit.store.records import DeliveryRecord, MessageRecord, NewMessage, StatusChange
+from relaykit.store.records import (
+    DeliveryRecord,
+    MessageRecord,
+    NewMessage,
+    StatusChange,
+    request_fingerprint,
+)
 from relaykit.store.registry import Inbound, OptOuts, RateBuckets, Senders, TemplateStore, Usage
 
 __all__ = [
@@ -21,6 +27,7 @@ __all__ = [
     "NewMessage",
     "StatusChange",
     "Store",
+    "request_fingerprint",
 ]
 
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, DateTime, Dialect, Table, TypeDecorator
 from sqlalchemy.dialects import postgresql, sqlite
 
 
@@ -15,8 +15,29 @@ def utcnow() -> datetime:
 
 
 def as_utc(value: datetime) -> datetime:
-    """SQLite returns naive datetimes for timezone-aware columns: they are UTC."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    """``value`` as a UTC datetime; a naive ``value`` is taken to be UTC already."""
+    return value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Every datetime column of the store: an instant, written and compared in UTC.
+
+    SQLite keeps naive datetimes (PITFALLS 32): SQLAlchemy binds an aware
+    value's wall time and drops its offset, so ``08:00+14:00`` would be
+    stored, and compared, as ``08:00`` UTC. Each value bound to one of these
+    columns (inserts, updates and every ``WHERE`` comparison) is converted to
+    UTC first, and each value read back is an aware UTC datetime, on SQLite
+    and PostgreSQL alike. A naive value is taken to be UTC.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else as_utc(value)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else as_utc(value)
 
 
 def insert(connection: Connection, table: Table) -> Any:

@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy import Engine, Row, and_, func, select
 
 from relaykit.results import Channel
-from relaykit.store._sql import as_utc
 from relaykit.store._statements import (
     CLAIMABLE,
     SELECT_MESSAGE,
@@ -18,7 +17,12 @@ from relaykit.store._statements import (
     SELECT_TIMELINES,
 )
 from relaykit.store.engine import reader
-from relaykit.store.records import DeliveryRecord, MessageRecord, StatusChange
+from relaykit.store.records import (
+    DeliveryRecord,
+    MessageRecord,
+    StatusChange,
+    request_fingerprint,
+)
 from relaykit.store.tables import attempts, messages, notifications
 
 __all__ = ["DeliveryReads"]
@@ -34,10 +38,10 @@ class DeliveryReads:
     def next_due_at(self) -> datetime | None:
         """When the earliest pending or retrying message is due."""
         with self.reader.connect() as connection:
-            value = connection.execute(
+            due: datetime | None = connection.execute(
                 select(func.min(messages.c.next_attempt_at)).where(messages.c.status.in_(CLAIMABLE))
             ).scalar_one_or_none()
-        return as_utc(value) if value is not None else None
+        return due
 
     def stale_attempts(self, started_before: datetime) -> list[tuple[str, int, datetime]]:
         """In-flight attempts older than ``started_before``: their process died mid-call."""
@@ -47,7 +51,7 @@ class DeliveryReads:
                     and_(attempts.c.state == "in_flight", attempts.c.started_at < started_before)
                 )
             ).all()
-        return [(r.message_id, r.number, as_utc(r.started_at)) for r in rows]
+        return [(r.message_id, r.number, r.started_at) for r in rows]
 
     def oldest_in_flight(self) -> datetime | None:
         """When the oldest attempt still in flight started (a live call, or a dead process's)."""
@@ -76,15 +80,29 @@ class DeliveryReads:
         return [_message(row, ()) for row in rows]
 
     def find_by_key(self, tenant: str, idempotency_key: str) -> str | None:
+        found = self.keyed(tenant, idempotency_key)
+        return found[0] if found else None
+
+    def keyed(self, tenant: str, idempotency_key: str) -> tuple[str, str] | None:
+        """``(notification_id, request_fingerprint)`` of the notification holding the key."""
         with self.reader.connect() as connection:
-            return connection.execute(
-                select(notifications.c.id).where(
+            row = connection.execute(
+                select(
+                    notifications.c.id,
+                    notifications.c.event,
+                    notifications.c.recipient,
+                    notifications.c.data,
+                    notifications.c.staff,
+                ).where(
                     and_(
                         notifications.c.tenant == tenant,
                         notifications.c.idempotency_key == idempotency_key,
                     )
                 )
-            ).scalar_one_or_none()
+            ).one_or_none()
+        if row is None:
+            return None
+        return row.id, request_fingerprint(row.event, row.recipient, row.data, row.staff)
 
     def get(self, notification_id: str, *, duplicate: bool = False) -> DeliveryRecord | None:
         with self.reader.connect() as connection:
@@ -101,7 +119,7 @@ class DeliveryReads:
             state=row.state,
             channel=Channel(row.channel) if row.channel else None,
             idempotency_key=row.idempotency_key,
-            created_at=as_utc(row.created_at),
+            created_at=row.created_at,
             messages=tuple(_message(m, timelines.get(m.id, ())) for m in rows),
             duplicate=duplicate,
         )
@@ -191,7 +209,7 @@ class DeliveryReads:
                 StatusChange(
                     status=row.status,
                     source=row.source,
-                    recorded_at=as_utc(row.recorded_at),
+                    recorded_at=row.recorded_at,
                     applied=row.applied,
                     error_code=row.error_code,
                     detail=row.detail,
@@ -221,8 +239,8 @@ def _message(row: Any, timeline: Iterable[StatusChange]) -> MessageRecord:
         error_message=row.error_message,
         fallback_reason=row.fallback_reason,
         attempt_count=row.attempt_count,
-        created_at=as_utc(row.created_at),
-        updated_at=as_utc(row.updated_at),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
         timeline=tuple(timeline),
         failing_since=as_utc(row.failing_since) if row.failing_since is not None else None,
     )

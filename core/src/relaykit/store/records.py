@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -16,12 +19,31 @@ __all__ = [
     "NewMessage",
     "StatusChange",
     "new_id",
+    "request_fingerprint",
 ]
 
 
 def new_id() -> str:
     """A 32-character id that sorts by creation time (48-bit ms timestamp + 80 random bits)."""
     return f"{int(time.time() * 1000):012x}{secrets.token_hex(10)}"
+
+
+def request_fingerprint(
+    event: str,
+    recipient: Mapping[str, Any],
+    data: Mapping[str, Any],
+    staff: Mapping[str, Any] | None,
+) -> str:
+    """What "the same request" means for an idempotency key: a hash of its canonical JSON.
+
+    The request is what a notification stores (its tenant is the key's scope):
+    the event, the validated recipient, the data and the staff user, as JSON
+    with sorted keys and no whitespace, so key order and formatting do not
+    count, while any value that differs does (``1`` and ``1.0`` too).
+    """
+    request = json.loads(json.dumps([event, recipient, data, staff]))  # as stored: str keys
+    canonical = json.dumps(request, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)

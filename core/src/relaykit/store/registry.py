@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 
-from relaykit.store._sql import as_utc, insert, insert_if_absent, upsert_statements, utcnow
+from relaykit.store._sql import insert, insert_if_absent, upsert_statements, utcnow
 from relaykit.store.deliveries import first_time_in
 from relaykit.store.engine import reader
 from relaykit.store.group_commit import GroupCommitter
@@ -170,7 +170,7 @@ class OptOuts:
                 r.opted_out,
                 r.source,
                 r.recipient_id,
-                as_utc(r.updated_at),
+                r.updated_at,
             )
             for r in rows
         ]
@@ -206,7 +206,7 @@ def _assignment(row: Any) -> SenderAssignment:
         row.number,
         row.staff_user,
         row.staff_email,
-        as_utc(row.assigned_at),
+        row.assigned_at,
     )
 
 

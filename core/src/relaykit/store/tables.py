@@ -12,7 +12,6 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
-    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -24,6 +23,8 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
+
+from relaykit.store._sql import UtcDateTime
 
 __all__ = [
     "attempts",
@@ -51,7 +52,7 @@ metadata = MetaData(
 
 
 def _now_column(name: str) -> Column[object]:
-    return Column(name, DateTime(timezone=True), nullable=False)
+    return Column(name, UtcDateTime(), nullable=False)
 
 
 #: One call to ``notify``: an event for one recipient, routed over one or more channels.
@@ -98,10 +99,10 @@ messages = Table(
     Column("error_message", Text),
     Column("fallback_reason", String(50)),
     Column("attempt_count", Integer, nullable=False, server_default=text("0")),
-    Column("next_attempt_at", DateTime(timezone=True)),
-    Column("deadline_at", DateTime(timezone=True)),
+    Column("next_attempt_at", UtcDateTime()),
+    Column("deadline_at", UtcDateTime()),
     #: the first transient failure of the current run of retries (the retry budget's start)
-    Column("failing_since", DateTime(timezone=True)),
+    Column("failing_since", UtcDateTime()),
     _now_column("created_at"),
     _now_column("updated_at"),
     UniqueConstraint("instance", "provider_message_id"),
@@ -138,7 +139,7 @@ attempts = Table(
     Column("error_code", String(50)),
     Column("error_message", Text),
     _now_column("started_at"),
-    Column("finished_at", DateTime(timezone=True)),
+    Column("finished_at", UtcDateTime()),
     UniqueConstraint("message_id", "number"),
     Index(None, "state"),
 )
