@@ -59,7 +59,7 @@ class DeliveryReads:
             value = connection.execute(
                 select(func.min(attempts.c.started_at)).where(attempts.c.state == "in_flight")
             ).scalar_one_or_none()
-        return as_utc(value) if value is not None else None
+        return value
 
     def unfinished(self, older_than: datetime, limit: int = 100) -> list[MessageRecord]:
         """Accepted messages still in a non-final provider status after ``older_than``."""
@@ -242,5 +242,5 @@ def _message(row: Any, timeline: Iterable[StatusChange]) -> MessageRecord:
         created_at=row.created_at,
         updated_at=row.updated_at,
         timeline=tuple(timeline),
-        failing_since=as_utc(row.failing_since) if row.failing_since is not None else None,
+        failing_since=row.failing_since,
     )
