@@ -28,6 +28,12 @@ def assert_config_error(result: Result, *expected: str) -> None:
         assert text in result.output, result.output
 
 
+def append(config: Path, text: str) -> Path:
+    with config.open("a") as file:
+        file.write(text)
+    return config
+
+
 def edit(config: Path, old: str, new: str) -> Path:
     text = config.read_text()
     assert old in text
@@ -38,9 +44,9 @@ def edit(config: Path, old: str, new: str) -> Path:
 def test_sender_pool_entry_that_is_not_e164_exits_2_naming_it(
     cli: CliRunner, outbox_config: Path
 ) -> None:
-    config = outbox_config
-    with config.open("a") as file:
-        file.write('[tenants.north-high.two_way]\nsender_pool = ["12345"]\ninstance = "sms"\n')
+    config = append(
+        outbox_config, '[tenants.north-high.two_way]\nsender_pool = ["12345"]\ninstance = "sms"\n'
+    )
 
     assert_config_error(
         invoke(cli, config, "config", "validate"),
@@ -55,7 +61,9 @@ def test_sender_pool_entry_that_is_not_e164_exits_2_naming_it(
 def test_public_base_url_with_a_query_or_fragment_exits_2(
     cli: CliRunner, outbox_config: Path, tail: str
 ) -> None:
-    config = edit(outbox_config, '"https://relay.example.org"', f'"https://relay.example.org{tail}"')
+    config = edit(
+        outbox_config, '"https://relay.example.org"', f'"https://relay.example.org{tail}"'
+    )
 
     assert_config_error(
         invoke(cli, config, "config", "validate"),
@@ -87,11 +95,10 @@ def test_tenant_or_instance_name_that_cannot_be_a_url_path_segment_exits_2(
 
 
 def test_non_boolean_string_for_a_boolean_exits_2(cli: CliRunner, outbox_config: Path) -> None:
-    with outbox_config.open("a") as file:
-        file.write('[delivery]\ninline = "yes"\n')
+    config = append(outbox_config, '[delivery]\ninline = "yes"\n')
 
     assert_config_error(
-        invoke(cli, outbox_config, "config", "validate"),
+        invoke(cli, config, "config", "validate"),
         "delivery.inline",
         "true or false",
     )

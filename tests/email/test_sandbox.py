@@ -16,6 +16,8 @@ from relaykit import Channel, ConnectionState, OutboundMessage, SandboxOptions, 
 from relaykit_email.sandbox import MAILDIR_NAME, sandbox_factory
 from tests.email.conftest import make_connector
 
+RELAYKIT = Path(sys.executable).with_name("relaykit")
+
 MESSAGE = OutboundMessage(
     channel=Channel.EMAIL,
     to="parent@example.org",
@@ -64,12 +66,9 @@ async def test_plugin_registers_the_email_sandbox(tmp_path: Path) -> None:
     assert len(list(mailbox.Maildir(tmp_path / MAILDIR_NAME, create=False))) == 1
 
 
-async def test_command_line_sandbox_receives_and_stops_on_sigint(tmp_path: Path) -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "relaykit_email.sandbox", "--port", "0", "--data-dir", tmp_path],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+async def send_one_then_sigint(command: list[str | Path]) -> tuple[int, str]:
+    """Start a sandbox command, send one message to the port it prints, stop it with Ctrl-C."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
         first = await asyncio.to_thread(process.stdout.readline)
@@ -88,8 +87,15 @@ async def test_command_line_sandbox_receives_and_stops_on_sigint(tmp_path: Path)
         if process.poll() is None:
             process.kill()
             process.wait()
+    return process.returncode, first + output
 
-    assert process.returncode == 0
+
+async def test_command_line_sandbox_receives_and_stops_on_sigint(tmp_path: Path) -> None:
+    code, output = await send_one_then_sigint(
+        [sys.executable, "-m", "relaykit_email.sandbox", "--port", "0", "--data-dir", tmp_path]
+    )
+
+    assert code == 0
     assert "received" in output and "Key is ready" in output
     assert len(list(mailbox.Maildir(tmp_path / MAILDIR_NAME, create=False))) == 1
 
@@ -97,42 +103,20 @@ async def test_command_line_sandbox_receives_and_stops_on_sigint(tmp_path: Path)
 async def test_relaykit_sandbox_email_creates_a_missing_data_dir(tmp_path: Path) -> None:
     """``relaykit sandbox email --data-dir D`` with no D yet: D is created and mail lands in it."""
     data_dir = tmp_path / "not" / "yet"
-    relaykit = Path(sys.executable).with_name("relaykit")
-    process = subprocess.Popen(
-        [relaykit, "sandbox", "email", "--port", "0", "--data-dir", data_dir],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        first = await asyncio.to_thread(process.stdout.readline)
-        match = re.search(r"smtp://127\.0\.0\.1:(\d+)", first)
-        assert match, first + (process.stderr.read() if process.stderr else "")
-        settings = {
-            "host": "127.0.0.1",
-            "port": int(match.group(1)),
-            "security": "none",
-            "from_address": "notifications@example.com",
-        }
-        await make_connector(settings).send(MESSAGE)
-        process.send_signal(signal.SIGINT)
-        await asyncio.to_thread(process.communicate, timeout=10)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
 
-    assert process.returncode == 0
+    code, _ = await send_one_then_sigint(
+        [RELAYKIT, "sandbox", "email", "--port", "0", "--data-dir", data_dir]
+    )
+
+    assert code == 0
     assert len(list(mailbox.Maildir(data_dir / MAILDIR_NAME, create=False))) == 1
 
 
 def test_relaykit_sandbox_email_with_a_file_as_data_dir_exits_2_naming_it(tmp_path: Path) -> None:
     (tmp_path / "a-file").write_text("not a directory")
-    relaykit = Path(sys.executable).with_name("relaykit")
 
     done = subprocess.run(
-        [relaykit, "sandbox", "email", "--port", "0", "--data-dir", tmp_path / "a-file"],
+        [RELAYKIT, "sandbox", "email", "--port", "0", "--data-dir", tmp_path / "a-file"],
         capture_output=True,
         text=True,
         timeout=30,
