@@ -174,7 +174,9 @@ class Relay:
                 f"tenant {tenant!r} has no route for event {event!r} and no default route; "
                 f"add [tenants.{tenant}.routes.{event}] or [tenants.{tenant}.routes.default]"
             )
-        self.templates.event(event)  # an unknown event fails before anything is stored
+        # An unknown event, or data its templates cannot use, fails before anything is stored
+        # (even when no step will render, e.g. a recipient with no address): as published.
+        self.templates.event(event).checked_data(data or {})
         plan = Plan(
             tenant_name=tenant,
             tenant=settings,
