@@ -401,7 +401,13 @@ def _paths() -> dict[str, Any]:
                         "description": "Only the key's own tenant is allowed.",
                         "schema": _STRING,
                     },
-                    {"name": "since", "in": "query", "schema": _TIME},
+                    {
+                        "name": "since",
+                        "in": "query",
+                        "description": "Messages created at or after this instant; any UTC "
+                        "offset (Z, +14:00, -11:00) names the same instant.",
+                        "schema": _TIME,
+                    },
                     {
                         "name": "limit",
                         "in": "query",
