@@ -158,13 +158,14 @@ class Relay:
             recipient if isinstance(recipient, Recipient) else Recipient.model_validate(recipient)
         )
         sender = self._permitted(settings, staff)
-        fingerprint = request_fingerprint(
-            event,
-            person.model_dump(mode="json"),
-            dict(data or {}),
-            sender.model_dump(mode="json") if sender else None,
-        )
+        fingerprint = ""
         if idempotency_key is not None:
+            fingerprint = request_fingerprint(
+                event,
+                person.model_dump(mode="json"),
+                dict(data or {}),
+                sender.model_dump(mode="json") if sender else None,
+            )
             existing = self._replay(tenant, idempotency_key, fingerprint)
             if existing is not None:
                 return existing
