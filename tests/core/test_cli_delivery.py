@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from relaykit.cli import app
+from relaykit.delivery import IdempotencyKeyReusedError, Relay
 from tests.core.conftest import CANARY_SECRET
 
 pytestmark = pytest.mark.usefixtures("only_outbox")
@@ -22,6 +23,7 @@ RECIPIENT = {
     "email": "parent@example.org",
     "phones": [{"number": "+15005550080", "sms_status": "enabled"}],
 }
+EVENT = "attendance_absence"
 DATA = {"student_name": "Jamie", "school_name": "North High", "absence_date": "Monday"}
 
 
@@ -128,6 +130,28 @@ def test_notify_reusing_an_idempotency_key_with_other_data_exits_2_and_sends_not
 
     assert result.exit_code == 2
     assert "idempotency key" in result.output and str(first["id"]) in result.output
+    assert len((tmp_path / "texts" / "outbox.jsonl").read_text().splitlines()) == 1
+
+
+def test_relay_notify_reusing_an_idempotency_key_with_other_data_raises(
+    config: Path, tmp_path: Path
+) -> None:
+    relay = Relay.from_config(config)
+    try:
+        first = relay.notify("north-high", EVENT, RECIPIENT, DATA, idempotency_key="abs-2")
+        replay = relay.notify("north-high", EVENT, RECIPIENT, dict(DATA), idempotency_key="abs-2")
+        with pytest.raises(IdempotencyKeyReusedError) as reused:
+            relay.notify(
+                "north-high",
+                EVENT,
+                RECIPIENT,
+                {**DATA, "absence_date": "Tuesday"},
+                idempotency_key="abs-2",
+            )
+    finally:
+        relay.close()
+
+    assert (replay.id, replay.duplicate, reused.value.delivery_id) == (first.id, True, first.id)
     assert len((tmp_path / "texts" / "outbox.jsonl").read_text().splitlines()) == 1
 
 

@@ -274,6 +274,50 @@ async def test_since_filter_compares_instants_across_utc_offsets(
     assert [await count(rfc3339(later, hours)) for hours in (0, 14, -11)] == [0, 0, 0]
 
 
+async def test_each_events_variables_are_published_before_calling(service: Service) -> None:
+    listing = await service.client.get("/v1/events", headers=service.auth())
+    events = {e["name"]: e for e in listing.json()["events"]}
+
+    absence = events[EVENT]
+    required = {v["name"] for v in absence["variables"] if v["required"]}
+    optional = {v["name"] for v in absence["variables"] if not v["required"]}
+    assert (listing.status_code, required) == (200, set(SCHOOL_DATA))
+    assert optional and absence["channels"] == ["sms", "email"]
+    for name, event in events.items():  # the listing alone is enough to notify
+        data = {v["name"]: v["example"] for v in event["variables"] if v["required"]}
+        sent = await service.client.post(
+            "/v1/notifications",
+            json={"event": name, "recipient": student(), "data": data},
+            headers=service.auth(),
+        )
+        assert sent.status_code == 201, (name, sent.json())
+
+
+@pytest.mark.parametrize(
+    "data",
+    [{"school_name": "North High", "absence_date": "Monday"}, {**SCHOOL_DATA, "student_name": {}}],
+    ids=["missing-variable", "object-value"],
+)
+async def test_data_outside_the_published_variables_is_422_even_with_nothing_to_render(
+    service: Service, data: dict[str, object]
+) -> None:
+    unreachable = student(number=None, email=None)  # every step is skipped, nothing renders
+
+    response = await service.client.post(
+        "/v1/notifications",
+        json={"event": EVENT, "recipient": unreachable, "data": data},
+        headers=service.auth(),
+    )
+
+    assert response.status_code == 422
+    assert "student_name" in response.json()["message"]
+
+
+async def test_the_event_listing_needs_a_key(service: Service) -> None:
+    response = await service.client.get("/v1/events")
+    assert response.status_code == 401
+
+
 @pytest.mark.parametrize(
     "params", [{"since": "yesterday"}, {"limit": "0"}, {"limit": "many"}], ids=str
 )

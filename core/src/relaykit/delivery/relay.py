@@ -154,13 +154,14 @@ class Relay:
             recipient if isinstance(recipient, Recipient) else Recipient.model_validate(recipient)
         )
         sender = self._permitted(settings, staff)
-        fingerprint = request_fingerprint(
-            event,
-            person.model_dump(mode="json"),
-            dict(data or {}),
-            sender.model_dump(mode="json") if sender else None,
-        )
+        fingerprint = ""
         if idempotency_key is not None:
+            fingerprint = request_fingerprint(
+                event,
+                person.model_dump(mode="json"),
+                dict(data or {}),
+                sender.model_dump(mode="json") if sender else None,
+            )
             existing = self._replay(tenant, idempotency_key, fingerprint)
             if existing is not None:
                 return existing
@@ -170,7 +171,9 @@ class Relay:
                 f"tenant {tenant!r} has no route for event {event!r} and no default route; "
                 f"add [tenants.{tenant}.routes.{event}] or [tenants.{tenant}.routes.default]"
             )
-        self.templates.event(event)  # an unknown event fails before anything is stored
+        # An unknown event, or data its templates cannot use, fails before anything is stored
+        # (even when no step will render, e.g. a recipient with no address): as published.
+        self.templates.event(event).checked_data(data or {})
         plan = Plan(
             tenant_name=tenant,
             tenant=settings,

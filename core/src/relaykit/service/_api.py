@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from relaykit.delivery import IdempotencyKeyReusedError, NotPermittedError, Relay
 from relaykit.errors import ConfigError
+from relaykit.policy import Route
 from relaykit.results import Channel
 from relaykit.service._auth import ApiKeys
 from relaykit.service._body import BodyTooLarge, MalformedLength, read_body
@@ -20,7 +21,7 @@ from relaykit.service._connections import ConnectionCache
 from relaykit.service._models import NotificationRequest, PreviewRequest, describe_errors
 from relaykit.service._responses import RequestRefused, error, json_response
 from relaykit.store import MessageRecord
-from relaykit.templates import TemplateError
+from relaykit.templates import EventSpec, TemplateError
 
 __all__ = ["JsonApi"]
 
@@ -157,6 +158,12 @@ class JsonApi:
         reports = await asyncio.gather(*(self._connections.status(label) for label in labels))
         return json_response({"connectors": list(reports)})
 
+    async def events(self, request: Request) -> Response:
+        """``GET /v1/events``: each event's variables, and the tenant's channels for it."""
+        settings = self._relay.tenant(self._tenant(request))
+        found = self._relay.templates.events()
+        return json_response({"events": [_event(e, settings.route_for(e.name)) for e in found]})
+
     async def preview(self, request: Request) -> Response:
         """``POST /v1/templates/preview``: render a template with test values."""
         tenant = self._tenant(request)
@@ -244,3 +251,23 @@ def _limit(raw: str | None) -> int:
 
 def _message(message: MessageRecord) -> dict[str, Any]:
     return {**message.as_dict(), "notification_id": message.notification_id}
+
+
+def _event(event: EventSpec, route: Route | None) -> dict[str, Any]:
+    by_kind = route.by_kind if route else {}
+    return {
+        "name": event.name,
+        "title": event.title,
+        "description": event.description,
+        "channels": [step.channel.value for step in (route.steps if route else ())],
+        "channels_by_kind": {k: [step.channel.value for step in v] for k, v in by_kind.items()},
+        "variables": [
+            {
+                "name": v.name,
+                "description": v.description,
+                "required": v.required,
+                "example": v.example,
+            }
+            for v in event.variables
+        ],
+    }

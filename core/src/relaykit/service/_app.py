@@ -93,6 +93,7 @@ def create_app(
             Route("/v1/deliveries/{id}", api.delivery, methods=["GET"]),
             Route("/v1/messages", api.messages, methods=["GET"]),
             Route("/v1/connectors", api.connectors, methods=["GET"]),
+            Route("/v1/events", api.events, methods=["GET"]),
             Route("/v1/templates/preview", api.preview, methods=["POST"]),
         ],
         exception_handlers={

@@ -14,7 +14,7 @@ from typing import Any
 
 from relaykit.results import Channel, ConnectionState
 from relaykit.service._models import NotificationRequest, PreviewRequest
-from relaykit.templates import TemplateCatalog, TemplatePart
+from relaykit.templates import EventSpec, TemplateCatalog, TemplatePart
 
 __all__ = ["openapi_document", "openapi_json"]
 
@@ -35,7 +35,7 @@ _TIME = {"type": "string", "format": "date-time"}
 _CHANNEL = {"type": "string", "enum": [c.value for c in Channel]}
 
 
-def _object(required: list[str], **properties: Any) -> dict[str, Any]:
+def _object(required: list[str], /, **properties: Any) -> dict[str, Any]:
     return {"type": "object", "required": required, "properties": properties}
 
 
@@ -149,6 +149,36 @@ def _response_schemas() -> dict[str, Any]:
             ),
         },
     )
+    event = _object(
+        ["name", "title", "description", "channels", "channels_by_kind", "variables"],
+        name=_STRING,
+        title=_STRING,
+        description=_STRING,
+        channels={
+            "type": "array",
+            "items": _CHANNEL,
+            "description": "The tenant's route for the event, in the order tried; empty when "
+            "it has none (POST /v1/notifications then answers 422)",
+        },
+        channels_by_kind={
+            "type": "object",
+            "additionalProperties": {"type": "array", "items": _CHANNEL},
+            "description": "Recipient kinds (student, guest, ...) routed otherwise",
+        },
+        variables={
+            "type": "array",
+            "items": _object(
+                ["name", "description", "required", "example"],
+                name=_STRING,
+                description=_STRING,
+                required={
+                    "type": "boolean",
+                    "description": "Must be in `data`; an optional one may be left out",
+                },
+                example=_STRING,
+            ),
+        },
+    )
     problem = _object(
         ["error", "message"],
         error={"type": "string", "description": "A stable word: not_found, invalid_request, ..."},
@@ -165,18 +195,68 @@ def _response_schemas() -> dict[str, Any]:
         "Delivery": delivery,
         "ConnectorStatus": connector,
         "Preview": preview,
+        "Event": event,
         "Error": problem,
     }
 
 
+def _event_data_schema(event: EventSpec) -> dict[str, Any]:
+    """The ``data`` of a notification of ``event``: each declared variable, the required ones."""
+    variables = {
+        v.name: {
+            "type": ["string", "number", "boolean"]
+            if v.required
+            else ["string", "number", "boolean", "null"],
+            "description": v.description,
+            "examples": [v.example],
+        }
+        for v in event.variables
+    }
+    return {
+        "type": "object",
+        "description": f"The variables of {event.name}; other keys are ignored.",
+        "properties": variables,
+        "required": [v.name for v in event.variables if v.required],
+    }
+
+
+def _camel(name: str) -> str:
+    return "".join(word.capitalize() for word in name.split("_"))
+
+
 def _request_schemas() -> dict[str, Any]:
-    events = [event.name for event in TemplateCatalog().events()]
+    events = TemplateCatalog().events()
     schemas: dict[str, Any] = {}
     for model in (NotificationRequest, PreviewRequest):
         schema = model.model_json_schema(ref_template=_REF)
         schemas.update(schema.pop("$defs", {}))
-        schema["properties"]["event"]["enum"] = events  # the events templates exist for
+        schema["properties"]["event"]["enum"] = [e.name for e in events]  # those with templates
         schemas[model.__name__] = schema
+    # A notification's data depends on its event: one request schema per event, chosen by it.
+    base = schemas.pop(NotificationRequest.__name__)
+    mapping = {}
+    for event in events:
+        data, request = f"{_camel(event.name)}Data", f"{_camel(event.name)}Notification"
+        schemas[data] = _event_data_schema(event)
+        needs_data = ["data"] if schemas[data]["required"] else []
+        schemas[request] = {
+            **base,
+            "title": request,
+            "properties": {
+                **base["properties"],
+                "event": {"type": "string", "const": event.name, "description": event.title},
+                "data": _ref(data),
+            },
+            "required": [*base["required"], *needs_data],
+        }
+        mapping[event.name] = _REF.format(model=request)
+    schemas[NotificationRequest.__name__] = {
+        "title": NotificationRequest.__name__,
+        "description": base["description"] + " `data` holds the event's variables "
+        "(also listed by GET /v1/events).",
+        "oneOf": [{"$ref": ref} for ref in mapping.values()],
+        "discriminator": {"propertyName": "event", "mapping": mapping},
+    }
     return schemas
 
 
@@ -321,7 +401,13 @@ def _paths() -> dict[str, Any]:
                         "description": "Only the key's own tenant is allowed.",
                         "schema": _STRING,
                     },
-                    {"name": "since", "in": "query", "schema": _TIME},
+                    {
+                        "name": "since",
+                        "in": "query",
+                        "description": "Messages created at or after this instant; any UTC "
+                        "offset (Z, +14:00, -11:00) names the same instant.",
+                        "schema": _TIME,
+                    },
                     {
                         "name": "limit",
                         "in": "query",
@@ -355,6 +441,20 @@ def _paths() -> dict[str, Any]:
                             ["connectors"],
                             connectors={"type": "array", "items": _ref("ConnectorStatus")},
                         ),
+                    ),
+                    "401": _UNAUTHORIZED,
+                },
+            }
+        },
+        "/v1/events": {
+            "get": {
+                "operationId": "listEvents",
+                "summary": "Each event with its template variables and the tenant's channels.",
+                "security": _SECURED,
+                "responses": {
+                    "200": _answer(
+                        "The events.",
+                        _object(["events"], events={"type": "array", "items": _ref("Event")}),
                     ),
                     "401": _UNAUTHORIZED,
                 },

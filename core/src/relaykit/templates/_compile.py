@@ -37,15 +37,13 @@ from relaykit.templates._headers import header_problem
 from relaykit.templates._model import (
     EventSpec,
     MissingVariableError,
+    Scalar,
     TemplateError,
     TemplatePart,
+    checked_value,
 )
 
 __all__ = ["CompiledTemplate", "Scalar", "compile_template"]
-
-#: The values a template variable may hold. Dates and amounts are formatted by the
-#: platform (in the tenant's time zone and language) before they reach a template.
-Scalar = str | int | float | bool
 
 _NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -144,21 +142,7 @@ class CompiledTemplate:
 
         Optional variables that are missing become empty text, so sections hide.
         """
-        context: dict[str, Scalar] = {}
-        for variable in self.event.variables:
-            value = data.get(variable.name)
-            if value is None:
-                if variable.required:
-                    raise MissingVariableError(
-                        f"variable {variable.name!r} is required by event "
-                        f"{self.event.name!r} but missing from the data",
-                        event=self.event.name,
-                        part=self.part,
-                        variable=variable.name,
-                    )
-                context[variable.name] = ""
-            else:
-                context[variable.name] = self.checked_value(variable.name, value)
+        context = self.event.checked_data(data, self.part)
         for name in self.undeclared_variables:
             value = data.get(name)
             if value is not None:
@@ -167,15 +151,7 @@ class CompiledTemplate:
 
     def checked_value(self, name: str, value: object) -> Scalar:
         """``value`` when a template may show it; otherwise a :class:`TemplateError`."""
-        if isinstance(value, str | int | float | bool):
-            return value
-        raise TemplateError(
-            f"variable {name!r} is a {type(value).__name__}; pass text or a number "
-            "(format dates and amounts before rendering)",
-            event=self.event.name,
-            part=self.part,
-            variable=name,
-        )
+        return checked_value(self.event.name, name, value, self.part)
 
     def render_context(self, context: dict[str, Scalar]) -> str:
         """Render the parsed form with a prepared context; strict about missing names."""

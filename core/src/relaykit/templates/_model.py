@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from relaykit.errors import RelaykitError
@@ -11,11 +12,17 @@ from relaykit.results import Channel
 __all__ = [
     "EventSpec",
     "MissingVariableError",
+    "Scalar",
     "TemplateError",
     "TemplatePart",
     "UnknownEventError",
     "Variable",
+    "checked_value",
 ]
+
+#: The values a template variable may hold. Dates and amounts are formatted by the
+#: platform (in the tenant's time zone and language) before they reach a template.
+Scalar = str | int | float | bool
 
 
 class TemplatePart(enum.StrEnum):
@@ -80,6 +87,44 @@ class EventSpec:
     def example_data(self) -> dict[str, str]:
         """Each variable's example value, keyed by name: test values for a preview."""
         return {v.name: v.example for v in self.variables}
+
+    def checked_data(
+        self, data: Mapping[str, object], part: TemplatePart | None = None
+    ) -> dict[str, Scalar]:
+        """The declared variables' values for a real send; a missing optional one is empty text.
+
+        :raises MissingVariableError: a required variable is missing (or ``None``).
+        :raises TemplateError: a value is not text, a number or a boolean.
+        """
+        values: dict[str, Scalar] = {}
+        for variable in self.variables:
+            value = data.get(variable.name)
+            if value is not None:
+                values[variable.name] = checked_value(self.name, variable.name, value, part)
+            elif variable.required:
+                raise MissingVariableError(
+                    f"variable {variable.name!r} is required by event "
+                    f"{self.name!r} but missing from the data",
+                    event=self.name,
+                    part=part,
+                    variable=variable.name,
+                )
+            else:
+                values[variable.name] = ""
+        return values
+
+
+def checked_value(event: str, name: str, value: object, part: TemplatePart | None = None) -> Scalar:
+    """``value`` when a template may show it; otherwise a :class:`TemplateError`."""
+    if isinstance(value, str | int | float | bool):
+        return value
+    raise TemplateError(
+        f"variable {name!r} is a {type(value).__name__}; pass text or a number "
+        "(format dates and amounts before rendering)",
+        event=event,
+        part=part,
+        variable=name,
+    )
 
 
 class TemplateError(RelaykitError):
