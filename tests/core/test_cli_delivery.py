@@ -188,3 +188,37 @@ def test_queued_mode_notify_then_worker_sends(cli: CliRunner, config: Path, tmp_
     assert code == 0, output
     assert "1 attempt(s)" in output
     assert "Jamie" in (tmp_path / "texts" / "outbox.jsonl").read_text()
+
+
+def test_messages_retry_redrives_failed_messages_after_an_outage(
+    cli: CliRunner, config: Path, tmp_path: Path
+) -> None:
+    config.write_text(config.read_text() + "[delivery]\nmax_attempts = 1\n")
+    (tmp_path / "texts").rmdir()  # both outboxes are unwritable: every channel fails
+    (tmp_path / "mails").rmdir()
+    code, output = run(
+        cli,
+        config,
+        "notify",
+        "attendance_absence",
+        "--recipient",
+        json.dumps(RECIPIENT),
+        "--data",
+        json.dumps(DATA),
+        "--json",
+    )
+    assert code == 1, output  # the delivery failed
+    record = json.loads(output)
+    (tmp_path / "texts").mkdir()  # the outage is over
+    (tmp_path / "mails").mkdir()
+
+    code, output = run(cli, config, "messages", "retry", "--failed", "--json")
+
+    assert code == 0, output
+    retried = json.loads(output)
+    assert [(r["delivery"], r["retried"], r["status"]) for r in retried] == [
+        (record["id"], True, "sent")  # the SMS, the route's first step
+    ]
+    assert "Jamie" in (tmp_path / "texts" / "outbox.jsonl").read_text()
+    code, output = run(cli, config, "messages", "retry", retried[0]["id"])
+    assert code == 1 and "no: not failed" in output

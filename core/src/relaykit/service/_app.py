@@ -90,6 +90,7 @@ def create_app(
             Route("/v1/notifications", api.notify, methods=["POST"]),
             Route("/v1/deliveries/{id}", api.delivery, methods=["GET"]),
             Route("/v1/messages", api.messages, methods=["GET"]),
+            Route("/v1/messages/{id}/retry", api.retry_message, methods=["POST"]),
             Route("/v1/connectors", api.connectors, methods=["GET"]),
             Route("/v1/templates/preview", api.preview, methods=["POST"]),
         ],
