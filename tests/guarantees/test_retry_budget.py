@@ -6,6 +6,7 @@ import asyncio
 
 from relaykit.delivery import RetryPolicy
 from relaykit.delivery.worker import Worker
+from relaykit.service import EmbeddedServer, create_app
 from relaykit_email.sandbox import SmtpSink, serve_smtp
 from tests.delivery.conftest import SCHOOL_DATA, TENANT, MakeStack, phone, student
 
@@ -90,3 +91,23 @@ async def test_a_message_another_channel_carries_is_not_redriven(make_stack: Mak
     assert await stack.relay.aretry_message(record.messages[0].id) is False
     assert stack.sandbox.sent_to("+15005552400") == []
     assert len(stack.emails_to("parent@example.org")) == 1
+
+
+async def test_serve_sends_the_retries_notify_left_in_the_database(make_stack: MakeStack) -> None:
+    """Inline delivery with no worker: ``serve`` itself sends what is due."""
+    policy = RetryPolicy(base_delay=0.05, max_delay=0.1, inline_wait=0.2)
+    stack = await make_stack({"routes": EMAIL_ONLY}, smtp_running=False, retry=policy)
+    server = EmbeddedServer()
+    async with server.serving(create_app(stack.relay, sweep_interval_s=0.05)):
+        record = await stack.relay.anotify(TENANT, EVENT, student(), SCHOOL_DATA)
+        assert record.messages[0].status == "retrying"
+        sink = SmtpSink()
+        async with serve_smtp(sink, port=stack.smtp_port):
+            for _ in range(200):  # up to 10 s
+                if sink.received:
+                    break
+                await asyncio.sleep(0.05)
+
+    after = stack.relay.delivery(record.id)
+    assert after is not None and after.state == "sent"
+    assert [m.rcpt_tos for m in sink.received] == [("parent@example.org",)]

@@ -231,6 +231,13 @@ class Relay:
                 await self._continue(self.dispatcher.advance(message))
         return moved
 
+    async def send_due(self, limit: int = 32) -> int:
+        """One attempt for each message whose (re)try is due: what inline ``notify`` left
+        in the store (``serve`` runs this; a worker does the same in queued mode)."""
+        claimed = self.store.deliveries.claim_due(limit)
+        await asyncio.gather(*(self.dispatcher.attempt(m, n) for m, n in claimed))
+        return len(claimed)
+
     async def aretry_message(self, message_id: str) -> bool:
         """Re-drive a failed message of a notification that every channel failed: due now,
         with a fresh retry budget; sent at once inline, else by the worker.
