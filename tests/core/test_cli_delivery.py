@@ -48,7 +48,7 @@ def run(cli: CliRunner, config: Path, *args: str) -> tuple[int, str]:
     return result.exit_code, result.stdout
 
 
-def notify(cli: CliRunner, config: Path, *extra: str) -> dict[str, object]:
+def notify(cli: CliRunner, config: Path, *extra: str, exit_code: int = 0) -> dict[str, object]:
     code, output = run(
         cli,
         config,
@@ -61,7 +61,7 @@ def notify(cli: CliRunner, config: Path, *extra: str) -> dict[str, object]:
         "--json",
         *extra,
     )
-    assert code == 0, output
+    assert code == exit_code, output
     return json.loads(output)  # type: ignore[no-any-return]
 
 
@@ -196,19 +196,7 @@ def test_messages_retry_redrives_failed_messages_after_an_outage(
     config.write_text(config.read_text() + "[delivery]\nmax_attempts = 1\n")
     (tmp_path / "texts").rmdir()  # both outboxes are unwritable: every channel fails
     (tmp_path / "mails").rmdir()
-    code, output = run(
-        cli,
-        config,
-        "notify",
-        "attendance_absence",
-        "--recipient",
-        json.dumps(RECIPIENT),
-        "--data",
-        json.dumps(DATA),
-        "--json",
-    )
-    assert code == 1, output  # the delivery failed
-    record = json.loads(output)
+    record = notify(cli, config, exit_code=1)  # the delivery failed
     (tmp_path / "texts").mkdir()  # the outage is over
     (tmp_path / "mails").mkdir()
 
