@@ -97,12 +97,13 @@ async def test_serve_sends_the_retries_notify_left_in_the_database(make_stack: M
     """Inline delivery with no worker: ``serve`` itself sends what is due."""
     policy = RetryPolicy(base_delay=0.05, max_delay=0.1, inline_wait=0.2)
     stack = await make_stack({"routes": EMAIL_ONLY}, smtp_running=False, retry=policy)
-    server = EmbeddedServer()
-    async with server.serving(create_app(stack.relay, sweep_interval_s=0.05)):
-        record = await stack.relay.anotify(TENANT, EVENT, student(), SCHOOL_DATA)
-        assert record.messages[0].status == "retrying"
-        sink = SmtpSink()
-        async with serve_smtp(sink, port=stack.smtp_port):
+    record = await stack.relay.anotify(TENANT, EVENT, student(), SCHOOL_DATA)
+    assert record.messages[0].status == "retrying"
+
+    sink = SmtpSink()
+    async with serve_smtp(sink, port=stack.smtp_port):
+        server = EmbeddedServer()
+        async with server.serving(create_app(stack.relay, sweep_interval_s=0.05)):
             for _ in range(200):  # up to 10 s
                 if sink.received:
                     break
