@@ -6,6 +6,7 @@ import asyncio
 
 from relaykit.delivery import RetryPolicy
 from relaykit.delivery.worker import Worker
+from relaykit.results import Channel
 from relaykit.service import EmbeddedServer, create_app
 from relaykit_email.sandbox import SmtpSink, serve_smtp
 from tests.delivery.conftest import SCHOOL_DATA, TENANT, MakeStack, phone, student
@@ -112,3 +113,17 @@ async def test_serve_sends_the_retries_notify_left_in_the_database(make_stack: M
     after = stack.relay.delivery(record.id)
     assert after is not None and after.state == "sent"
     assert [m.rcpt_tos for m in sink.received] == [("parent@example.org",)]
+
+
+async def test_each_channel_has_its_own_retry_budget(make_stack: MakeStack) -> None:
+    """SMS stops retrying when its (short) budget is spent and the route goes on to email."""
+    policy = RetryPolicy(base_delay=0.05, max_delay=0.1, retry_for={Channel.SMS: 0.3})
+    stack = await make_stack(retry=policy)
+    stack.sandbox.faults.update(fail_creates=1000)
+
+    record = await stack.relay.anotify(TENANT, EVENT, student(phone("+15005552401")), SCHOOL_DATA)
+
+    assert record.fallbacks == [("sms", "retries_exhausted")]
+    assert record.messages[0].attempt_count >= 3  # retried within its 0.3 s, then stopped
+    assert record.channel == Channel.EMAIL and record.state == "sent"
+    assert len(stack.emails_to("parent@example.org")) == 1

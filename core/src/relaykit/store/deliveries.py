@@ -134,9 +134,9 @@ class Deliveries(DeliveryReads):
             for message in planned:
                 ids.append(self._insert_message(connection, tenant, notification_id, message, now))
             live = [m for m in planned if m.status == "pending"]
-            connection.execute(
+            connection.execute(  # a delivered notification stays delivered
                 update(notifications)
-                .where(notifications.c.id == notification_id)
+                .where(notifications.c.id == notification_id, notifications.c.state != "delivered")
                 .values(
                     state="pending" if live else "failed",
                     channel=live[0].channel.value if live else notifications.c.channel,
