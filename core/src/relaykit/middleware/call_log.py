@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import structlog
 
 from relaykit.connectors import Connector
-from relaykit.errors import ConnectorError
+from relaykit.errors import ConnectorError, PacedError
 from relaykit.hookspecs import hookimpl
 from relaykit.middleware._async import around_async
 from relaykit.results import (
@@ -68,7 +68,9 @@ class CallLog:
         try:
             result = await inner
         except ConnectorError as exc:
-            bound.warning(
+            # a send held back by relaykit's own rate limit waits in line: no failure
+            emit = bound.info if isinstance(exc, PacedError) else bound.warning
+            emit(
                 "connector_call",
                 outcome=type(exc).__name__,
                 error=str(exc),
