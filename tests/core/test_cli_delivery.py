@@ -52,7 +52,7 @@ def run(cli: CliRunner, config: Path, *args: str) -> tuple[int, str]:
     return result.exit_code, result.stdout
 
 
-def notify(cli: CliRunner, config: Path, *extra: str) -> dict[str, object]:
+def notify(cli: CliRunner, config: Path, *extra: str, exit_code: int = 0) -> dict[str, object]:
     code, output = run(
         cli,
         config,
@@ -65,7 +65,7 @@ def notify(cli: CliRunner, config: Path, *extra: str) -> dict[str, object]:
         "--json",
         *extra,
     )
-    assert code == 0, output
+    assert code == exit_code, output
     return json.loads(output)  # type: ignore[no-any-return]
 
 
@@ -275,3 +275,25 @@ def test_corrupt_sqlite_store_names_the_file_and_what_to_do(
         assert result.exit_code == 1 and "Traceback" not in result.output
         assert str(store) in result.output and "not a usable SQLite database" in result.output
         assert "move it aside" in result.output and "backup" in result.output
+
+
+def test_messages_retry_redrives_failed_messages_after_an_outage(
+    cli: CliRunner, config: Path, tmp_path: Path
+) -> None:
+    config.write_text(config.read_text() + "[delivery]\nmax_attempts = 1\n")
+    (tmp_path / "texts").rmdir()  # both outboxes are unwritable: every channel fails
+    (tmp_path / "mails").rmdir()
+    record = notify(cli, config, exit_code=1)  # the delivery failed
+    (tmp_path / "texts").mkdir()  # the outage is over
+    (tmp_path / "mails").mkdir()
+
+    code, output = run(cli, config, "messages", "retry", "--failed", "--json")
+
+    assert code == 0, output
+    retried = json.loads(output)
+    assert [(r["delivery"], r["retried"], r["status"]) for r in retried] == [
+        (record["id"], True, "sent")  # the SMS, the route's first step
+    ]
+    assert "Jamie" in (tmp_path / "texts" / "outbox.jsonl").read_text()
+    code, output = run(cli, config, "messages", "retry", retried[0]["id"])
+    assert code == 1 and "no: not failed" in output

@@ -55,7 +55,7 @@ async def test_deadline_seconds_moves_an_undelivered_sms_on_after_seconds(
 async def test_serve_sweeps_delivery_deadlines_without_a_worker(make_stack: MakeStack) -> None:
     stack = await make_stack({"routes": email_first(deadline_seconds=1)})
     server = EmbeddedServer()
-    async with server.serving(create_app(stack.relay, deadline_sweep_s=0.05)):
+    async with server.serving(create_app(stack.relay, sweep_interval_s=0.05)):
         record = await stack.relay.anotify(
             TENANT, EVENT, student(phone(NEVER_DELIVERED)), SCHOOL_DATA
         )

@@ -37,3 +37,20 @@ async def test_a_late_reconcile_result_never_moves_a_delivered_notification_back
     assert after is not None and after.messages[0].status == "delivered"
     assert after.state == "delivered"
     assert len(stack.sandbox.sent_to("+15005552300")) == 1
+
+
+async def test_a_fallback_racing_the_delivered_callback_leaves_the_notification_delivered(
+    make_stack: MakeStack,
+) -> None:
+    """The deadline sweep read the SMS as undelivered just before its callback said delivered."""
+    stack = await make_stack()
+    record = await stack.relay.anotify(TENANT, EVENT, student(phone("+15005552302")), SCHOOL_DATA)
+    await stack.settle()
+    sms = stack.relay.store.deliveries.message(record.messages[0].id)
+    assert sms is not None and sms.status == "delivered"
+
+    assert stack.relay.store.deliveries.mark_fallen_back(sms.id, "deadline")
+    await stack.relay._continue(stack.relay.dispatcher.advance(sms))  # what the sweep goes on to
+
+    after = stack.relay.delivery(record.id)
+    assert after is not None and after.state == "delivered"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import structlog
+
 from relaykit.delivery.ratelimit import RATE_LIMIT_PLUGIN_NAME, RateLimiter
 from relaykit.delivery.worker import Worker
 from relaykit.store.tables import rate_buckets
@@ -30,9 +32,10 @@ async def test_rate_limit_burst_is_paced_not_diverted_to_email(make_stack: MakeS
     pace(stack)
     people = [student(phone(f"+1500555{4000 + n}"), email=f"p{n}@x.org") for n in range(BURST)]
 
-    records = await asyncio.gather(
-        *(stack.relay.anotify(TENANT, EVENT, person, SCHOOL_DATA) for person in people)
-    )
+    with structlog.testing.capture_logs() as logs:
+        records = await asyncio.gather(
+            *(stack.relay.anotify(TENANT, EVENT, person, SCHOOL_DATA) for person in people)
+        )
 
     after = [stack.relay.delivery(r.id) for r in records]
     assert [d.fallbacks for d in after if d and d.fallbacks] == []
@@ -40,6 +43,8 @@ async def test_rate_limit_burst_is_paced_not_diverted_to_email(make_stack: MakeS
     assert {m.attempt_count for d in after if d for m in d.messages} == {1}  # waits are no attempts
     assert len(stack.sandbox.messages) == BURST
     assert stack.sink.received == []
+    paced = [e["log_level"] for e in logs if e.get("outcome") == "PacedError"]
+    assert paced and set(paced) == {"info"}  # waiting in line is logged, but is no failure
     with stack.relay.store.engine.connect() as connection:
         [level] = connection.execute(rate_buckets.select()).all()
     assert level.tokens >= -RATE * MAX_WAIT  # never in debt beyond the sends waiting in line

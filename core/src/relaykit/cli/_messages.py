@@ -108,6 +108,74 @@ def list_messages(
     stdout.print(table)
 
 
+@app.command("retry")
+def retry(
+    ctx: typer.Context,
+    message_ids: Annotated[
+        list[str] | None, typer.Argument(help="Message ids to re-drive.", show_default=False)
+    ] = None,
+    failed: Annotated[
+        bool, typer.Option("--failed", help="Every failed message (with --tenant/--since).")
+    ] = False,
+    tenant: TenantOption = None,
+    since: Annotated[
+        datetime | None, typer.Option(help="With --failed: created since (ISO 8601).")
+    ] = None,
+    json: JsonFlag = False,
+) -> None:
+    """Re-drive failed messages (after an outage): due again now, with a fresh retry budget.
+
+    Only a failed or undelivered message of a delivery that every channel failed;
+    one that another channel carries is never sent twice. ``--failed`` picks the
+    first failed step of each such delivery (the route goes on from there if it
+    fails again). Sent at once with inline delivery, else by the worker. Exit 1
+    if any could not be retried.
+    """
+    relay = ctx.ensure_object(CliContext).relay()
+    try:
+        ids = list(message_ids or [])
+        if failed:
+            rows = relay.store.deliveries.list_messages(
+                tenant=tenant, status="failed", since=since, limit=100_000
+            )
+            # one per delivery that every channel failed: its first failed step
+            firsts: dict[str, str] = {}
+            for m in reversed(rows):
+                firsts.setdefault(m.notification_id, m.id)
+            ids += [
+                message_id
+                for delivery_id, message_id in firsts.items()
+                if (record := relay.store.deliveries.get(delivery_id)) and record.state == "failed"
+            ]
+        if not ids:
+            fail("name message ids, or --failed for every failed message", code=EXIT_CONFIG)
+        results = [(message_id, relay.retry_message(message_id)) for message_id in ids]
+        after = {m: relay.store.deliveries.message(m, timeline=False) for m, _ in results}
+    finally:
+        relay.close()
+    report: list[dict[str, Any]] = []
+    table = Table("message", "delivery", "retried", "status now", title="Re-driven")
+    for message_id, retried in results:
+        message = after[message_id]
+        status = message.status if message else None
+        delivery = message.notification_id if message else None
+        report.append(
+            {"id": message_id, "retried": retried, "status": status, "delivery": delivery}
+        )
+        table.add_row(
+            message_id,
+            delivery or "-",
+            "yes" if retried else "no: not failed, or another channel carries it",
+            status or "unknown message",
+        )
+    if json:
+        print_json(report)
+    else:
+        stdout.print(table)
+    if not all(retried for _, retried in results):
+        raise typer.Exit(EXIT_FAILED)
+
+
 @app.command("show")
 def show(
     ctx: typer.Context,

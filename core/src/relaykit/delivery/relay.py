@@ -273,6 +273,29 @@ class Relay:
                 await self._continue(self.dispatcher.advance(message))
         return moved
 
+    async def send_due(self, limit: int = 32) -> int:
+        """One attempt for each message whose (re)try is due: what inline ``notify`` left
+        in the store (``serve`` runs this; a worker does the same in queued mode)."""
+        claimed = self.store.deliveries.claim_due(limit)
+        await asyncio.gather(*(self.dispatcher.attempt(m, n) for m, n in claimed))
+        return len(claimed)
+
+    async def aretry_message(self, message_id: str) -> bool:
+        """Re-drive a failed message of a notification that every channel failed: due now,
+        with a fresh retry budget; sent at once inline, else by the worker.
+
+        :returns: False (nothing changed) for a message that is not ``failed`` or
+            ``undelivered``, or whose notification another channel still carries.
+        """
+        if not self.store.deliveries.redrive(message_id):
+            return False
+        await self._continue([message_id])
+        return True
+
+    def retry_message(self, message_id: str) -> bool:
+        """The synchronous twin of :meth:`aretry_message`."""
+        return self._run(self.aretry_message(message_id))
+
     async def _continue(self, pending: list[str]) -> None:
         """Send messages a fallback made pending (inline), or leave them to the worker."""
         if self.inline:

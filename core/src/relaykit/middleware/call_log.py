@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Generator
 from typing import Any, TypeVar
 
 from relaykit.connectors import Connector
-from relaykit.errors import ConnectorError
+from relaykit.errors import ConnectorError, PacedError
 from relaykit.hookspecs import hookimpl
 from relaykit.logs import get_logger
 from relaykit.middleware._async import around_async
@@ -67,7 +67,9 @@ class CallLog:
         try:
             result = await inner
         except ConnectorError as exc:
-            bound.warning(
+            # a send held back by relaykit's own rate limit waits in line: no failure
+            emit = bound.info if isinstance(exc, PacedError) else bound.warning
+            emit(
                 "connector_call",
                 outcome=type(exc).__name__,
                 error=str(exc),

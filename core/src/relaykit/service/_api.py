@@ -151,6 +151,24 @@ class JsonApi:
         )
         return json_response({"messages": [_message(m) for m in found]})
 
+    async def retry_message(self, request: Request) -> Response:
+        """``POST /v1/messages/{id}/retry``: re-drive a failed message; the delivery after it."""
+        tenant = self._tenant(request)
+        message_id = request.path_params["id"]
+        message = self._relay.store.deliveries.message(message_id, timeline=False)
+        if message is None or message.tenant != tenant:
+            return error(404, "not_found", "no such message for this tenant")
+        if not await self._relay.aretry_message(message_id):
+            return error(
+                409,
+                "not_retryable",
+                f"the message is {message.status}; only a failed or undelivered message of a "
+                "delivery that every channel failed can be retried",
+            )
+        record = self._relay.delivery(message.notification_id)
+        assert record is not None
+        return json_response(record.as_dict())
+
     async def connectors(self, request: Request) -> Response:
         """``GET /v1/connectors``: each instance of the tenant and whether it is Connected."""
         tenant = self._tenant(request)

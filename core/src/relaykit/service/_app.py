@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -26,8 +26,9 @@ __all__ = ["create_app"]
 
 log = get_logger("relaykit.service")
 
-#: How often ``serve`` moves messages past their delivery deadline on (deadlines can be seconds).
-DEFAULT_DEADLINE_SWEEP_S = 1.0
+#: How often ``serve`` moves messages past their delivery deadline on (deadlines can be
+#: seconds) and, with inline delivery, sends the retries ``notify`` left in the database.
+DEFAULT_SWEEP_INTERVAL_S = 1.0
 
 
 def create_app(
@@ -37,7 +38,7 @@ def create_app(
     connection_ttl_s: float = DEFAULT_TTL_S,
     drain_timeout_s: float = DEFAULT_DRAIN_S,
     close_relay: bool = False,
-    deadline_sweep_s: float = DEFAULT_DEADLINE_SWEEP_S,
+    sweep_interval_s: float = DEFAULT_SWEEP_INTERVAL_S,
 ) -> Starlette:
     """The ASGI app: provider webhooks, the ``/v1`` JSON API, ``/healthz``, ``/openapi.json``.
 
@@ -48,9 +49,9 @@ def create_app(
     :param connection_ttl_s: how long a ``GET /v1/connectors`` check is reused.
     :param drain_timeout_s: how long shutdown waits for callbacks still being applied.
     :param close_relay: close ``relay`` when the app shuts down (``relaykit serve``).
-    :param deadline_sweep_s: seconds between sweeps of missed delivery deadlines, which
-        the service runs itself (a worker, if one runs too, sweeps as well: each message
-        moves on once).
+    :param sweep_interval_s: seconds between the service's own sweeps: missed delivery
+        deadlines and, with inline delivery, due retries and paced messages (a worker,
+        if one runs too, does the same: each message moves on, and is claimed, once).
     """
     applier = CallbackApplier(relay, callback_budget_s)
     webhooks = WebhookEndpoint(relay, applier)
@@ -63,23 +64,25 @@ def create_app(
     async def openapi(request: Request) -> Response:
         return Response(document, media_type="application/json")
 
-    async def sweep_deadlines() -> None:
+    async def sweeping(sweep: Callable[[], Awaitable[int]], name: str) -> None:
         while True:
-            await asyncio.sleep(deadline_sweep_s)
+            await asyncio.sleep(sweep_interval_s)
             try:
-                await relay.sweep_deadlines()
+                await sweep()
             except Exception:  # the next sweep tries again; the service keeps serving
-                log.exception("deadline_sweep_failed")
+                log.exception(f"{name}_failed")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        sweeper = asyncio.create_task(sweep_deadlines())
+        sweepers = [asyncio.create_task(sweeping(relay.sweep_deadlines, "deadline_sweep"))]
+        if relay.inline:  # queued delivery leaves sending to relaykit worker
+            sweepers.append(asyncio.create_task(sweeping(relay.send_due, "send_due")))
         try:
             yield
         finally:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+            for sweeper in sweepers:
+                sweeper.cancel()
+            await asyncio.gather(*sweepers, return_exceptions=True)
             await applier.drain(drain_timeout_s)
             if close_relay:
                 await relay.aclose()
@@ -92,6 +95,7 @@ def create_app(
             Route("/v1/notifications", api.notify, methods=["POST"]),
             Route("/v1/deliveries/{id}", api.delivery, methods=["GET"]),
             Route("/v1/messages", api.messages, methods=["GET"]),
+            Route("/v1/messages/{id}/retry", api.retry_message, methods=["POST"]),
             Route("/v1/connectors", api.connectors, methods=["GET"]),
             Route("/v1/events", api.events, methods=["GET"]),
             Route("/v1/templates/preview", api.preview, methods=["POST"]),

@@ -428,6 +428,23 @@ def _paths() -> dict[str, Any]:
                 },
             }
         },
+        "/v1/messages/{id}/retry": {
+            "post": {
+                "operationId": "retryMessage",
+                "summary": "Re-drive a failed message (after an outage): due again now, with a "
+                "fresh retry budget.",
+                "description": "Only a failed or undelivered message of a delivery that every "
+                "channel failed: one that another channel carries is never sent twice.",
+                "security": _SECURED,
+                "parameters": [{"name": "id", "in": "path", "required": True, "schema": _STRING}],
+                "responses": {
+                    "200": _answer("Re-driven: the delivery as it is now.", _ref("Delivery")),
+                    "401": _UNAUTHORIZED,
+                    "404": _answer("No such message for this tenant.", _ERROR),
+                    "409": _answer("The message cannot be retried (see the message).", _ERROR),
+                },
+            }
+        },
         "/v1/connectors": {
             "get": {
                 "operationId": "listConnectors",

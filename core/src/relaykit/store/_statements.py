@@ -20,6 +20,8 @@ from relaykit.store.tables import (
 
 #: Message statuses a worker may claim for an attempt.
 CLAIMABLE = ("pending", "retrying")
+#: Final message statuses an operator may re-drive (``relaykit messages retry``).
+REDRIVABLE = ("failed", "undelivered")
 #: A claimed message while its provider call is in flight.
 SUBMITTING = "submitting"
 
@@ -68,6 +70,12 @@ MARK_NOTIFICATION = (
     update(notifications)
     .where(notifications.c.id == bindparam("n_id"), notifications.c.state != "delivered")
     .values(state=bindparam("state"), channel=bindparam("ch"), updated_at=bindparam("now"))
+)
+
+MARK_REDRIVEN = (
+    update(notifications)
+    .where(notifications.c.id == bindparam("n_id"))
+    .values(state="pending", channel=bindparam("ch"), updated_at=bindparam("now"))
 )
 
 

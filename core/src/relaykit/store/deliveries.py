@@ -28,6 +28,8 @@ from relaykit.store._statements import (
     INSERT_NOTIFICATION,
     INSERT_STATUS,
     MARK_NOTIFICATION,
+    MARK_REDRIVEN,
+    REDRIVABLE,
     SUBMITTING,
     notification_state,
 )
@@ -42,7 +44,7 @@ from relaykit.store.tables import (
     status_events,
 )
 
-__all__ = ["CLAIMABLE", "SUBMITTING", "Deliveries", "UsageIncrement", "first_time_in"]
+__all__ = ["CLAIMABLE", "REDRIVABLE", "SUBMITTING", "Deliveries", "UsageIncrement", "first_time_in"]
 
 UsageIncrement = tuple[str, str, str]  # tenant, month, channel
 
@@ -132,9 +134,9 @@ class Deliveries(DeliveryReads):
             for message in planned:
                 ids.append(self._insert_message(connection, tenant, notification_id, message, now))
             live = [m for m in planned if m.status == "pending"]
-            connection.execute(
+            connection.execute(  # a delivered notification stays delivered
                 update(notifications)
-                .where(notifications.c.id == notification_id)
+                .where(notifications.c.id == notification_id, notifications.c.state != "delivered")
                 .values(
                     state="pending" if live else "failed",
                     channel=live[0].channel.value if live else notifications.c.channel,
@@ -438,6 +440,54 @@ class Deliveries(DeliveryReads):
         connection.execute(
             COUNT_USAGE(connection), {"tenant": tenant, "month": month, "channel": channel}
         )
+
+    def redrive(self, message_id: str) -> bool:
+        """Make a failed message of a failed notification due again now, with a fresh retry
+        budget (an operator's ``messages retry``); False when it is not such a message.
+
+        Only when every channel of the notification is exhausted: re-driving a
+        message whose notification went on by another channel would send twice.
+        """
+        now = utcnow()
+        with self.engine.begin() as connection:
+            row = connection.execute(
+                update(messages)
+                .where(
+                    and_(
+                        messages.c.id == message_id,
+                        messages.c.status.in_(REDRIVABLE),
+                        messages.c.notification_id.in_(
+                            select(notifications.c.id).where(notifications.c.state == "failed")
+                        ),
+                    )
+                )
+                .values(
+                    status="retrying",
+                    next_attempt_at=now,
+                    fallback_reason=None,
+                    failing_since=None,
+                    updated_at=now,
+                )
+                .returning(messages.c.notification_id, messages.c.channel)
+            ).one_or_none()
+            if row is None:
+                return False
+            connection.execute(
+                MARK_REDRIVEN, {"n_id": row.notification_id, "ch": row.channel, "now": now}
+            )
+            connection.execute(
+                INSERT_STATUS,
+                {
+                    "message_id": message_id,
+                    "status": "retrying",
+                    "source": "operator",
+                    "error_code": None,
+                    "detail": "re-driven by an operator",
+                    "applied": True,
+                    "recorded_at": now,
+                },
+            )
+        return True
 
     # -- callbacks ------------------------------------------------------------------------------
     def apply_status(
