@@ -54,9 +54,8 @@ def serve(
         highlight=False,
     )
     if workers == 1:
-        config = uvicorn_config(
-            create_app(relay, close_relay=True), bind_host, bind_port, access_log=access_log
-        )
+        app = create_app(relay, close_relay=True, reload_on_sighup=True)
+        config = uvicorn_config(app, bind_host, bind_port, access_log=access_log)
         with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises Ctrl-C once stopped
             uvicorn.Server(config).run()
         return

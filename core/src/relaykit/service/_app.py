@@ -13,6 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from relaykit.delivery import Relay
+from relaykit.delivery.reload import reload_on_sighup as sighup_reload
 from relaykit.service._api import JsonApi
 from relaykit.service._auth import ApiKeys
 from relaykit.service._callbacks import DEFAULT_CALLBACK_BUDGET_S, CallbackApplier
@@ -32,6 +33,7 @@ def create_app(
     callback_budget_s: float = DEFAULT_CALLBACK_BUDGET_S,
     connection_ttl_s: float = DEFAULT_TTL_S,
     close_relay: bool = False,
+    reload_on_sighup: bool = False,
 ) -> Starlette:
     """The ASGI app: provider webhooks, the ``/v1`` JSON API, ``/healthz``, ``/openapi.json``.
 
@@ -41,10 +43,13 @@ def create_app(
         applied before answering anyway (the rest finishes in the background).
     :param connection_ttl_s: how long a ``GET /v1/connectors`` check is reused.
     :param close_relay: close ``relay`` when the app shuts down (``relaykit serve``).
+    :param reload_on_sighup: while serving, SIGHUP re-reads the secrets (a
+        rotated token) and re-checks the instances at once (``relaykit serve``).
     """
     applier = CallbackApplier(relay, callback_budget_s)
     webhooks = WebhookEndpoint(relay, applier)
-    api = JsonApi(relay, ApiKeys(relay.host.settings), ConnectionCache(relay, connection_ttl_s))
+    connections = ConnectionCache(relay, connection_ttl_s)
+    api = JsonApi(relay, ApiKeys(relay.host.settings), connections)
     document = openapi_json().encode("utf-8")
 
     async def health(request: Request) -> Response:
@@ -55,9 +60,12 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        remove_handler = sighup_reload(relay, then=connections.forget) if reload_on_sighup else None
         try:
             yield
         finally:
+            if remove_handler is not None:
+                remove_handler()
             await applier.drain()
             if close_relay:
                 await relay.aclose()

@@ -40,6 +40,10 @@ class ConnectionCache:
         self._results: dict[str, _Checked] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
+    def forget(self) -> None:
+        """Drop every kept result (the instances were rebuilt): the next request checks anew."""
+        self._results.clear()
+
     async def status(self, label: str) -> dict[str, Any]:
         """The instance's connection report (checked now, or at most ``ttl_s`` ago)."""
         lock = self._locks.setdefault(label, asyncio.Lock())
