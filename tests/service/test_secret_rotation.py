@@ -82,7 +82,9 @@ def rotate(secrets: Path, token: str) -> None:
 class Stack:
     """``relaykit serve`` (and optionally ``relaykit worker``) on one config and secrets dir."""
 
-    def __init__(self, tmp_path: Path, sandbox: TwilioSandbox, *, queued: bool) -> None:
+    def __init__(
+        self, tmp_path: Path, sandbox: TwilioSandbox, *, queued: bool, pool: str = ""
+    ) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.sandbox = sandbox
@@ -103,7 +105,9 @@ class Stack:
             f'account_sid = "{sandbox.account_sid}"\n'
             f'sms_sender = "{DEFAULT_SMS_NUMBER}"\n'
             f'api_base_url = "{sandbox.url}"\n'
-            '[tenants.north-high.routes.default]\nsteps = [{channel = "sms", instance = "sms"}]\n',
+            '[tenants.north-high.routes.default]\nsteps = [{channel = "sms", instance = "sms"}]\n'
+            '[tenants.north-high.two_way]\ninstance = "sms"\n'
+            f"sender_pool = {json.dumps([pool] if pool else [])}\n",
             encoding="utf-8",
         )
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("RELAYKIT_")}
@@ -235,11 +239,14 @@ def test_worker_picks_up_a_rotated_auth_token_on_sighup(make_stack: Callable[...
     _eventually(sent_by_sms, "the worker sends the next one by SMS")
 
 
+@pytest.mark.parametrize("pool", ["", "+15005559999"], ids=["", "with-a-pool-number-not-owned"])
 async def test_worker_rereads_the_secrets_before_rechecking_an_instance_marked_down(
-    tmp_path: Path, sandbox: TwilioSandbox, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, sandbox: TwilioSandbox, monkeypatch: pytest.MonkeyPatch, pool: str
 ) -> None:
-    # No SIGHUP: the worker's own re-check of a down instance finds the fixed token.
-    stack = Stack(tmp_path, sandbox, queued=True)
+    # No SIGHUP: the worker's own re-check of a down instance finds the fixed token. A staff
+    # pool number the account does not own fails the check (sender_not_verified), but the
+    # credentials are accepted, so the instance is back in use for its own sender.
+    stack = Stack(tmp_path, sandbox, queued=True, pool=pool)
     for name, value in stack.env.items():
         if name.startswith("RELAYKIT_"):
             monkeypatch.setenv(name, value)

@@ -25,19 +25,35 @@ __all__ = ["recheck", "reload_on_sighup", "reload_secrets"]
 log = structlog.get_logger("relaykit.reload")
 
 
+#: The provider accepted the credentials: the instance is usable. A sender problem
+#: (one pool number not owned, say) is met by the messages from that sender alone.
+_CREDENTIALS_ACCEPTED = frozenset(
+    {
+        ConnectionState.CONNECTED,
+        ConnectionState.SENDER_NOT_VERIFIED,
+        ConnectionState.SENDER_REJECTED,
+    }
+)
+#: What a send would meet as an ``AuthenticationError``, which marks the instance down.
+_CREDENTIALS_REFUSED = frozenset(
+    {ConnectionState.INVALID_CREDENTIALS, ConnectionState.ACCOUNT_SUSPENDED}
+)
+
+
 async def recheck(relay: Relay, labels: Iterable[str]) -> dict[str, ConnectionStatus]:
-    """Authenticate each instance now; Connected puts it back into use, rejected takes it out.
+    """Authenticate each instance now: accepted credentials put it back into use,
+    refused ones take it out (unreachable or misconfigured leaves the mark as it is).
 
     :returns: the status of each instance checked.
     """
     found: dict[str, ConnectionStatus] = {}
     for label in dict.fromkeys(labels):
         status = found[label] = await relay.host.authenticate(label)
-        if status.connected:
+        if status.state in _CREDENTIALS_ACCEPTED:
             if relay.health.is_down(label):
-                log.info("instance_reconnected", instance=label)
+                log.info("instance_reconnected", instance=label, state=status.state.value)
             relay.health.mark_up(label)
-        elif status.state is ConnectionState.INVALID_CREDENTIALS:
+        elif status.state in _CREDENTIALS_REFUSED:
             relay.health.mark_down(label, status.detail)
     return found
 

@@ -11,7 +11,7 @@ one attempt per message as an asyncio task. Around that, at intervals:
   ``stuck_after`` are fetched from the provider, because Twilio retries a
   lost callback only once (PITFALLS 9);
 * a re-check of instances marked not connected, which go back into use once
-  ``authenticate`` says Connected; the secrets are re-read first, so a
+  ``authenticate`` accepts their credentials; the secrets are re-read first, so a
   rotated credential is picked up without a restart (SIGHUP does it at once,
   see :mod:`relaykit.delivery.reload`).
 
