@@ -213,6 +213,27 @@ def test_serve_picks_up_a_rotated_auth_token_on_sighup(make_stack: Callable[...,
     assert serve.poll() is None, stack.output("serve")
 
 
+def test_serve_with_workers_passes_sighup_to_every_worker(
+    make_stack: Callable[..., Stack],
+) -> None:
+    # uvicorn itself would replace the workers one by one (seconds each), and until then an
+    # old one keeps the old token: notifications it takes do not go by SMS.
+    stack = make_stack()
+    serve = stack.start("serve", "--workers", "2")
+    stack.wait_until_serving()
+    assert stack.sms_state() == "invalid_credentials"
+
+    rotate(stack.secrets, stack.sandbox.auth_token)
+    serve.send_signal(signal.SIGHUP)
+    _eventually(lambda: stack.sms_state() == "connected", "a worker reports connected")
+    time.sleep(0.5)  # the other worker got the signal at the same moment
+    for _ in range(6):  # spread over both workers
+        stack.notify()
+
+    _eventually(lambda: stack.texts_to_student() == 6, "every notification goes by SMS")
+    assert serve.poll() is None, stack.output("serve")
+
+
 def test_worker_picks_up_a_rotated_auth_token_on_sighup(make_stack: Callable[..., Stack]) -> None:
     stack = make_stack(queued=True)
     stack.start("serve")
