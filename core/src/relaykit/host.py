@@ -41,6 +41,10 @@ class ConnectorHost:
             settings, plugins.connectors
         )
         self._live: dict[str, Connector] = {}
+        #: Replaced by :meth:`reload`; closed with the host, as sends may still use them.
+        self._retired: list[Connector] = []
+        #: Where :meth:`from_config` read the settings, for :meth:`reload` to read them again.
+        self._sources: tuple[Path | str | None, dict[str, Any]] | None = None
 
     @classmethod
     def from_config(
@@ -54,7 +58,9 @@ class ConnectorHost:
 
         :raises ConfigError: for any bad setting, naming tenant, instance and field.
         """
-        return cls.from_settings(load_settings(config_path, **overrides), plugins=plugins)
+        host = cls.from_settings(load_settings(config_path, **overrides), plugins=plugins)
+        host._sources = (config_path, dict(overrides))
+        return host
 
     @classmethod
     def from_settings(
@@ -67,6 +73,38 @@ class ConnectorHost:
         host = cls(settings, plugins or build_plugin_host())
         host.build_all()
         return host
+
+    def reload(self) -> list[str]:
+        """Read the settings again and rebuild each instance whose settings changed.
+
+        The sources are the ones :meth:`from_config` read - the TOML file,
+        ``RELAYKIT_*`` variables and the files of ``RELAYKIT_SECRETS_DIR`` - so
+        a rotated Auth Token or password is picked up without a restart. Only
+        the settings of configured instances are taken; other changes
+        (tenants, routes, the service) need a restart. A replaced connector
+        is closed with the host, since sends in flight may still use it.
+
+        :returns: the labels of the rebuilt instances (none for a host not
+            built by :meth:`from_config`).
+        :raises ConfigError: the settings read now are invalid; nothing changed.
+        """
+        if self._sources is None:
+            return []
+        config_path, overrides = self._sources
+        configs = build_instance_configs(
+            load_settings(config_path, **overrides), self.plugins.connectors
+        )
+        changed = [
+            label for label, config in self.configs.items() if configs.get(label, config) != config
+        ]
+        fresh = {label: self._build(configs[label]) for label in changed}  # may raise: no change
+        for label in changed:
+            self.configs[label] = configs[label]
+            retired = self._live.pop(label, None)
+            if retired is not None:
+                self._retired.append(retired)
+            self._live[label] = fresh[label]
+        return changed
 
     # -- lookup ---------------------------------------------------------------------------------
 
@@ -89,8 +127,7 @@ class ConnectorHost:
         config = self.resolve(ref)
         live = self._live.get(config.label)
         if live is None:
-            connector_class = self.plugins.connectors.get(config.connector).connector_class
-            live = self._live[config.label] = connector_class(config)
+            live = self._live[config.label] = self._build(config)
         return live
 
     def reports_delivery(self, ref: str) -> bool:
@@ -102,6 +139,9 @@ class ConnectorHost:
         config = self.resolve(ref)
         connector_class = self.plugins.connectors.get(config.connector).connector_class
         return bool(getattr(connector_class, "reports_delivery", True))
+
+    def _build(self, config: InstanceConfig) -> Connector:
+        return self.plugins.connectors.get(config.connector).connector_class(config)
 
     def build_all(self) -> None:
         """Build every configured instance now, so a connector's own config checks fail at start-up.
@@ -139,9 +179,9 @@ class ConnectorHost:
         return result
 
     async def aclose(self) -> None:
-        """Close every live connector."""
-        live, self._live = self._live, {}
-        for connector in live.values():
+        """Close every live connector (and those :meth:`reload` replaced)."""
+        live, self._live, retired, self._retired = self._live, {}, self._retired, []
+        for connector in [*live.values(), *retired]:
             await connector.aclose()
 
     async def __aenter__(self) -> ConnectorHost:

@@ -8,6 +8,7 @@ the SDK nor ``phonenumbers``.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
@@ -181,10 +182,12 @@ class TwilioConnector:
                     ConnectionState.ACCOUNT_SUSPENDED,
                     f"Twilio account {s.account_sid} is {state}; reactivate it in the Console",
                 )
-            checks = [
-                await self._check_sender(role, sender, whatsapp=whatsapp)
-                for role, sender, whatsapp in self._senders_in_use()
-            ]
+            checks = await asyncio.gather(  # a staff pool may hold dozens of numbers
+                *(
+                    self._check_sender(role, sender, whatsapp=whatsapp)
+                    for role, sender, whatsapp in self._senders_in_use()
+                )
+            )
         except AuthenticationError as exc:
             return ConnectionStatus(
                 ConnectionState.INVALID_CREDENTIALS,

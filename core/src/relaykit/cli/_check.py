@@ -97,9 +97,13 @@ def _print(report: dict[str, Any]) -> None:
     if report["connected"]:
         stdout.print(f"[green]Connected[/]  {report['instance']} ({report['connector']})")
     else:
+        senders = report["senders"]
+        failed = sum(1 for sender in senders if not sender["ok"])
+        # the lines below say which senders and why; the detail would repeat them
+        why = f"{failed} of {len(senders)} senders cannot send" if failed else report["detail"]
         stdout.print(
             f"[red]Not connected[/]  {report['instance']} ({report['connector']}): "
-            f"{report['state']} - {escape(report['detail'])}",
+            f"{report['state']} - {escape(why)}",
             markup=True,
             highlight=False,
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 from typing import Annotated
 
@@ -54,9 +55,8 @@ def serve(
         highlight=False,
     )
     if workers == 1:
-        config = uvicorn_config(
-            create_app(relay, close_relay=True), bind_host, bind_port, access_log=access_log
-        )
+        app = create_app(relay, close_relay=True, reload_on_sighup=True)
+        config = uvicorn_config(app, bind_host, bind_port, access_log=access_log)
         with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises Ctrl-C once stopped
             uvicorn.Server(config).run()
         return
@@ -72,4 +72,17 @@ def serve(
         access_log=access_log,
     )
     with contextlib.suppress(KeyboardInterrupt):
-        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        _Supervisor(config, sockets=[config.bind_socket()]).run()
+
+
+class _Supervisor(Multiprocess):
+    """uvicorn's worker supervisor, but SIGHUP goes to each worker, which re-reads its secrets.
+
+    uvicorn's own answer to SIGHUP replaces the workers one by one, and until
+    the last is replaced an old one keeps sending with the old token.
+    """
+
+    def handle_hup(self) -> None:
+        for worker in self.processes:
+            if worker.process.pid is not None and worker.process.is_alive():
+                os.kill(worker.process.pid, signal.SIGHUP)

@@ -19,8 +19,12 @@ def worker(
         bool, typer.Option("--until-idle", help="Exit once nothing is due or in flight.")
     ] = False,
 ) -> None:
-    """Send pending messages concurrently: retries, fallbacks, crash recovery and sweeps."""
+    """Send pending messages concurrently: retries, fallbacks, crash recovery and sweeps.
+
+    SIGHUP re-reads the secrets (a rotated token) and re-checks the instances at once.
+    """
     from relaykit.delivery import Relay
+    from relaykit.delivery.reload import reload_on_sighup
     from relaykit.delivery.worker import Worker, WorkerAlreadyRunning
 
     context = ctx.ensure_object(CliContext)
@@ -32,6 +36,7 @@ def worker(
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, runner.stop)
+        reload_on_sighup(relay)
         try:
             stats = await runner.run(until_idle=until_idle)
         finally:

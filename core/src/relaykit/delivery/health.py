@@ -8,7 +8,7 @@ __all__ = ["InstanceHealth"]
 
 
 class InstanceHealth:
-    """Instances marked down (credentials rejected) until a check sees them connected again."""
+    """Instances marked down (credentials rejected) until a check sees them accepted again."""
 
     def __init__(self) -> None:
         self._down: dict[str, str] = {}

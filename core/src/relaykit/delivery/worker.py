@@ -11,7 +11,9 @@ one attempt per message as an asyncio task. Around that, at intervals:
   ``stuck_after`` are fetched from the provider, because Twilio retries a
   lost callback only once (PITFALLS 9);
 * a re-check of instances marked not connected, which go back into use once
-  ``authenticate`` says Connected.
+  ``authenticate`` accepts their credentials; the secrets are re-read first, so a
+  rotated credential is picked up without a restart (SIGHUP does it at once,
+  see :mod:`relaykit.delivery.reload`).
 
 On SQLite only one worker process may run at a time: it holds an exclusive
 lock on ``worker.lock`` in the data directory.
@@ -31,7 +33,8 @@ from pathlib import Path
 from relaykit.connectors import SupportsReconcile
 from relaykit.delivery.dispatcher import utcnow
 from relaykit.delivery.relay import Relay
-from relaykit.errors import ConnectorError, RelaykitError
+from relaykit.delivery.reload import recheck, reload_secrets
+from relaykit.errors import ConfigError, ConnectorError, RelaykitError
 from relaykit.logs import get_logger
 from relaykit.results import CallbackOutcome
 
@@ -167,12 +170,18 @@ class Worker:
         return swept
 
     async def recheck_down_instances(self) -> None:
-        """Put instances marked not connected back into use once they authenticate again."""
-        for label in self.relay.health.down():
-            status = await self.relay.host.authenticate(label)
-            if status.connected:
-                self.relay.health.mark_up(label)
-                log.info("instance_reconnected", instance=label)
+        """Put instances marked not connected back into use once they authenticate again.
+
+        The settings are read again first: a credential fixed in the secrets
+        directory is what usually brings an instance back.
+        """
+        if not self.relay.health.down():
+            return
+        try:
+            await reload_secrets(self.relay)
+        except ConfigError as exc:
+            log.error("secrets_reload_failed", error=str(exc))
+            await recheck(self.relay, self.relay.health.down())
 
     @contextlib.contextmanager
     def _exclusive_on_sqlite(self) -> Iterator[None]:

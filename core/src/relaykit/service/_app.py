@@ -13,6 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from relaykit.delivery import Relay
+from relaykit.delivery.reload import reload_on_sighup as sighup_reload
 from relaykit.logs import get_logger
 from relaykit.service._api import JsonApi
 from relaykit.service._auth import ApiKeys
@@ -39,6 +40,7 @@ def create_app(
     drain_timeout_s: float = DEFAULT_DRAIN_S,
     close_relay: bool = False,
     sweep_interval_s: float = DEFAULT_SWEEP_INTERVAL_S,
+    reload_on_sighup: bool = False,
 ) -> Starlette:
     """The ASGI app: provider webhooks, the ``/v1`` JSON API, ``/healthz``, ``/openapi.json``.
 
@@ -52,10 +54,13 @@ def create_app(
     :param sweep_interval_s: seconds between the service's own sweeps: missed delivery
         deadlines and, with inline delivery, due retries and paced messages (a worker,
         if one runs too, does the same: each message moves on, and is claimed, once).
+    :param reload_on_sighup: while serving, SIGHUP re-reads the secrets (a
+        rotated token) and re-checks the instances at once (``relaykit serve``).
     """
     applier = CallbackApplier(relay, callback_budget_s)
     webhooks = WebhookEndpoint(relay, applier)
-    api = JsonApi(relay, ApiKeys(relay.host.settings), ConnectionCache(relay, connection_ttl_s))
+    connections = ConnectionCache(relay, connection_ttl_s)
+    api = JsonApi(relay, ApiKeys(relay.host.settings), connections)
     document = openapi_json().encode("utf-8")
 
     async def health(request: Request) -> Response:
@@ -74,12 +79,15 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        remove_handler = sighup_reload(relay, then=connections.forget) if reload_on_sighup else None
         sweepers = [asyncio.create_task(sweeping(relay.sweep_deadlines, "deadline_sweep"))]
         if relay.inline:  # queued delivery leaves sending to relaykit worker
             sweepers.append(asyncio.create_task(sweeping(relay.send_due, "send_due")))
         try:
             yield
         finally:
+            if remove_handler is not None:
+                remove_handler()
             for sweeper in sweepers:
                 sweeper.cancel()
             await asyncio.gather(*sweepers, return_exceptions=True)

@@ -1,9 +1,10 @@
 """Live "Connected" status of each instance, for ``GET /v1/connectors``.
 
 ``authenticate`` calls the provider, so a result is kept for a short while
-and concurrent requests for the same instance share one check. A check
-that finds the instance connected also clears the engine's "not connected"
-mark, so new messages use it again (issue 6: a re-check brings it back).
+and concurrent requests for the same instance share one check. A check is
+:func:`relaykit.delivery.reload.recheck`: accepted credentials clear the
+engine's "not connected" mark, so new messages use it again (issue 6: a
+re-check brings it back).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from relaykit.delivery import Relay
+from relaykit.delivery.reload import recheck
 from relaykit.results import ConnectionState, ConnectionStatus
 
 __all__ = ["DEFAULT_TTL_S", "ConnectionCache"]
@@ -40,6 +42,10 @@ class ConnectionCache:
         self._results: dict[str, _Checked] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
+    def forget(self) -> None:
+        """Drop every kept result (the instances were rebuilt): the next request checks anew."""
+        self._results.clear()
+
     async def status(self, label: str) -> dict[str, Any]:
         """The instance's connection report (checked now, or at most ``ttl_s`` ago)."""
         lock = self._locks.setdefault(label, asyncio.Lock())
@@ -64,14 +70,11 @@ class ConnectionCache:
 
     async def _check(self, label: str) -> _Checked:
         try:
-            status = await asyncio.wait_for(
-                self._relay.host.authenticate(label), timeout=CHECK_TIMEOUT_S
-            )
+            checked = await asyncio.wait_for(recheck(self._relay, [label]), CHECK_TIMEOUT_S)
+            status = checked[label]
         except TimeoutError:
             status = ConnectionStatus(
                 ConnectionState.UNREACHABLE,
                 f"the provider did not answer the check within {CHECK_TIMEOUT_S:.0f} s",
             )
-        if status.connected:
-            self._relay.health.mark_up(label)
         return _Checked(status, datetime.now(UTC), time.monotonic())

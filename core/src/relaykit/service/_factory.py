@@ -20,4 +20,4 @@ def app_from_config() -> Starlette:
     relay = Relay.from_config(os.environ.get(CONFIG_ENV) or None)
     log = relay.host.settings.log
     configure_logging(format=log.format, level=log.level)
-    return create_app(relay, close_relay=True)
+    return create_app(relay, close_relay=True, reload_on_sighup=True)
