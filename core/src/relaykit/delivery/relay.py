@@ -276,6 +276,8 @@ class Relay:
     async def send_due(self, limit: int = 32) -> int:
         """One attempt for each message whose (re)try is due: what inline ``notify`` left
         in the store (``serve`` runs this; a worker does the same in queued mode)."""
+        if self.dispatcher.stopping:
+            return 0
         claimed = self.store.deliveries.claim_due(limit)
         await asyncio.gather(*(self.dispatcher.attempt(m, n) for m, n in claimed))
         return len(claimed)

@@ -69,9 +69,13 @@ def create_app(
     async def openapi(request: Request) -> Response:
         return Response(document, media_type="application/json")
 
+    stopped = asyncio.Event()
+
     async def sweeping(sweep: Callable[[], Awaitable[int]], name: str) -> None:
         while True:
-            await asyncio.sleep(sweep_interval_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopped.wait(), sweep_interval_s)
+                return  # shutting down: a sweep under way is finished, never cut
             try:
                 await sweep()
             except Exception:  # the next sweep tries again; the service keeps serving
@@ -88,8 +92,9 @@ def create_app(
         finally:
             if remove_handler is not None:
                 remove_handler()
-            for sweeper in sweepers:
-                sweeper.cancel()
+            # Start no new provider call, then let a sweep under way finish its calls in flight.
+            relay.dispatcher.stop_starting()
+            stopped.set()
             await asyncio.gather(*sweepers, return_exceptions=True)
             await applier.drain(drain_timeout_s)
             if close_relay:
