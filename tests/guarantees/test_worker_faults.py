@@ -219,3 +219,30 @@ async def test_no_database_lock_is_held_across_a_slow_provider_call(make_stack: 
     await worker
 
     assert elapsed < 0.5
+
+
+async def test_a_send_timeout_whose_lookup_also_times_out_is_never_sent_twice(
+    make_stack: MakeStack,
+) -> None:
+    """PITFALLS 24: the answer to a create is late, and so is the lookup that asks whether it
+    went out. "Could not tell" is not "not sent": the attempt stays in flight until a lookup
+    answers, and the message is adopted, not sent again."""
+    stack = await make_stack(
+        inline=False,
+        sms_settings={"request_timeout_seconds": 0.2},
+        retry=RetryPolicy(max_attempts=5, base_delay=0.01),
+        settings={"delivery": {"stale_after_seconds": 0.5}},
+    )
+    stack.sandbox.faults.update(latency_ms=600)  # every answer, the lookup's too, comes too late
+    [delivery_id] = await queue(stack, "+15005552300")
+    worker = asyncio.create_task(
+        Worker(stack.relay, poll_interval=0.01, housekeeping_interval=0.2).run(until_idle=True)
+    )
+    await asyncio.sleep(2.0)  # several rounds of attempts and lookups while the provider is slow
+    stack.sandbox.faults.reset()
+    await asyncio.wait_for(worker, 30)
+
+    assert len(stack.sandbox.sent_to("+15005552300")) == 1
+    record = stack.relay.delivery(delivery_id)
+    assert record is not None and record.channel == "sms" and record.fallbacks == []
+    assert [m.status for m in record.messages] in (["sent"], ["delivered"])

@@ -104,8 +104,11 @@ class RetryPolicy:
         ``retry_at`` would fall outside the channel's budget counted from ``failing_since``."""
         if self.max_attempts is not None and attempt >= self.max_attempts:
             return True
-        budget = self.retry_for.get(channel, DEFAULT_RETRY_FOR_SECONDS[channel])
-        return (retry_at - failing_since).total_seconds() > budget
+        return (retry_at - failing_since).total_seconds() > self.budget(channel)
+
+    def budget(self, channel: Channel) -> float:
+        """Seconds the channel's messages are retried (and a maybe-sent one is asked after)."""
+        return self.retry_for.get(channel, DEFAULT_RETRY_FOR_SECONDS[channel])
 
 
 @dataclass(frozen=True)
@@ -177,7 +180,13 @@ class Dispatcher:
         try:
             receipt = await self.host.send(label, outbound)
         except AmbiguousSendError as exc:
-            found = await self.reconcile(label, outbound, started - timedelta(seconds=5))
+            try:
+                found = await self.reconcile(label, outbound, started - timedelta(seconds=5))
+            except ConnectorError as lookup:
+                # "Could not tell" is not "not sent": the attempt stays in flight, and
+                # recovery asks again once it is stale (see recover).
+                log.warning("send_outcome_unknown", message_id=message.id, error=str(lookup))
+                return AttemptResult()
             if found is None:
                 return await self._transient(message, number, exc)
             receipt = found
@@ -290,21 +299,22 @@ class Dispatcher:
     async def reconcile(
         self, label: str, outbound: OutboundMessage, since: datetime
     ) -> SendReceipt | None:
-        """Ask the provider whether a maybe-sent message went out; ``None`` if not, or unknown."""
+        """Ask the provider whether a maybe-sent message went out: its receipt, or ``None``
+        when it was not sent or the connector cannot look messages up (SMTP).
+
+        :raises ConnectorError: the lookup itself failed, so nobody can tell yet.
+        """
         connector = self.host.connector(label)
         if not isinstance(connector, SupportsReconcile):
             return None
-        try:
-            return await connector.find_sent(
-                outbound.to,
-                outbound.reference,
-                since,
-                body=outbound.body,
-                sender=outbound.sender,
-                channel=outbound.channel,
-            )
-        except ConnectorError:
-            return None
+        return await connector.find_sent(
+            outbound.to,
+            outbound.reference,
+            since,
+            body=outbound.body,
+            sender=outbound.sender,
+            channel=outbound.channel,
+        )
 
     # -- recovery -------------------------------------------------------------------------------
 
@@ -312,8 +322,10 @@ class Dispatcher:
         """Settle attempts left in flight by a crashed process.
 
         Where the connector can look its messages up (Twilio), a message the
-        provider has is adopted, and only one it does not have is sent again.
-        Otherwise (SMTP) it is sent again: the at-least-once window.
+        provider has is adopted, and only one it does not have is sent again;
+        while the lookup itself fails, the attempt is left for the next sweep,
+        up to the channel's retry budget, then sent again. Otherwise (SMTP) it
+        is sent again: the at-least-once window.
 
         :returns: ``(adopted, resent)``.
         """
@@ -326,7 +338,14 @@ class Dispatcher:
                 continue
             label = f"{message.tenant}/{message.instance}"
             outbound = _outbound(message)
-            receipt = await self.reconcile(label, outbound, started - timedelta(seconds=5))
+            try:
+                receipt = await self.reconcile(label, outbound, started - timedelta(seconds=5))
+            except ConnectorError as lookup:
+                unknown_for = (utcnow() - started).total_seconds()
+                if unknown_for < self.retry.budget(message.channel):
+                    log.info("send_outcome_still_unknown", message_id=message.id, error=str(lookup))
+                    continue
+                receipt = None
             if receipt is not None:
                 await self.succeeded(message, number, receipt)
                 adopted += 1
