@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+from relaykit.delivery.worker import Worker
 from relaykit.service import EmbeddedServer, create_app
 from tests.delivery.conftest import SCHOOL_DATA, TENANT, MakeStack, phone, student
 
@@ -63,6 +64,27 @@ async def test_serve_sweeps_delivery_deadlines_without_a_worker(make_stack: Make
             if stack.emails_to("parent@example.org"):
                 break
             await asyncio.sleep(0.05)
+
+    assert stack.relay.delivery(record.id).fallbacks == [("sms", "deadline")]  # type: ignore[union-attr]
+    assert len(stack.emails_to("parent@example.org")) == 1
+
+
+async def test_a_running_worker_sweeps_deadline_seconds_within_seconds(
+    make_stack: MakeStack,
+) -> None:
+    """A worker between its 30 s housekeeping rounds still moves a 1 s deadline on."""
+    stack = await make_stack({"routes": email_first(deadline_seconds=1)}, inline=False)
+    record = await stack.relay.anotify(TENANT, EVENT, student(phone(NEVER_DELIVERED)), SCHOOL_DATA)
+    worker = Worker(stack.relay, poll_interval=0.05)  # housekeeping every 30 s, as shipped
+    running = asyncio.create_task(worker.run())
+    try:
+        for _ in range(200):  # up to 10 s; the deadline is 1 s
+            if stack.emails_to("parent@example.org"):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        worker.stop()
+        await running
 
     assert stack.relay.delivery(record.id).fallbacks == [("sms", "deadline")]  # type: ignore[union-attr]
     assert len(stack.emails_to("parent@example.org")) == 1

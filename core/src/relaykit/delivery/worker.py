@@ -66,11 +66,14 @@ class Worker:
         concurrency: int = 32,
         poll_interval: float = 0.2,
         housekeeping_interval: float = 30.0,
+        deadline_interval: float = 1.0,
     ) -> None:
         self.relay = relay
         self.concurrency = concurrency
         self.poll_interval = poll_interval
         self.housekeeping_interval = housekeeping_interval
+        #: deadlines can be seconds (``deadline_seconds``): swept more often than the rest
+        self.deadline_interval = deadline_interval
         delivery = relay.host.settings.delivery
         self.stale_after = timedelta(seconds=delivery.stale_after_seconds)
         self.stuck_after = timedelta(minutes=delivery.stuck_after_minutes)
@@ -85,7 +88,7 @@ class Worker:
         """Work until :meth:`stop` (or, with ``until_idle``, until nothing is due or in flight)."""
         with self._exclusive_on_sqlite():
             await self._housekeeping()
-            last_housekeeping = asyncio.get_running_loop().time()
+            last_housekeeping = last_deadlines = asyncio.get_running_loop().time()
             running: set[asyncio.Task[None]] = set()
             while not self._stop.is_set():
                 free = self.concurrency - len(running)
@@ -97,7 +100,10 @@ class Worker:
                 now = asyncio.get_running_loop().time()
                 if now - last_housekeeping >= self.housekeeping_interval:
                     await self._housekeeping()
-                    last_housekeeping = now
+                    last_housekeeping = last_deadlines = now
+                elif now - last_deadlines >= self.deadline_interval:
+                    self.stats.deadlines += await self.relay.sweep_deadlines()
+                    last_deadlines = now
                 if until_idle and not running and not claimed and await self._idle():
                     break
                 if not claimed:
