@@ -21,7 +21,7 @@ from relaykit.service._connections import ConnectionCache
 from relaykit.service._models import NotificationRequest, PreviewRequest, describe_errors
 from relaykit.service._responses import RequestRefused, error, json_response
 from relaykit.store import MessageRecord
-from relaykit.templates import EventSpec, TemplateError
+from relaykit.templates import EventSpec, TemplateError, UnknownEventError
 
 __all__ = ["JsonApi"]
 
@@ -116,7 +116,9 @@ class JsonApi:
                 str(exc),
                 fields=[{"field": "Idempotency-Key", "message": "used with a different request"}],
             )
-        except (TemplateError, ConfigError) as exc:
+        except TemplateError as exc:
+            return _template_refused(exc)
+        except ConfigError as exc:
             return error(422, "invalid_request", str(exc))
         return json_response(
             record.as_dict(),
@@ -197,7 +199,7 @@ class JsonApi:
                 max_length=max_length,
             )
         except TemplateError as exc:
-            return error(422, "invalid_request", str(exc))
+            return _template_refused(exc)
         return json_response(
             {
                 "event": result.event,
@@ -213,6 +215,18 @@ class JsonApi:
                 ],
             }
         )
+
+
+def _template_refused(exc: TemplateError) -> Response:
+    """422 for a template error; an unknown event's name is not echoed (any length, any text)."""
+    if isinstance(exc, UnknownEventError):
+        return error(
+            422,
+            "invalid_request",
+            "unknown event: GET /v1/events lists this tenant's events",
+            fields=[{"field": "event", "message": "unknown event"}],
+        )
+    return error(422, "invalid_request", str(exc))
 
 
 def _idempotency_key(request: Request) -> str | None:
