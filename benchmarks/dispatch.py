@@ -66,7 +66,7 @@ def main() -> None:
     parser.add_argument(
         "--concurrency", type=int, nargs="+", default=None, help="one or more (default 32; 64 256)"
     )
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=5, help="0 with --profile: profile only")
     parser.add_argument("--profile", action="store_true", help="then profile relaykit once")
     args = parser.parse_args()
     slow = args.latency_ms > 0
@@ -84,7 +84,7 @@ def main() -> None:
                 raise RuntimeError(f"the endpoint refused {stats['refused']} requests")
             return stats["created"]
 
-        for index, concurrency in enumerate(concurrencies):
+        for index, concurrency in enumerate(concurrencies if args.rounds else []):
             count = args.n or (max(2000, 16 * concurrency) if slow else 5000)
             sequential = index == 0
             print(
