@@ -2,9 +2,17 @@
 
 The Twilio sandbox is a full aiohttp application and saturates near 8,000
 requests/s on one core: too close to the clients' rates to be "not the
-bottleneck". This server answers every ``POST .../Messages.json`` with a
-canned 201 Message resource (a fresh ``SM`` sid each time) from an asyncio
-protocol with httptools' parser, optionally after ``--latency-ms``.
+bottleneck". This server answers a ``POST /2010-04-01/Accounts/AC.../Messages.json`` that has the
+shape of Twilio's create-message request (Basic auth, a form body with ``To``,
+``From`` and ``Body``) with a canned 201 Message resource (a fresh ``SM`` sid
+each time), and anything else with 400 or 404, from an asyncio protocol with
+httptools' parser, optionally after ``--latency-ms``. It answers on kept-alive
+connections (the SDK, aiohttp) as well as on a new connection per message
+(Apprise, through ``requests.post``).
+
+``GET /stats`` answers ``{"created": N, "refused": M}``: the messages answered
+201 and the requests refused so far, so a benchmark can check that every
+message a contender counted as sent really reached the endpoint.
 
 Run it on its own core::
 
@@ -51,6 +59,17 @@ _TEMPLATE = json.dumps(
     }
 )
 _NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+_REFUSED_BODY = json.dumps(
+    {"code": 21604, "message": "A 'To' phone number is required.", "status": 400}
+).encode()
+_REFUSED = (
+    b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
+    + f"Content-Length: {len(_REFUSED_BODY)}\r\n\r\n".encode()
+    + _REFUSED_BODY
+)
+_FORM_FIELDS = (b"To=", b"From=", b"Body=")
+_MESSAGES_PATH = f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json".encode()
+_STATS = {"created": 0, "refused": 0}
 
 
 def _created() -> bytes:
@@ -69,6 +88,8 @@ class _Protocol(asyncio.Protocol):
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
         self._url = b""
+        self._authorized = False
+        self._body = b""
         self._loop = asyncio.get_running_loop()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -81,15 +102,41 @@ class _Protocol(asyncio.Protocol):
             if self._transport is not None:
                 self._transport.close()
 
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._authorized = False
+        self._body = b""
+
     def on_url(self, url: bytes) -> None:
-        self._url = url
+        self._url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if name.lower() == b"authorization" and value.startswith(b"Basic "):
+            self._authorized = True
+
+    def on_body(self, body: bytes) -> None:
+        self._body += body
 
     def on_message_complete(self) -> None:
-        answer = _created() if self._url.endswith(b"/Messages.json") else _NOT_FOUND
-        if self._latency:
+        answer = self._answer()
+        if self._latency and self._url != b"/stats":
             self._loop.call_later(self._latency, self._write, answer)
         else:
             self._write(answer)
+
+    def _answer(self) -> bytes:
+        method = self._parser.get_method()
+        if method == b"GET" and self._url == b"/stats":
+            body = json.dumps(_STATS).encode()
+            return f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
+        if method != b"POST" or self._url != _MESSAGES_PATH:
+            return _NOT_FOUND
+        form = b"&" + self._body
+        if self._authorized and all(b"&" + field in form for field in _FORM_FIELDS):
+            _STATS["created"] += 1
+            return _created()
+        _STATS["refused"] += 1
+        return _REFUSED
 
     def _write(self, answer: bytes) -> None:
         if self._transport is not None and not self._transport.is_closing():

@@ -103,17 +103,21 @@ class Contender:
     """A named way to send ``count`` messages; ``run(count)`` returns how many were accepted.
 
     :ivar prepare: called before each timed run, untimed (e.g. building a fresh relay).
+    :ivar arrived: how many messages the endpoint has taken so far (read untimed, before and
+        after the run): a run counts only if every message it reports as accepted arrived.
     """
 
     name: str
     run: Callable[[int], int]
     count: int
     prepare: Callable[[], None] | None = None
+    arrived: Callable[[], int] | None = None
 
 
 def measure(contender: Contender, server: ServerProcess | None) -> Measurement:
     if contender.prepare is not None:
         contender.prepare()
+    arrived_before = contender.arrived() if contender.arrived is not None else 0
     server_before = server.cpu_seconds() if server else 0.0
     cpu_before = time.process_time()
     started = time.perf_counter()
@@ -123,6 +127,10 @@ def measure(contender: Contender, server: ServerProcess | None) -> Measurement:
     server_cpu = (server.cpu_seconds() - server_before) if server else 0.0
     if accepted != contender.count:
         raise RuntimeError(f"{contender.name}: {accepted} of {contender.count} accepted")
+    if contender.arrived is not None:
+        arrived = contender.arrived() - arrived_before
+        if arrived != accepted:
+            raise RuntimeError(f"{contender.name}: {accepted} accepted, {arrived} arrived")
     return Measurement(accepted, wall, cpu, server_cpu)
 
 

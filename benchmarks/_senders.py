@@ -3,6 +3,14 @@
 * ``raw aiohttp``: form POSTs with Basic auth, ``concurrency`` workers, JSON parsed.
 * ``SDK create_async``: the twilio SDK's ``messages.create_async`` on its ``AsyncTwilioHttpClient``.
 * ``SDK sync loop``: what many integrations do - ``messages.create`` in a plain loop.
+* ``Apprise per message``: Apprise's Twilio plugin as a personalised notification is sent
+  with it - per recipient an ``apprise.Apprise()`` given that recipient's ``twilio://`` URL,
+  then its (sync) ``notify``; one message after another, a new connection each
+  (``requests.post``).
+* ``Apprise N targets``: one ``notify`` on one Twilio plugin holding all N recipients; the
+  plugin's own loop posts to them one after another (the fastest Apprise goes).
+  Both unthrottled (``NotifyTwilio.request_rate_per_sec = 0``; Apprise ships 0.2 s between
+  requests), with ``NotifyTwilio.notify_sms_url`` pointed at the endpoint.
 * ``relaykit``: ``Relay.anotify`` with ``concurrency`` workers - store, templates, routing,
   rate-limit middleware, logging and the real Twilio connector (which uses the SDK's
   ``create_async`` underneath).
@@ -15,6 +23,7 @@ import itertools
 import json
 import os
 import tempfile
+import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -32,12 +41,16 @@ __all__ = [
     "AUTH_TOKEN",
     "SENDER",
     "RelaykitSender",
+    "apprise_n_targets",
+    "apprise_per_message",
     "build_relay",
+    "endpoint_stats",
     "numbers",
     "raw_aiohttp",
     "recipient",
     "sdk_async",
     "sdk_sync_loop",
+    "warm_apprise",
 ]
 
 ACCOUNT_SID = "AC5a4db0c05a4db0c05a4db0c05a4db0c0"
@@ -127,6 +140,61 @@ def sdk_sync_loop(url: str, count: int) -> int:
         if client.messages.create(to=number, from_=SENDER, body=BODY).sid:
             sent += 1
     return sent
+
+
+def endpoint_stats(url: str) -> dict[str, int]:
+    """``_endpoint.py``'s counters: ``created`` (answered 201) and ``refused`` (answered 400)."""
+    with urllib.request.urlopen(f"{url}/stats", timeout=10) as response:
+        stats: dict[str, int] = json.loads(response.read())
+    return stats
+
+
+def unthrottled_apprise_twilio(url: str) -> None:
+    """Point Apprise's Twilio plugin at ``url`` and take its 0.2 s pause between requests away.
+
+    Both are class attributes: ``notify_sms_url`` is a format string with ``{sid}``.
+    """
+    from apprise.plugins.twilio import NotifyTwilio
+
+    NotifyTwilio.request_rate_per_sec = 0
+    NotifyTwilio.notify_sms_url = f"{url}/2010-04-01/Accounts/{{sid}}/Messages.json"
+
+
+def warm_apprise() -> None:
+    """Untimed: Apprise loads its plugins on first use (~0.3 s), once per process."""
+    import apprise
+
+    apprise.Apprise().add(f"twilio://{ACCOUNT_SID}:{AUTH_TOKEN}@{SENDER}/+12122000000")
+
+
+def apprise_per_message(url: str, count: int) -> int:
+    """Per recipient: ``Apprise()``, ``add("twilio://sid:token@from/to")``, ``notify(body=...)``."""
+    import apprise
+
+    unthrottled_apprise_twilio(url)
+    sent = 0
+    for number in itertools.islice(numbers(), count):
+        notifier = apprise.Apprise()
+        if not notifier.add(f"twilio://{ACCOUNT_SID}:{AUTH_TOKEN}@{SENDER}/{number}"):
+            raise RuntimeError("Apprise refused the twilio:// URL")
+        if notifier.notify(body=BODY):  # an AppriseResult, true only when every target took it
+            sent += 1
+    return sent
+
+
+def apprise_n_targets(url: str, count: int) -> int:
+    """One ``notify`` on one Twilio plugin with ``count`` targets; it sends them one by one."""
+    import apprise
+    from apprise.plugins.twilio import NotifyTwilio
+
+    unthrottled_apprise_twilio(url)
+    targets = list(itertools.islice(numbers(), count))
+    notifier = apprise.Apprise()
+    notifier.add(
+        NotifyTwilio(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, source=SENDER, targets=targets)
+    )
+    result = notifier.notify(body=BODY)
+    return count if result else 0  # all or nothing: the endpoint's counter says how many arrived
 
 
 #: The benchmark tenant's API key (its hash is in the settings built below).

@@ -47,9 +47,47 @@ def _run(script: str, *args: str) -> str:
 )
 def test_dispatch_benchmark_runs_every_contender(args: list[str], ratio: str) -> None:
     out = _run("dispatch.py", *args)
-    for contender in ("relaykit", "SDK create_async", "raw aiohttp", "SDK sync loop"):
+    for contender in (
+        "relaykit",
+        "SDK create_async",
+        "raw aiohttp",
+        "SDK sync loop",
+        "Apprise per message",
+        "Apprise N targets",
+    ):
         assert f"\n{contender} " in out
     assert ratio in out
+    assert "relaykit / Apprise (faster)" in out
+    assert "relaykit framework CPU per message" in out
+
+
+def test_dispatch_benchmark_runs_the_150_ms_mode_at_each_concurrency() -> None:
+    out = _run(
+        "dispatch.py", "--latency-ms", "20", "-n", "16", "--sync-n", "2", "--rounds", "1",
+        "--concurrency", "4", "8",
+    )  # fmt: skip
+    assert "at concurrency 4 (target >= 0.9x" in out
+    assert "at concurrency 8 (target >= 0.9x" in out
+
+
+def test_apprise_counts_as_sent_only_what_the_endpoint_took(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from apprise.plugins.twilio import NotifyTwilio
+
+    for name in ("notify_sms_url", "request_rate_per_sec"):
+        monkeypatch.setattr(NotifyTwilio, name, getattr(NotifyTwilio, name))
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    from _measure import ServerProcess
+    from _senders import apprise_n_targets, apprise_per_message, endpoint_stats
+
+    with ServerProcess("_endpoint.py") as server:
+        assert apprise_per_message(server.url, 3) == 3
+        assert apprise_n_targets(server.url, 2) == 2
+        assert NotifyTwilio.request_rate_per_sec == 0
+        assert endpoint_stats(server.url) == {"created": 5, "refused": 0}
+        assert apprise_per_message(f"{server.url}/elsewhere", 2) == 0  # answered 404: not sent
+        assert endpoint_stats(server.url) == {"created": 5, "refused": 0}
 
 
 def test_callbacks_benchmark_compares_relaykit_with_a_bare_verifier() -> None:
