@@ -274,6 +274,14 @@ class RelaykitSettings(BaseSettings):
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     tenants: dict[_TenantName, TenantSettings] = Field(default_factory=dict)
 
+    def tenant(self, name: str) -> TenantSettings:
+        """A tenant's settings; :class:`ConfigError` naming the configured ones if unknown."""
+        try:
+            return self.tenants[name]
+        except KeyError:
+            known = ", ".join(sorted(self.tenants)) or "none"
+            raise ConfigError(f"unknown tenant {name!r} (configured: {known})") from None
+
     @field_validator("data_dir")
     @classmethod
     def _directory(cls, value: Path) -> Path:
