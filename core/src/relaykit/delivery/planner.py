@@ -216,6 +216,22 @@ def number_usable(draft: Draft) -> Skip | None:
     return Skip(reason, draft.phone.reason)
 
 
+def outside_quiet_hours(draft: Draft) -> Skip | None:
+    quiet = draft.plan.tenant.quiet_hours
+    if (
+        not draft.is_text
+        or quiet is None
+        or not quiet.covers(draft.now, draft.plan.tenant.time_zone)
+    ):
+        return None
+    zone = quiet.timezone or draft.plan.tenant.time_zone
+    return Skip(
+        FallbackReason.QUIET_HOURS,
+        f"quiet hours {quiet.start:%H:%M}-{quiet.end:%H:%M} ({zone})",
+        to=draft.phone.number or "",
+    )
+
+
 def under_monthly_limit(draft: Draft) -> Skip | None:
     tenant = draft.plan.tenant
     limit = tenant.sms.monthly_limit
@@ -244,6 +260,7 @@ SKIP_RULES: tuple[SkipRule, ...] = (
     email_not_opted_out,
     sender_available,
     number_usable,
+    outside_quiet_hours,
     under_monthly_limit,
     fits_max_length,
 )
