@@ -70,7 +70,7 @@ class CallbackApplier:
             if isinstance(event, StatusUpdate):
                 applied.pending += await self._status(tenant, instance, event, key)
             elif isinstance(event, ConsentChange):
-                self._consent(tenant, event, key)
+                self.consent.apply(tenant, event, dedupe_key=key)
             elif isinstance(event, InboundMessage):
                 applied.notify += self._inbound(tenant, instance, event, key)
         return applied
@@ -111,18 +111,6 @@ class CallbackApplier:
             self.consent.opt_out_recipient(message, source=f"provider:{update.error_code}")
             reason = FallbackReason.OPTED_OUT
         return await self.router.move_on(message, reason) or []
-
-    def _consent(self, tenant: str, change: ConsentChange, key: str | None) -> None:
-        if change.action == "opt_in":
-            source = change.keyword or "opt_in"
-            self.consent.opt_in(
-                tenant, change.channel, change.address, source=source, dedupe_key=key
-            )
-        else:
-            source = change.keyword or "opt_out"
-            self.consent.opt_out(
-                tenant, change.channel, change.address, source=source, dedupe_key=key
-            )
 
     def _inbound(
         self, tenant: str, instance: str, inbound: InboundMessage, key: str | None

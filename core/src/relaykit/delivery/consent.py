@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from relaykit.recipients import Recipient, phone_numbers
-from relaykit.results import Channel
+from relaykit.results import Channel, ConsentChange
 from relaykit.settings import RelaykitSettings
 from relaykit.store import MessageRecord, Store
 
@@ -25,38 +25,28 @@ class Consent:
         self.store = store
         self.settings = settings
 
-    def opt_out(
-        self,
-        tenant: str,
-        channel: Channel,
-        address: str,
-        *,
-        source: str,
-        dedupe_key: str | None = None,
-    ) -> None:
-        """An opt-out from ``address`` (an inbound STOP): every number of the person we last
-        sent to there, when we know them; else ``address`` alone."""
-        snapshot = self.store.deliveries.recipient_by_address(tenant, address)
-        self._opt_out_person(tenant, channel, address, snapshot, source, dedupe_key)
+    def apply(self, tenant: str, change: ConsentChange, *, dedupe_key: str | None = None) -> None:
+        """An inbound keyword: an opt-in (START) re-enables only the number it came from; an
+        opt-out (STOP) disables every number of the person we last sent to there, when we
+        know them, else that number alone."""
+        if change.action == "opt_in":
+            self.store.optouts.set(
+                tenant,
+                change.channel.value,
+                [change.address],
+                opted_out=False,
+                source=change.keyword or "opt_in",
+                dedupe_key=dedupe_key,
+            )
+            return
+        snapshot = self.store.deliveries.recipient_by_address(tenant, change.address)
+        source = change.keyword or "opt_out"
+        self._opt_out_person(tenant, change.channel, change.address, snapshot, source, dedupe_key)
 
     def opt_out_recipient(self, message: MessageRecord, *, source: str) -> None:
         """An opt-out reported for a message we sent (a 21610): every number of its recipient."""
         _, snapshot, _ = self.store.deliveries.notification_of(message.id)
         self._opt_out_person(message.tenant, message.channel, message.to_address, snapshot, source)
-
-    def opt_in(
-        self,
-        tenant: str,
-        channel: Channel,
-        address: str,
-        *,
-        source: str,
-        dedupe_key: str | None = None,
-    ) -> None:
-        """An opt-in (an inbound START) re-enables only the number it came from."""
-        self.store.optouts.set(
-            tenant, channel.value, [address], opted_out=False, source=source, dedupe_key=dedupe_key
-        )
 
     def _opt_out_person(
         self,
