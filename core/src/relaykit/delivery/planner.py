@@ -82,26 +82,19 @@ class Plan:
         :raises ConfigError: the tenant has no route for the event.
         """
         notify = tenant.two_way.notify_instance
+        deadline = None
         if event == STAFF_REPLY_EVENT and notify is not None:
             steps: tuple[RouteStep, ...] = (RouteStep(channel=Channel.EMAIL, instance=notify),)
-            return cls(tenant_name, tenant, event, recipient, dict(data), staff, steps)
-        route = tenant.route_for(event)
-        if route is None:
-            raise ConfigError(
-                f"tenant {tenant_name!r} has no route for event {event!r} and no default route; "
-                f"add [tenants.{tenant_name}.routes.{event}] or "
-                f"[tenants.{tenant_name}.routes.default]"
-            )
-        return cls(
-            tenant_name,
-            tenant,
-            event,
-            recipient,
-            dict(data),
-            staff,
-            route.steps_for(recipient.kind),
-            route.deadline,
-        )
+        else:
+            route = tenant.route_for(event)
+            if route is None:
+                raise ConfigError(
+                    f"tenant {tenant_name!r} has no route for event {event!r} and no default "
+                    f"route; add [tenants.{tenant_name}.routes.{event}] or "
+                    f"[tenants.{tenant_name}.routes.default]"
+                )
+            steps, deadline = route.steps_for(recipient.kind), route.deadline
+        return cls(tenant_name, tenant, event, recipient, dict(data), staff, steps, deadline)
 
 
 @dataclass(frozen=True)
