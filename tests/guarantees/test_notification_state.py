@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from relaykit.delivery import FallbackReason
 from relaykit.results import OutboundMessage
 from tests.delivery.conftest import SCHOOL_DATA, TENANT, MakeStack, phone, student
 
@@ -49,8 +50,9 @@ async def test_a_fallback_racing_the_delivered_callback_leaves_the_notification_
     sms = stack.relay.store.deliveries.message(record.messages[0].id)
     assert sms is not None and sms.status == "delivered"
 
-    assert stack.relay.store.deliveries.mark_fallen_back(sms.id, "deadline")
-    await stack.relay._continue(stack.relay.dispatcher.advance(sms))  # what the sweep goes on to
+    moved = await stack.relay.router.move_on(sms, FallbackReason.DEADLINE)  # what the sweep does
+    assert moved is not None
+    await stack.relay._continue(moved)
 
     after = stack.relay.delivery(record.id)
     assert after is not None and after.state == "delivered"

@@ -7,14 +7,15 @@ brackets follow the SS&E SMS configuration and the Portal guide).
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from relaykit.results import Channel
 
-__all__ = ["Route", "RouteStep", "SmsPolicy", "TwoWayPolicy"]
+__all__ = ["QuietHours", "Route", "RouteStep", "SmsPolicy", "TwoWayPolicy"]
 
 DefaultStatus = Literal["opted_in", "opted_out"]
 _DEFAULT_STATUS: dict[str, DefaultStatus] = {
@@ -91,6 +92,38 @@ class SmsPolicy(BaseModel):
     monthly_limit: int | None = Field(default=None, ge=0)
     max_length: int = Field(default=1000, gt=0, le=1600)
     default_region: str | None = Field(default=None, min_length=2, max_length=2)
+
+
+class QuietHours(BaseModel):
+    """Local hours in which recipients get no SMS or WhatsApp: those steps go by the next one.
+
+    :ivar start: ``"21:00"``: quiet from this local time...
+    :ivar end: ``"07:00"``: ...until this one (the next morning when it is earlier than start).
+    :ivar timezone: the recipients' time zone; unset, the tenant's ``time_zone``.
+    """
+
+    model_config = _STRICT
+
+    start: time
+    end: time
+    timezone: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_time_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone {value!r}: use an IANA name") from None
+        return value
+
+    def covers(self, moment: datetime, default_time_zone: str) -> bool:
+        """Whether ``moment`` falls in the quiet hours, read in their time zone."""
+        local = moment.astimezone(ZoneInfo(self.timezone or default_time_zone)).time()
+        if self.start <= self.end:
+            return self.start <= local < self.end
+        return local >= self.start or local < self.end  # over midnight
 
 
 class TwoWayPolicy(BaseModel):

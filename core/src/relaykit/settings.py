@@ -48,7 +48,7 @@ from pydantic_settings import (
 )
 
 from relaykit.errors import ConfigError
-from relaykit.policy import Route, SmsPolicy, TwoWayPolicy
+from relaykit.policy import QuietHours, Route, SmsPolicy, TwoWayPolicy
 from relaykit.redaction import register_secret
 from relaykit.results import Channel
 
@@ -163,6 +163,8 @@ class TenantSettings(BaseModel):
     routes: dict[str, Route] = Field(default_factory=dict)
     sms: SmsPolicy = Field(default_factory=SmsPolicy)
     two_way: TwoWayPolicy = Field(default_factory=TwoWayPolicy)
+    #: No SMS or WhatsApp in these local hours: those steps are skipped (``quiet_hours``).
+    quiet_hours: QuietHours | None = None
     #: API keys of this tenant for the HTTP API, stored hashed: "sha256:<hex digest>".
     api_keys: tuple[str, ...] = ()
 
@@ -273,6 +275,14 @@ class RelaykitSettings(BaseSettings):
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     tenants: dict[_TenantName, TenantSettings] = Field(default_factory=dict)
+
+    def tenant(self, name: str) -> TenantSettings:
+        """A tenant's settings; :class:`ConfigError` naming the configured ones if unknown."""
+        try:
+            return self.tenants[name]
+        except KeyError:
+            known = ", ".join(sorted(self.tenants)) or "none"
+            raise ConfigError(f"unknown tenant {name!r} (configured: {known})") from None
 
     @field_validator("data_dir")
     @classmethod

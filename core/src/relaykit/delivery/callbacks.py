@@ -7,27 +7,27 @@ STOP cannot flip consent back after a START.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from relaykit.delivery.dispatcher import Dispatcher, utcnow
+from relaykit.delivery.consent import Consent
+from relaykit.delivery.planner import STAFF_REPLY_EVENT, Plan
 from relaykit.delivery.reasons import FallbackReason
+from relaykit.delivery.router import Router
 from relaykit.logs import get_logger
-from relaykit.policy import RouteStep
-from relaykit.recipients import Recipient, phone_numbers
+from relaykit.recipients import Recipient
 from relaykit.results import (
     CallbackOutcome,
-    Channel,
     ConsentChange,
     InboundMessage,
     MessageStatus,
     StatusUpdate,
 )
-from relaykit.settings import TenantSettings
+from relaykit.settings import RelaykitSettings
 from relaykit.store import Store
 
-__all__ = ["OPT_OUT_CODES", "STAFF_REPLY_EVENT", "CallbackApplier"]
+__all__ = ["OPT_OUT_CODES", "STAFF_REPLY_EVENT", "Applied", "CallbackApplier"]
 
 log = get_logger("relaykit.callbacks")
 
@@ -35,43 +35,47 @@ log = get_logger("relaykit.callbacks")
 #: message relaykit sent reports them; the one place a status callback changes consent (about
 #: an unknown message, it changes nothing).
 OPT_OUT_CODES = frozenset({"21610"})
-STAFF_REPLY_EVENT = "staff_reply"
 
-#: ``notify_one(tenant, event, recipient, data, step)``: send a notification over one step.
-NotifyOne = Callable[[str, str, Recipient, Mapping[str, Any], RouteStep], Awaitable[object]]
+
+@dataclass
+class Applied:
+    """What applying callbacks leaves the caller to do.
+
+    :ivar pending: messages a fallback made pending, to send.
+    :ivar notify: notifications to start (a staff user told of a reply, by email).
+    """
+
+    pending: list[str] = field(default_factory=list)
+    notify: list[Plan] = field(default_factory=list)
 
 
 class CallbackApplier:
     """Turns callback events into store changes, and failures into fallbacks."""
 
     def __init__(
-        self,
-        store: Store,
-        dispatcher: Dispatcher,
-        tenant: Callable[[str], TenantSettings],
-        notify_one: NotifyOne,
+        self, store: Store, router: Router, consent: Consent, settings: RelaykitSettings
     ) -> None:
         self.store = store
-        self.dispatcher = dispatcher
-        self._tenant = tenant
-        self._notify_one = notify_one
+        self.router = router
+        self.consent = consent
+        self.settings = settings
 
-    async def apply(self, tenant: str, instance: str, outcome: CallbackOutcome) -> list[str]:
-        """Apply each event once; returns messages a fallback made pending."""
-        pending: list[str] = []
+    async def apply(self, tenant: str, instance: str, outcome: CallbackOutcome) -> Applied:
+        """Apply each event once; returns what the caller sends or starts next."""
+        applied = Applied()
         for event in outcome.events:
             # The key is recorded in the transaction that applies the event: a replay
             # changes nothing, and an event that failed to apply is applied on retry.
             key = f"{tenant}/{instance}:{event.dedupe_key}" if event.dedupe_key else None
             if isinstance(event, StatusUpdate):
-                pending += self._status(tenant, instance, event, key)
+                applied.pending += await self._status(tenant, instance, event, key)
             elif isinstance(event, ConsentChange):
-                self._consent(tenant, event, key)
+                self.consent.apply(tenant, event, dedupe_key=key)
             elif isinstance(event, InboundMessage):
-                await self._inbound(tenant, instance, event, key)
-        return pending
+                applied.notify += self._inbound(tenant, instance, event, key)
+        return applied
 
-    def _status(
+    async def _status(
         self, tenant: str, instance: str, update: StatusUpdate, key: str | None
     ) -> list[str]:
         message, changed = self.store.deliveries.apply_status(
@@ -104,45 +108,14 @@ class CallbackApplier:
             return []
         reason = FallbackReason.UNDELIVERED
         if update.error_code in OPT_OUT_CODES:
-            self.dispatcher.opt_out_recipient(message, source=f"provider:{update.error_code}")
+            self.consent.opt_out_recipient(message, source=f"provider:{update.error_code}")
             reason = FallbackReason.OPTED_OUT
-        if not self.store.deliveries.mark_fallen_back(message.id, reason.value):
-            return []
-        return self.dispatcher.advance(message)
+        return await self.router.move_on(message, reason) or []
 
-    def _consent(self, tenant: str, change: ConsentChange, key: str | None) -> None:
-        channel = change.channel.value
-        if change.action == "opt_in":
-            # An opt-in re-enables only the number it came from.
-            self.store.optouts.set(
-                tenant,
-                channel,
-                [change.address],
-                opted_out=False,
-                source=change.keyword or "opt_in",
-                dedupe_key=key,
-            )
-            return
-        snapshot = self.store.deliveries.recipient_by_address(tenant, change.address)
-        addresses = {change.address}
-        recipient_id = None
-        if snapshot is not None:
-            person = Recipient.model_validate(snapshot)
-            recipient_id = person.id
-            addresses |= set(phone_numbers(person, self._tenant(tenant).sms.default_region))
-        self.store.optouts.set(
-            tenant,
-            channel,
-            sorted(addresses),
-            opted_out=True,
-            source=change.keyword or "opt_out",
-            recipient_id=recipient_id,
-            dedupe_key=key,
-        )
-
-    async def _inbound(
+    def _inbound(
         self, tenant: str, instance: str, inbound: InboundMessage, key: str | None
-    ) -> None:
+    ) -> list[Plan]:
+        """Record a reply; a reply to a staff user's pool number is theirs to hear of."""
         holder = self.store.senders.holder(tenant, inbound.recipient)
         stored = self.store.inbound.record(
             dedupe_key=key,
@@ -156,12 +129,12 @@ class CallbackApplier:
             media_urls=list(inbound.media_urls),
             staff_user=holder.staff_user if holder else None,
         )
-        settings = self._tenant(tenant)
+        settings = self.settings.tenant(tenant)
         notify_instance = settings.two_way.notify_instance
         if stored is None or holder is None or not holder.staff_email or notify_instance is None:
-            return
+            return []
         staff = Recipient(id=holder.staff_user, kind="staff", email=holder.staff_email)
-        received = utcnow().astimezone(ZoneInfo(settings.time_zone))
+        received = datetime.now(UTC).astimezone(ZoneInfo(settings.time_zone))
         data = {
             "staff_name": holder.staff_user,
             "reply_from": inbound.sender,
@@ -169,5 +142,4 @@ class CallbackApplier:
             "institution_name": settings.display_name or tenant,
             "received_at": received.strftime("%d %b %Y, %H:%M"),
         }
-        step = RouteStep(channel=Channel.EMAIL, instance=notify_instance)
-        await self._notify_one(tenant, STAFF_REPLY_EVENT, staff, data, step)
+        return [Plan.build(tenant, settings, STAFF_REPLY_EVENT, staff, data)]

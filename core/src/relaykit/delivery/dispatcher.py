@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from relaykit.connectors import SupportsReconcile
+from relaykit.delivery.consent import Consent
 from relaykit.delivery.health import InstanceHealth
-from relaykit.delivery.planner import Plan, Planner, month_of
+from relaykit.delivery.planner import month_of
 from relaykit.delivery.reasons import FallbackReason
+from relaykit.delivery.router import Router
 from relaykit.errors import (
     AmbiguousSendError,
     AuthenticationError,
@@ -31,9 +33,8 @@ from relaykit.errors import (
 )
 from relaykit.host import ConnectorHost
 from relaykit.logs import get_logger
-from relaykit.recipients import Recipient, StaffUser, phone_numbers
 from relaykit.results import Channel, OutboundMessage, SendReceipt
-from relaykit.settings import DEFAULT_RETRY_FOR_SECONDS, DeliverySettings, TenantSettings
+from relaykit.settings import DEFAULT_RETRY_FOR_SECONDS, DeliverySettings
 from relaykit.store import MessageRecord, Store
 
 __all__ = ["AttemptResult", "Dispatcher", "RetryPolicy", "utcnow"]
@@ -131,17 +132,18 @@ class Dispatcher:
         self,
         host: ConnectorHost,
         store: Store,
-        planner: Planner,
+        router: Router,
+        consent: Consent,
         health: InstanceHealth,
         retry: RetryPolicy,
-        tenant: Callable[[str], TenantSettings],
     ) -> None:
         self.host = host
         self.store = store
-        self.planner = planner
+        self.router = router
+        self.consent = consent
         self.health = health
         self.retry = retry
-        self._tenant = tenant
+        self._tenant = host.settings.tenant
         self.stopping = False
         self._running = 0
 
@@ -200,8 +202,8 @@ class Dispatcher:
             return await self._transient(message, number, exc)
         except PermanentSendError as exc:
             reason = self._permanent_reason(message, label, exc)
-            await self._failed(message, number, exc, None, reason)
-            return AttemptResult(next_messages=self.advance(message))
+            await self._failed(message, number, exc, None)
+            return AttemptResult(next_messages=await self.router.move_on(message, reason) or [])
         await self.succeeded(message, number, receipt)
         return AttemptResult(sent=True)
 
@@ -241,19 +243,19 @@ class Dispatcher:
         failing_since = message.failing_since or now
         last = self.retry.exhausted(message.channel, number, failing_since, planned)
         retry_at = None if last else planned
-        await self._failed(
-            message, number, exc, retry_at, FallbackReason.RETRIES_EXHAUSTED if last else None
-        )
+        await self._failed(message, number, exc, retry_at)
         if last:
             log.info("retries_exhausted", message=message.id, attempts=number)
-            return AttemptResult(next_messages=self.advance(message))
+            moved = await self.router.move_on(message, FallbackReason.RETRIES_EXHAUSTED)
+            return AttemptResult(next_messages=moved or [])
         return AttemptResult(retry_at=retry_at)
 
     def _permanent_reason(
         self, message: MessageRecord, label: str, exc: PermanentSendError
     ) -> FallbackReason:
         if isinstance(exc, OptOutError):
-            self.opt_out_recipient(message, source=f"provider:{exc.provider_code or 'opt-out'}")
+            source = f"provider:{exc.provider_code or 'opt-out'}"
+            self.consent.opt_out_recipient(message, source=source)
             return FallbackReason.OPTED_OUT
         if isinstance(exc, AuthenticationError):
             self.health.mark_down(label, str(exc))
@@ -266,9 +268,9 @@ class Dispatcher:
         number: int,
         exc: ConnectorError,
         retry_at: datetime | None,
-        reason: FallbackReason | None,
     ) -> None:
-        """Commit a failed attempt: to retry at ``retry_at``, or final with ``reason``."""
+        """Commit a failed attempt: to retry at ``retry_at``, or final (then the router
+        moves the notification on, marking the message with the reason)."""
         await self.store.deliveries.afinish_failed(
             message.id,
             number,
@@ -276,7 +278,6 @@ class Dispatcher:
             error_code=exc.provider_code,
             error_message=str(exc),
             retry_at=retry_at,
-            fallback_reason=reason.value if reason else None,
         )
 
     async def succeeded(self, message: MessageRecord, number: int, receipt: SendReceipt) -> None:
@@ -354,42 +355,3 @@ class Dispatcher:
         if adopted or resent:
             log.info("recovered_in_flight", adopted=adopted, resent=resent)
         return adopted, resent
-
-    # -- moving on ------------------------------------------------------------------------------
-
-    def advance(self, failed: MessageRecord) -> list[str]:
-        """Plan the steps after ``failed``'s step; returns the message now pending, if any."""
-        notification = self.store.deliveries.notification_row(failed.notification_id)
-        tenant = self._tenant(notification.tenant)
-        recipient = Recipient.model_validate(notification.recipient)
-        route = tenant.route_for(notification.event)
-        if route is None:
-            return []
-        plan = Plan(
-            tenant_name=notification.tenant,
-            tenant=tenant,
-            event=notification.event,
-            recipient=recipient,
-            data=notification.data,
-            staff=StaffUser.model_validate(notification.staff) if notification.staff else None,
-            steps=route.steps_for(recipient.kind),
-            deadline=route.deadline,
-        )
-        planned = self.planner.plan(plan, failed.step + 1, utcnow())
-        ids = self.store.deliveries.add_messages(failed.notification_id, planned)
-        return [mid for mid, m in zip(ids, planned, strict=True) if m.status == "pending"]
-
-    def opt_out_recipient(self, message: MessageRecord, *, source: str) -> None:
-        """Disable every number of the message's recipient (an opt-out on one is an opt-out)."""
-        _, snapshot, _ = self.store.deliveries.notification_of(message.id)
-        person = Recipient.model_validate(snapshot)
-        numbers = set(phone_numbers(person, self._tenant(message.tenant).sms.default_region))
-        numbers.add(message.to_address)
-        self.store.optouts.set(
-            message.tenant,
-            message.channel.value,
-            sorted(numbers),
-            opted_out=True,
-            source=source,
-            recipient_id=person.id,
-        )

@@ -1,26 +1,47 @@
-"""Choosing the channel: walk a route's steps, skipping each that cannot be used, and say why."""
+"""Choosing the channel: walk a route's steps, skipping each that cannot be used, and say why.
+
+Whether a step can be used is decided by :data:`SKIP_RULES`, an ordered list
+of small functions; the first to return a :class:`Skip` skips the step with
+its reason. A new rule is one function added there plus one
+:class:`~relaykit.delivery.reasons.FallbackReason` (see docs/fallback-rules.md).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from relaykit.delivery.health import InstanceHealth
 from relaykit.delivery.reasons import FallbackReason
+from relaykit.errors import ConfigError
 from relaykit.policy import RouteStep
-from relaykit.recipients import Recipient, StaffUser, choose_phone, phone_numbers
+from relaykit.recipients import PhoneChoice, Recipient, StaffUser, choose_phone, phone_numbers
 from relaykit.results import Channel
 from relaykit.settings import TenantSettings
 from relaykit.sms import count_segments
 from relaykit.store import NewMessage, Store
 from relaykit.templates import TemplateCatalog, TemplatePart
 
-__all__ = ["Plan", "Planner", "month_of"]
+__all__ = [
+    "SKIP_RULES",
+    "STAFF_REPLY_EVENT",
+    "Draft",
+    "Plan",
+    "Planner",
+    "Skip",
+    "SkipRule",
+    "month_of",
+]
+
+#: The event that tells a staff user about a reply to their pool number, by email.
+STAFF_REPLY_EVENT = "staff_reply"
 
 _BODY_PART = {Channel.SMS: TemplatePart.SMS, Channel.WHATSAPP: TemplatePart.WHATSAPP}
+_TEXT = (Channel.SMS, Channel.WHATSAPP)
 
 
 def month_of(moment: datetime, time_zone: str) -> str:
@@ -30,7 +51,11 @@ def month_of(moment: datetime, time_zone: str) -> str:
 
 @dataclass(frozen=True)
 class Plan:
-    """What one notification is: tenant, event, who for, with what data, along which steps."""
+    """What one notification is: tenant, event, who for, with what data, along which steps.
+
+    Build it with :meth:`build`, the one constructor: a notification being sent
+    and one being moved on later get the same steps.
+    """
 
     tenant_name: str
     tenant: TenantSettings
@@ -40,6 +65,198 @@ class Plan:
     staff: StaffUser | None
     steps: tuple[RouteStep, ...]
     deadline: timedelta | None = None
+
+    @classmethod
+    def build(
+        cls,
+        tenant_name: str,
+        tenant: TenantSettings,
+        event: str,
+        recipient: Recipient,
+        data: Mapping[str, Any],
+        staff: StaffUser | None = None,
+    ) -> Plan:
+        """The plan of ``event`` for ``recipient``: the event's route (else the default one);
+        a staff reply goes by email through the tenant's ``two_way.notify_instance``.
+
+        :raises ConfigError: the tenant has no route for the event.
+        """
+        notify = tenant.two_way.notify_instance
+        deadline = None
+        if event == STAFF_REPLY_EVENT and notify is not None:
+            steps: tuple[RouteStep, ...] = (RouteStep(channel=Channel.EMAIL, instance=notify),)
+        else:
+            route = tenant.route_for(event)
+            if route is None:
+                raise ConfigError(
+                    f"tenant {tenant_name!r} has no route for event {event!r} and no default "
+                    f"route; add [tenants.{tenant_name}.routes.{event}] or "
+                    f"[tenants.{tenant_name}.routes.default]"
+                )
+            steps, deadline = route.steps_for(recipient.kind), route.deadline
+        return cls(tenant_name, tenant, event, recipient, dict(data), staff, steps, deadline)
+
+
+@dataclass(frozen=True)
+class Skip:
+    """Why a step is not used: the reason, a sentence for the operator, the address if known."""
+
+    reason: FallbackReason
+    detail: str
+    to: str = ""
+
+
+class Draft:
+    """One step of a plan being considered, with what the rules need, each worked out once."""
+
+    def __init__(self, planner: Planner, plan: Plan, index: int, now: datetime) -> None:
+        self.planner = planner
+        self.store = planner.store
+        self.plan = plan
+        self.index = index
+        self.step = plan.steps[index]
+        self.now = now
+
+    @property
+    def label(self) -> str:
+        return f"{self.plan.tenant_name}/{self.step.instance}"
+
+    @property
+    def is_text(self) -> bool:
+        return self.step.channel in _TEXT
+
+    @property
+    def uses_pool(self) -> bool:
+        """A staff user's message through the instance of the two-way sender pool."""
+        two_way = self.plan.tenant.two_way
+        return (
+            self.plan.staff is not None
+            and bool(two_way.sender_pool)
+            and self.step.instance == two_way.instance
+        )
+
+    @cached_property
+    def sender(self) -> str | None:
+        """The staff user's pool number (assigned on first use); ``None`` when all are taken."""
+        assert self.plan.staff is not None
+        return self.store.senders.assign(
+            self.plan.tenant_name,
+            self.plan.staff.id,
+            self.plan.tenant.two_way.sender_pool,
+            staff_email=self.plan.staff.email,
+        )
+
+    @cached_property
+    def phone(self) -> PhoneChoice:
+        policy = self.plan.tenant.sms
+        opted_out = self.store.optouts.opted_out(
+            self.plan.tenant_name,
+            self.step.channel.value,
+            phone_numbers(self.plan.recipient, policy.default_region),
+        )
+        return choose_phone(self.plan.recipient, policy, opted_out)
+
+    @cached_property
+    def body(self) -> str:
+        """The text message's rendered body."""
+        return self.render(_BODY_PART[self.step.channel])
+
+    def render(self, part: TemplatePart) -> str:
+        return self.planner.templates.render(
+            self.plan.tenant_name, self.plan.event, part, self.plan.data
+        )
+
+
+#: ``rule(draft)``: a reason to skip the step, or ``None`` to let the next rule decide.
+SkipRule = Callable[[Draft], Skip | None]
+
+
+def instance_connected(draft: Draft) -> Skip | None:
+    health = draft.planner.health
+    if health.is_down(draft.label):
+        return Skip(FallbackReason.NOT_CONNECTED, health.reason(draft.label))
+    return None
+
+
+def email_address_known(draft: Draft) -> Skip | None:
+    if draft.step.channel is Channel.EMAIL and not draft.plan.recipient.email:
+        return Skip(FallbackReason.NO_EMAIL, "the recipient has no email address")
+    return None
+
+
+def email_not_opted_out(draft: Draft) -> Skip | None:
+    address = draft.plan.recipient.email
+    if draft.step.channel is not Channel.EMAIL or address is None:
+        return None
+    if draft.store.optouts.opted_out(draft.plan.tenant_name, "email", [address.lower()]):
+        return Skip(FallbackReason.OPTED_OUT, f"{address} opted out of email")
+    return None
+
+
+def sender_available(draft: Draft) -> Skip | None:
+    if not draft.is_text or not draft.uses_pool or draft.sender is not None:
+        return None
+    pool = draft.plan.tenant.two_way.sender_pool
+    return Skip(
+        FallbackReason.SENDER_POOL_EXHAUSTED, f"all {len(pool)} sender numbers are assigned"
+    )
+
+
+def number_usable(draft: Draft) -> Skip | None:
+    if not draft.is_text or draft.phone.number is not None:
+        return None
+    reason = FallbackReason.OPTED_OUT if draft.phone.opted_out else FallbackReason.NO_NUMBER
+    return Skip(reason, draft.phone.reason)
+
+
+def outside_quiet_hours(draft: Draft) -> Skip | None:
+    quiet = draft.plan.tenant.quiet_hours
+    if (
+        not draft.is_text
+        or quiet is None
+        or not quiet.covers(draft.now, draft.plan.tenant.time_zone)
+    ):
+        return None
+    zone = quiet.timezone or draft.plan.tenant.time_zone
+    return Skip(
+        FallbackReason.QUIET_HOURS,
+        f"quiet hours {quiet.start:%H:%M}-{quiet.end:%H:%M} ({zone})",
+        to=draft.phone.number or "",
+    )
+
+
+def under_monthly_limit(draft: Draft) -> Skip | None:
+    tenant = draft.plan.tenant
+    limit = tenant.sms.monthly_limit
+    if draft.step.channel is not Channel.SMS or limit is None:
+        return None
+    month = month_of(draft.now, tenant.time_zone)
+    used = draft.store.usage.count(draft.plan.tenant_name, month, "sms")
+    if used < limit:
+        return None
+    detail = f"{used} of {limit} SMS used this month"
+    return Skip(FallbackReason.MONTHLY_LIMIT, detail, to=draft.phone.number or "")
+
+
+def fits_max_length(draft: Draft) -> Skip | None:
+    limit = draft.plan.tenant.sms.max_length
+    if not draft.is_text or len(draft.body) <= limit:
+        return None
+    detail = f"{len(draft.body)} characters, more than the limit of {limit}"
+    return Skip(FallbackReason.TOO_LONG, detail, to=draft.phone.number or "")
+
+
+#: The pre-send rules, in order: the first that returns a :class:`Skip` skips the step.
+SKIP_RULES: tuple[SkipRule, ...] = (
+    instance_connected,
+    email_address_known,
+    email_not_opted_out,
+    sender_available,
+    number_usable,
+    outside_quiet_hours,
+    under_monthly_limit,
+    fits_max_length,
+)
 
 
 class Planner:
@@ -51,131 +268,64 @@ class Planner:
         templates: TemplateCatalog,
         health: InstanceHealth,
         reports_delivery: Callable[[str], bool] = lambda label: True,
+        rules: tuple[SkipRule, ...] = SKIP_RULES,
     ) -> None:
         self.store = store
         self.templates = templates
         self.health = health
         self.reports_delivery = reports_delivery
+        self.rules = rules
 
     def plan(self, plan: Plan, start: int, now: datetime) -> list[NewMessage]:
         """Messages for steps ``start`` onwards, up to and including the first usable one."""
         planned: list[NewMessage] = []
         for index in range(start, len(plan.steps)):
-            message = self._step(plan, index, now)
+            message = self._step(Draft(self, plan, index, now))
             planned.append(message)
             if message.status == "pending":
                 break
         return planned
 
-    def _step(self, plan: Plan, index: int, now: datetime) -> NewMessage:
-        step = plan.steps[index]
-        label = f"{plan.tenant_name}/{step.instance}"
-        if self.health.is_down(label):
-            return _skipped(index, step, FallbackReason.NOT_CONNECTED, self.health.reason(label))
-        if step.channel is Channel.EMAIL:
-            return self._email(plan, index, step, now)
-        return self._text_message(plan, index, step, now)
-
-    def _text_message(self, plan: Plan, index: int, step: RouteStep, now: datetime) -> NewMessage:
-        tenant, policy = plan.tenant, plan.tenant.sms
-        sender = None
-        two_way = tenant.two_way
-        if plan.staff is not None and two_way.sender_pool and step.instance == two_way.instance:
-            sender = self.store.senders.assign(
-                plan.tenant_name, plan.staff.id, two_way.sender_pool, staff_email=plan.staff.email
-            )
-            if sender is None:
-                return _skipped(
-                    index,
-                    step,
-                    FallbackReason.SENDER_POOL_EXHAUSTED,
-                    f"all {len(two_way.sender_pool)} sender numbers are assigned",
+    def _step(self, draft: Draft) -> NewMessage:
+        for rule in self.rules:
+            skip = rule(draft)
+            if skip is not None:
+                return NewMessage(
+                    step=draft.index,
+                    channel=draft.step.channel,
+                    instance=draft.step.instance,
+                    to_address=skip.to,
+                    body="",
+                    status="skipped",
+                    fallback_reason=skip.reason.value,
+                    error_message=skip.detail,
                 )
-        opted_out = self.store.optouts.opted_out(
-            plan.tenant_name,
-            step.channel.value,
-            phone_numbers(plan.recipient, policy.default_region),
-        )
-        choice = choose_phone(plan.recipient, policy, opted_out)
-        if choice.number is None:
-            reason = FallbackReason.OPTED_OUT if choice.opted_out else FallbackReason.NO_NUMBER
-            return _skipped(index, step, reason, choice.reason)
-        if step.channel is Channel.SMS and policy.monthly_limit is not None:
-            used = self.store.usage.count(plan.tenant_name, month_of(now, tenant.time_zone), "sms")
-            if used >= policy.monthly_limit:
-                return _skipped(
-                    index,
-                    step,
-                    FallbackReason.MONTHLY_LIMIT,
-                    f"{used} of {policy.monthly_limit} SMS used this month",
-                    to=choice.number,
-                )
-        body = self.templates.render(
-            plan.tenant_name, plan.event, _BODY_PART[step.channel], plan.data
-        )
-        if len(body) > policy.max_length:
-            return _skipped(
-                index,
-                step,
-                FallbackReason.TOO_LONG,
-                f"{len(body)} characters, more than the limit of {policy.max_length}",
-                to=choice.number,
+        if draft.step.channel is Channel.EMAIL:
+            return NewMessage(
+                step=draft.index,
+                channel=Channel.EMAIL,
+                instance=draft.step.instance,
+                to_address=draft.plan.recipient.email or "",
+                subject=draft.render(TemplatePart.EMAIL_SUBJECT),
+                body=draft.render(TemplatePart.EMAIL_TEXT),
+                html_body=draft.render(TemplatePart.EMAIL_HTML),
+                deadline_at=self._deadline(draft),
             )
-        count = count_segments(body)
+        count = count_segments(draft.body)
         return NewMessage(
-            step=index,
-            channel=step.channel,
-            instance=step.instance,
-            to_address=choice.number,
-            body=body,
-            sender=sender,
+            step=draft.index,
+            channel=draft.step.channel,
+            instance=draft.step.instance,
+            to_address=draft.phone.number or "",
+            body=draft.body,
+            sender=draft.sender if draft.uses_pool else None,
             segments=count.segments,
             encoding=count.encoding,
-            deadline_at=self._deadline(plan, step, now),
+            deadline_at=self._deadline(draft),
         )
 
-    def _deadline(self, plan: Plan, step: RouteStep, now: datetime) -> datetime | None:
+    def _deadline(self, draft: Draft) -> datetime | None:
         """The route's deadline, for a step whose connector reports delivery; else none."""
-        if plan.deadline is None or not self.reports_delivery(
-            f"{plan.tenant_name}/{step.instance}"
-        ):
+        if draft.plan.deadline is None or not self.reports_delivery(draft.label):
             return None
-        return now + plan.deadline
-
-    def _email(self, plan: Plan, index: int, step: RouteStep, now: datetime) -> NewMessage:
-        address = plan.recipient.email
-        if not address:
-            return _skipped(
-                index, step, FallbackReason.NO_EMAIL, "the recipient has no email address"
-            )
-        if self.store.optouts.opted_out(plan.tenant_name, "email", [address.lower()]):
-            return _skipped(index, step, FallbackReason.OPTED_OUT, f"{address} opted out of email")
-
-        def render(part: TemplatePart) -> str:
-            return self.templates.render(plan.tenant_name, plan.event, part, plan.data)
-
-        return NewMessage(
-            step=index,
-            channel=Channel.EMAIL,
-            instance=step.instance,
-            to_address=address,
-            subject=render(TemplatePart.EMAIL_SUBJECT),
-            body=render(TemplatePart.EMAIL_TEXT),
-            html_body=render(TemplatePart.EMAIL_HTML),
-            deadline_at=self._deadline(plan, step, now),
-        )
-
-
-def _skipped(
-    index: int, step: RouteStep, reason: FallbackReason, detail: str, *, to: str = ""
-) -> NewMessage:
-    return NewMessage(
-        step=index,
-        channel=step.channel,
-        instance=step.instance,
-        to_address=to,
-        body="",
-        status="skipped",
-        fallback_reason=reason.value,
-        error_message=detail,
-    )
+        return draft.now + draft.plan.deadline

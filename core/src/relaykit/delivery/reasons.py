@@ -20,3 +20,4 @@ class FallbackReason(enum.StrEnum):
     UNDELIVERED = "undelivered"
     DEADLINE = "deadline"
     TEMPLATE_ERROR = "template_error"
+    QUIET_HOURS = "quiet_hours"

@@ -18,15 +18,16 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from relaykit.delivery.callbacks import CallbackApplier
+from relaykit.delivery.consent import Consent
 from relaykit.delivery.dispatcher import Dispatcher, RetryPolicy, utcnow
 from relaykit.delivery.health import InstanceHealth
 from relaykit.delivery.planner import Plan, Planner
 from relaykit.delivery.ratelimit import RATE_LIMIT_PLUGIN_NAME, TEXT_DEFAULT_RATE, RateLimiter
 from relaykit.delivery.reasons import FallbackReason
-from relaykit.errors import ConfigError, RelaykitError
+from relaykit.delivery.router import Router
+from relaykit.errors import RelaykitError
 from relaykit.host import ConnectorHost
 from relaykit.plugins import MIDDLEWARE_GROUP, PluginHost
-from relaykit.policy import RouteStep
 from relaykit.recipients import Recipient, StaffUser
 from relaykit.results import CallbackOutcome, CallbackRequest, Channel
 from relaykit.settings import TenantSettings
@@ -81,11 +82,13 @@ class Relay:
         self.templates = templates or TemplateCatalog(store.templates)
         self.inline = inline
         self.health = InstanceHealth()
-        self.planner = Planner(store, self.templates, self.health, host.reports_delivery)
+        planner = Planner(store, self.templates, self.health, host.reports_delivery)
+        self.router = Router(store, planner, host.settings)
+        self.consent = Consent(store, host.settings)
         self.dispatcher = Dispatcher(
-            host, store, self.planner, self.health, retry or RetryPolicy(), self.tenant
+            host, store, self.router, self.consent, self.health, retry or RetryPolicy()
         )
-        self.callbacks = CallbackApplier(store, self.dispatcher, self.tenant, self._notify_one)
+        self.callbacks = CallbackApplier(store, self.router, self.consent, host.settings)
         self._runner: asyncio.Runner | None = None
         if not host.plugins.pm.has_plugin(RATE_LIMIT_PLUGIN_NAME):
             host.plugins.register_plugin(
@@ -165,25 +168,10 @@ class Relay:
             existing = self._replay(tenant, idempotency_key, fingerprint)
             if existing is not None:
                 return existing
-        route = settings.route_for(event)
-        if route is None:
-            raise ConfigError(
-                f"tenant {tenant!r} has no route for event {event!r} and no default route; "
-                f"add [tenants.{tenant}.routes.{event}] or [tenants.{tenant}.routes.default]"
-            )
+        plan = Plan.build(tenant, settings, event, person, dict(data or {}), sender)
         # An unknown event, or data its templates cannot use, fails before anything is stored
         # (even when no step will render, e.g. a recipient with no address): as published.
         self.templates.event(event).checked_data(data or {})
-        plan = Plan(
-            tenant_name=tenant,
-            tenant=settings,
-            event=event,
-            recipient=person,
-            data=dict(data or {}),
-            staff=sender,
-            steps=route.steps_for(person.kind),
-            deadline=route.deadline,
-        )
         return await self._start(plan, idempotency_key, fingerprint)
 
     def notify(self, *args: Any, **kwargs: Any) -> DeliveryRecord:
@@ -193,7 +181,7 @@ class Relay:
     async def _start(
         self, plan: Plan, idempotency_key: str | None = None, fingerprint: str = ""
     ) -> DeliveryRecord:
-        planned = self.planner.plan(plan, 0, utcnow())
+        planned = self.router.first(plan, utcnow())
         notification_id, created, claimed = await self.store.deliveries.acreate(
             tenant=plan.tenant_name,
             event=plan.event,
@@ -212,17 +200,6 @@ class Relay:
         for message_id, number in claimed:
             await self.dispatcher.deliver_now(message_id, number)
         return self._record(notification_id)
-
-    async def _notify_one(
-        self,
-        tenant: str,
-        event: str,
-        recipient: Recipient,
-        data: Mapping[str, Any],
-        step: RouteStep,
-    ) -> DeliveryRecord:
-        plan = Plan(tenant, self.tenant(tenant), event, recipient, dict(data), None, (step,))
-        return await self._start(plan)
 
     # -- lookups --------------------------------------------------------------------------------
 
@@ -260,17 +237,22 @@ class Relay:
 
     async def apply_callback(self, tenant: str, instance: str, outcome: CallbackOutcome) -> None:
         """Apply verified callback events; a replayed event (same ``dedupe_key``) does nothing."""
-        await self._continue(await self.callbacks.apply(tenant, instance, outcome))
+        applied = await self.callbacks.apply(tenant, instance, outcome)
+        await self._continue(applied.pending)
+        for plan in applied.notify:
+            await self._start(plan)
 
     async def sweep_deadlines(self, now: datetime | None = None) -> int:
         """Move every message past its delivery deadline to its next step; returns how many."""
         moved = 0
         for message_id in self.store.deliveries.past_deadline(now or utcnow()):
-            message = self.store.deliveries.message(message_id)
-            deadline = FallbackReason.DEADLINE.value
-            if message and self.store.deliveries.mark_fallen_back(message_id, deadline):
+            message = self.store.deliveries.message(message_id, timeline=False)
+            pending = (
+                await self.router.move_on(message, FallbackReason.DEADLINE) if message else None
+            )
+            if pending is not None:
                 moved += 1
-                await self._continue(self.dispatcher.advance(message))
+                await self._continue(pending)
         return moved
 
     async def send_due(self, limit: int = 32) -> int:
@@ -308,11 +290,7 @@ class Relay:
 
     def tenant(self, name: str) -> TenantSettings:
         """A tenant's settings; :class:`ConfigError` naming the configured ones if unknown."""
-        try:
-            return self.host.settings.tenants[name]
-        except KeyError:
-            known = ", ".join(sorted(self.host.settings.tenants)) or "none"
-            raise ConfigError(f"unknown tenant {name!r} (configured: {known})") from None
+        return self.host.settings.tenant(name)
 
     def _rate(self, label: str, channel: Channel) -> tuple[float, float] | None:
         tenant, _, name = label.partition("/")

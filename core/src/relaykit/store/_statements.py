@@ -80,7 +80,13 @@ MARK_REDRIVEN = (
 
 
 def notification_state(message_status: str) -> str:
-    """The state a notification takes from the status of the message that carries it."""
+    """The state a notification takes from the status of the message that carries it:
+    ``pending`` until the provider has it, ``failed`` when no step is left (the last
+    planned one was skipped), then ``sent``, ``delivered`` once the message is."""
+    if message_status in CLAIMABLE or message_status == SUBMITTING:
+        return "pending"
+    if message_status == "skipped":
+        return "failed"
     return "delivered" if message_status in ("delivered", "read") else "sent"
 
 

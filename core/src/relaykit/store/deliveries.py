@@ -92,7 +92,7 @@ class Deliveries(DeliveryReads):
             "staff_user": staff["id"] if staff else None,
             "staff": dict(staff) if staff else None,
             "idempotency_key": idempotency_key,
-            "state": "pending" if pending else "failed",
+            "state": notification_state(pending.status if pending else "skipped"),
             "channel": pending.channel.value if pending else None,
         }
 
@@ -122,28 +122,6 @@ class Deliveries(DeliveryReads):
         if existing is None:
             raise RuntimeError("a notification insert conflicted, but not on its idempotency key")
         return existing
-
-    def add_messages(self, notification_id: str, planned: Iterable[NewMessage]) -> list[str]:
-        """Commit further messages of a notification (the next channels after a failure)."""
-        now = utcnow()
-        ids = []
-        with self.engine.begin() as connection:
-            tenant = connection.execute(
-                select(notifications.c.tenant).where(notifications.c.id == notification_id)
-            ).scalar_one()
-            for message in planned:
-                ids.append(self._insert_message(connection, tenant, notification_id, message, now))
-            live = [m for m in planned if m.status == "pending"]
-            connection.execute(  # a delivered notification stays delivered
-                update(notifications)
-                .where(notifications.c.id == notification_id, notifications.c.state != "delivered")
-                .values(
-                    state="pending" if live else "failed",
-                    channel=live[0].channel.value if live else notifications.c.channel,
-                    updated_at=now,
-                )
-            )
-        return ids
 
     def _insert_message(
         self, connection: Any, tenant: str, notification_id: str, message: NewMessage, now: datetime
@@ -371,7 +349,8 @@ class Deliveries(DeliveryReads):
         """Commit a failed attempt (group-committed): to retry at ``retry_at``, or final.
 
         :param outcome: ``error_kind``, ``error_code``, ``error_message``,
-            ``retry_at``, ``fallback_reason`` (see :meth:`_failed`).
+            ``retry_at`` (see :meth:`_failed`). A final failure's fallback is the
+            router's (:meth:`afall_back`).
         """
         await self.group.run(
             lambda connection: self._failed(connection, message_id, attempt, **outcome)
@@ -387,7 +366,6 @@ class Deliveries(DeliveryReads):
         error_code: str | None,
         error_message: str,
         retry_at: datetime | None,
-        fallback_reason: str | None,
     ) -> None:
         now = utcnow()
         final = retry_at is None
@@ -409,7 +387,6 @@ class Deliveries(DeliveryReads):
                 error_code=error_code,
                 error_message=error_message,
                 next_attempt_at=retry_at,
-                fallback_reason=fallback_reason if final else None,
                 failing_since=func.coalesce(messages.c.failing_since, now),
                 updated_at=now,
             )
@@ -580,31 +557,39 @@ class Deliveries(DeliveryReads):
             message_id = row.id
         return self.message(message_id, timeline=False), applied
 
-    def mark_fallen_back(self, message_id: str, reason: str) -> bool:
-        """Record that a message's notification moved on because of it; False if already done.
+    async def afall_back(
+        self, message: MessageRecord, reason: str, planned: Iterable[NewMessage]
+    ) -> list[str] | None:
+        """Move a notification on from ``message``: in one transaction, mark the message
+        fallen back with ``reason`` and add the ``planned`` messages of the next steps.
 
-        A message still waiting to be sent (a deadline passed while it was queued) is
+        Once per message: ``None``, and nothing written, when it was moved on before. A
+        message still waiting to be sent (a deadline passed while it was queued) is
         withdrawn - ``canceled`` - so the next channel does not go with it.
+
+        :returns: the ids of the added messages that are pending (to send).
         """
-        now = utcnow()
-        with self.engine.begin() as connection:
-            result = connection.execute(
+        planned = list(planned)
+
+        def write(connection: Connection) -> list[str] | None:
+            now = utcnow()
+            marked = connection.execute(
                 update(messages)
-                .where(and_(messages.c.id == message_id, messages.c.fallback_reason.is_(None)))
+                .where(and_(messages.c.id == message.id, messages.c.fallback_reason.is_(None)))
                 .values(fallback_reason=reason, updated_at=now)
-            )
-            if not result.rowcount:
-                return False
+            ).rowcount
+            if not marked:
+                return None
             withdrawn = connection.execute(
                 update(messages)
-                .where(and_(messages.c.id == message_id, messages.c.status.in_(CLAIMABLE)))
+                .where(and_(messages.c.id == message.id, messages.c.status.in_(CLAIMABLE)))
                 .values(status="canceled", next_attempt_at=None)
             ).rowcount
             if withdrawn:
                 connection.execute(
                     INSERT_STATUS,
                     {
-                        "message_id": message_id,
+                        "message_id": message.id,
                         "status": "canceled",
                         "source": "relaykit",
                         "error_code": None,
@@ -613,7 +598,26 @@ class Deliveries(DeliveryReads):
                         "recorded_at": now,
                     },
                 )
-            return True
+            ids = [
+                self._insert_message(connection, message.tenant, message.notification_id, m, now)
+                for m in planned
+            ]
+            live = next((m for m in planned if m.status == "pending"), None)
+            connection.execute(  # a delivered notification stays delivered
+                update(notifications)
+                .where(
+                    notifications.c.id == message.notification_id,
+                    notifications.c.state != "delivered",
+                )
+                .values(
+                    state=notification_state(live.status if live else "skipped"),
+                    channel=live.channel.value if live else notifications.c.channel,
+                    updated_at=now,
+                )
+            )
+            return [i for i, m in zip(ids, planned, strict=True) if m.status == "pending"]
+
+        return await self.group.run(write)
 
 
 #: relaykit's own states before the provider has the message; any provider status beats them.
