@@ -14,8 +14,8 @@ from sqlalchemy import event
 
 from tests.delivery.conftest import SCHOOL_DATA, TENANT, MakeStack, phone, student
 
-MAX_TRANSACTIONS = 6
-MAX_STATEMENTS = 16
+MAX_TRANSACTIONS = 4
+MAX_STATEMENTS = 11
 
 
 async def test_one_inline_sms_notify_runs_at_most_3_transactions_and_12_statements(

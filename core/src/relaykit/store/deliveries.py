@@ -35,7 +35,14 @@ from relaykit.store._statements import (
 )
 from relaykit.store.delivery_reads import DeliveryReads
 from relaykit.store.group_commit import GroupCommitter
-from relaykit.store.records import MessageRecord, NewMessage, new_id
+from relaykit.store.records import (
+    Created,
+    MessageRecord,
+    NewMessage,
+    SentOutcome,
+    StatusChange,
+    new_id,
+)
 from relaykit.store.tables import (
     attempts,
     callback_receipts,
@@ -79,6 +86,36 @@ class Deliveries(DeliveryReads):
             transaction (the inline path: create, claim, send).
         :returns: ``(notification_id, created, [(message_id, attempt), ...])``.
         """
+        made = await self.astart(
+            tenant=tenant,
+            event=event,
+            recipient=recipient,
+            data=data,
+            staff=staff,
+            idempotency_key=idempotency_key,
+            planned=planned,
+            claim=claim,
+        )
+        claimed = [(m.id, m.attempt_count) for m in made.claimed]
+        return made.notification_id, made.created, claimed
+
+    async def astart(
+        self,
+        *,
+        tenant: str,
+        event: str,
+        recipient: Mapping[str, Any],
+        data: Mapping[str, Any],
+        staff: Mapping[str, Any] | None,
+        idempotency_key: str | None,
+        planned: Iterable[NewMessage],
+        claim: bool = False,
+    ) -> Created:
+        """:meth:`acreate`, returning what was committed as records (no read-back needed).
+
+        A claimed message is inserted ``submitting`` with its first attempt in
+        flight, in the same transaction as its notification.
+        """
         notification_id = new_id()
         planned = list(planned)
         pending = next((m for m in planned if m.status == "pending"), None)
@@ -96,25 +133,31 @@ class Deliveries(DeliveryReads):
             "channel": pending.channel.value if pending else None,
         }
 
-        def write(connection: Connection) -> tuple[str, list[tuple[str, int]]]:
+        def write(connection: Connection) -> tuple[datetime, list[MessageRecord]]:
             now = utcnow()
             connection.execute(INSERT_NOTIFICATION, {**row, "created_at": now, "updated_at": now})
-            claimed = []
+            records = []
             for message in planned:
-                message_id = self._insert_message(connection, tenant, notification_id, message, now)
-                if claim and message.status == "pending":
-                    number = self._claim(connection, message_id, now)
-                    if number is not None:
-                        claimed.append((message_id, number))
-            return notification_id, claimed
+                claimed = claim and message.status == "pending"
+                records.append(
+                    self._insert_message(
+                        connection, tenant, notification_id, message, now, claimed=claimed
+                    )
+                )
+            return now, records
 
         try:
-            notification_id, claimed = await self.group.run(
-                write, may_fail=idempotency_key is not None
-            )
+            created_at, records = await self.group.run(write, may_fail=idempotency_key is not None)
         except IntegrityError:
-            return self._existing(tenant, idempotency_key), False, []
-        return notification_id, True, claimed
+            return Created(self._existing(tenant, idempotency_key), False)
+        return Created(
+            notification_id,
+            True,
+            state=str(row["state"]),
+            created_at=created_at,
+            messages=tuple(records),
+            claimed=tuple(r for r in records if r.status == SUBMITTING),
+        )
 
     def _existing(self, tenant: str, idempotency_key: str | None) -> str:
         """The notification already holding ``idempotency_key`` (after a unique-key conflict)."""
@@ -132,7 +175,8 @@ class Deliveries(DeliveryReads):
                 select(notifications.c.tenant).where(notifications.c.id == notification_id)
             ).scalar_one()
             for message in planned:
-                ids.append(self._insert_message(connection, tenant, notification_id, message, now))
+                record = self._insert_message(connection, tenant, notification_id, message, now)
+                ids.append(record.id)
             live = [m for m in planned if m.status == "pending"]
             connection.execute(  # a delivered notification stays delivered
                 update(notifications)
@@ -146,9 +190,18 @@ class Deliveries(DeliveryReads):
         return ids
 
     def _insert_message(
-        self, connection: Any, tenant: str, notification_id: str, message: NewMessage, now: datetime
-    ) -> str:
+        self,
+        connection: Any,
+        tenant: str,
+        notification_id: str,
+        message: NewMessage,
+        now: datetime,
+        *,
+        claimed: bool = False,
+    ) -> MessageRecord:
+        """Insert a planned message (``claimed``: already ``submitting``, attempt 1 in flight)."""
         message_id = new_id()
+        status = SUBMITTING if claimed else message.status
         connection.execute(
             INSERT_MESSAGE,
             {
@@ -163,7 +216,8 @@ class Deliveries(DeliveryReads):
                 "subject": message.subject,
                 "body": message.body,
                 "html_body": message.html_body,
-                "status": message.status,
+                "status": status,
+                "attempt_count": 1 if claimed else 0,
                 "segments": message.segments,
                 "encoding": message.encoding,
                 "fallback_reason": message.fallback_reason,
@@ -186,7 +240,43 @@ class Deliveries(DeliveryReads):
                 "recorded_at": now,
             },
         )
-        return message_id
+        if claimed:
+            connection.execute(
+                INSERT_ATTEMPT,
+                {"message_id": message_id, "number": 1, "state": "in_flight", "started_at": now},
+            )
+        return MessageRecord(
+            id=message_id,
+            notification_id=notification_id,
+            tenant=tenant,
+            step=message.step,
+            channel=message.channel,
+            instance=message.instance,
+            to_address=message.to_address,
+            sender=message.sender,
+            subject=message.subject,
+            body=message.body,
+            html_body=message.html_body,
+            status=status,
+            provider_message_id=None,
+            segments=message.segments,
+            encoding=message.encoding,
+            error_code=None,
+            error_message=message.error_message,
+            fallback_reason=message.fallback_reason,
+            attempt_count=1 if claimed else 0,
+            created_at=now,
+            updated_at=now,
+            timeline=(
+                StatusChange(
+                    status=message.status,
+                    source="relaykit",
+                    recorded_at=now,
+                    applied=True,
+                    detail=message.fallback_reason,
+                ),
+            ),
+        )
 
     # -- attempts -------------------------------------------------------------------------------
     def claim(self, message_id: str) -> int | None:
@@ -306,13 +396,13 @@ class Deliveries(DeliveryReads):
             )
         )
 
-    async def afinish_sent(self, message_id: str, attempt: int, **outcome: Any) -> None:
+    async def afinish_sent(self, message_id: str, attempt: int, **outcome: Any) -> SentOutcome:
         """Commit an accepted send (group-committed): the attempt, the status, the usage counter.
 
         :param outcome: ``provider_message_id``, ``status``, ``to_address``,
             ``segments``, ``encoding``, ``usage`` (see :meth:`_sent`).
         """
-        await self.group.run(
+        return await self.group.run(
             lambda connection: self._sent(connection, message_id, attempt, **outcome)
         )
 
@@ -328,7 +418,7 @@ class Deliveries(DeliveryReads):
         segments: int | None,
         encoding: str | None,
         usage: UsageIncrement | None,
-    ) -> None:
+    ) -> SentOutcome:
         now = utcnow()
         connection.execute(
             CLOSE_ATTEMPT, {"m_id": message_id, "n": attempt, "st": "succeeded", "now": now}
@@ -366,6 +456,7 @@ class Deliveries(DeliveryReads):
             )
         if usage is not None:
             self._increment_usage(connection, usage)
+        return SentOutcome(str(row.status), applied, now)
 
     async def afinish_failed(self, message_id: str, attempt: int, **outcome: Any) -> None:
         """Commit a failed attempt (group-committed): to retry at ``retry_at``, or final.
