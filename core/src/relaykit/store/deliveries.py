@@ -34,7 +34,7 @@ from relaykit.store._statements import (
     notification_state,
 )
 from relaykit.store.delivery_reads import DeliveryReads
-from relaykit.store.group_commit import GroupCommitter
+from relaykit.store.group_commit import GroupCommitter, Inserts
 from relaykit.store.records import (
     Created,
     MessageRecord,
@@ -133,28 +133,28 @@ class Deliveries(DeliveryReads):
             "channel": pending.channel.value if pending else None,
         }
 
-        def write(connection: Connection) -> tuple[datetime, list[MessageRecord]]:
-            now = utcnow()
-            connection.execute(INSERT_NOTIFICATION, {**row, "created_at": now, "updated_at": now})
-            records = []
-            for message in planned:
-                claimed = claim and message.status == "pending"
-                records.append(
-                    self._insert_message(
-                        connection, tenant, notification_id, message, now, claimed=claimed
-                    )
-                )
-            return now, records
-
-        try:
-            created_at, records = await self.group.run(write, may_fail=idempotency_key is not None)
-        except IntegrityError:
-            return Created(self._existing(tenant, idempotency_key), False)
+        now = utcnow()
+        notification = {**row, "created_at": now, "updated_at": now}
+        rows: list[tuple[Any, dict[str, Any]]] = [(INSERT_NOTIFICATION, notification)]
+        records = []
+        for message in planned:
+            claimed = claim and message.status == "pending"
+            record, message_rows = _message_rows(tenant, notification_id, message, now, claimed)
+            records.append(record)
+            rows += message_rows
+        write = Inserts(rows, now)
+        if idempotency_key is None:  # nothing can conflict: batched with others' inserts
+            await self.group.run(write)
+        else:
+            try:
+                await self.group.run(write, may_fail=True)
+            except IntegrityError:
+                return Created(self._existing(tenant, idempotency_key), False)
         return Created(
             notification_id,
             True,
             state=str(row["state"]),
-            created_at=created_at,
+            created_at=now,
             messages=tuple(records),
             claimed=tuple(r for r in records if r.status == SUBMITTING),
         )
@@ -190,93 +190,12 @@ class Deliveries(DeliveryReads):
         return ids
 
     def _insert_message(
-        self,
-        connection: Any,
-        tenant: str,
-        notification_id: str,
-        message: NewMessage,
-        now: datetime,
-        *,
-        claimed: bool = False,
+        self, connection: Any, tenant: str, notification_id: str, message: NewMessage, now: datetime
     ) -> MessageRecord:
-        """Insert a planned message (``claimed``: already ``submitting``, attempt 1 in flight)."""
-        message_id = new_id()
-        status = SUBMITTING if claimed else message.status
-        connection.execute(
-            INSERT_MESSAGE,
-            {
-                "id": message_id,
-                "notification_id": notification_id,
-                "step": message.step,
-                "tenant": tenant,
-                "channel": message.channel.value,
-                "instance": message.instance,
-                "to_address": message.to_address,
-                "sender": message.sender,
-                "subject": message.subject,
-                "body": message.body,
-                "html_body": message.html_body,
-                "status": status,
-                "attempt_count": 1 if claimed else 0,
-                "segments": message.segments,
-                "encoding": message.encoding,
-                "fallback_reason": message.fallback_reason,
-                "error_message": message.error_message,
-                "deadline_at": message.deadline_at,
-                "next_attempt_at": now if message.status == "pending" else None,
-                "created_at": now,
-                "updated_at": now,
-            },
-        )
-        connection.execute(
-            INSERT_STATUS,
-            {
-                "message_id": message_id,
-                "status": message.status,
-                "source": "relaykit",
-                "error_code": None,
-                "detail": message.fallback_reason,
-                "applied": True,
-                "recorded_at": now,
-            },
-        )
-        if claimed:
-            connection.execute(
-                INSERT_ATTEMPT,
-                {"message_id": message_id, "number": 1, "state": "in_flight", "started_at": now},
-            )
-        return MessageRecord(
-            id=message_id,
-            notification_id=notification_id,
-            tenant=tenant,
-            step=message.step,
-            channel=message.channel,
-            instance=message.instance,
-            to_address=message.to_address,
-            sender=message.sender,
-            subject=message.subject,
-            body=message.body,
-            html_body=message.html_body,
-            status=status,
-            provider_message_id=None,
-            segments=message.segments,
-            encoding=message.encoding,
-            error_code=None,
-            error_message=message.error_message,
-            fallback_reason=message.fallback_reason,
-            attempt_count=1 if claimed else 0,
-            created_at=now,
-            updated_at=now,
-            timeline=(
-                StatusChange(
-                    status=message.status,
-                    source="relaykit",
-                    recorded_at=now,
-                    applied=True,
-                    detail=message.fallback_reason,
-                ),
-            ),
-        )
+        record, rows = _message_rows(tenant, notification_id, message, now, False)
+        for statement, parameters in rows:
+            connection.execute(statement, parameters)
+        return record
 
     # -- attempts -------------------------------------------------------------------------------
     def claim(self, message_id: str) -> int | None:
@@ -705,6 +624,95 @@ class Deliveries(DeliveryReads):
                     },
                 )
             return True
+
+
+def _message_rows(
+    tenant: str, notification_id: str, message: NewMessage, now: datetime, claimed: bool
+) -> tuple[MessageRecord, list[tuple[Any, dict[str, Any]]]]:
+    """A planned message's rows (``claimed``: ``submitting``, attempt 1 in flight) and its
+    record as they commit it."""
+    message_id = new_id()
+    status = SUBMITTING if claimed else message.status
+    rows: list[tuple[Any, dict[str, Any]]] = [
+        (
+            INSERT_MESSAGE,
+            {
+                "id": message_id,
+                "notification_id": notification_id,
+                "step": message.step,
+                "tenant": tenant,
+                "channel": message.channel.value,
+                "instance": message.instance,
+                "to_address": message.to_address,
+                "sender": message.sender,
+                "subject": message.subject,
+                "body": message.body,
+                "html_body": message.html_body,
+                "status": status,
+                "attempt_count": 1 if claimed else 0,
+                "segments": message.segments,
+                "encoding": message.encoding,
+                "fallback_reason": message.fallback_reason,
+                "error_message": message.error_message,
+                "deadline_at": message.deadline_at,
+                "next_attempt_at": now if message.status == "pending" else None,
+                "created_at": now,
+                "updated_at": now,
+            },
+        ),
+        (
+            INSERT_STATUS,
+            {
+                "message_id": message_id,
+                "status": message.status,
+                "source": "relaykit",
+                "error_code": None,
+                "detail": message.fallback_reason,
+                "applied": True,
+                "recorded_at": now,
+            },
+        ),
+    ]
+    if claimed:
+        rows.append(
+            (
+                INSERT_ATTEMPT,
+                {"message_id": message_id, "number": 1, "state": "in_flight", "started_at": now},
+            )
+        )
+    record = MessageRecord(
+        id=message_id,
+        notification_id=notification_id,
+        tenant=tenant,
+        step=message.step,
+        channel=message.channel,
+        instance=message.instance,
+        to_address=message.to_address,
+        sender=message.sender,
+        subject=message.subject,
+        body=message.body,
+        html_body=message.html_body,
+        status=status,
+        provider_message_id=None,
+        segments=message.segments,
+        encoding=message.encoding,
+        error_code=None,
+        error_message=message.error_message,
+        fallback_reason=message.fallback_reason,
+        attempt_count=1 if claimed else 0,
+        created_at=now,
+        updated_at=now,
+        timeline=(
+            StatusChange(
+                status=message.status,
+                source="relaykit",
+                recorded_at=now,
+                applied=True,
+                detail=message.fallback_reason,
+            ),
+        ),
+    )
+    return record, rows
 
 
 #: relaykit's own states before the provider has the message; any provider status beats them.

@@ -8,6 +8,11 @@ is rolled back to its savepoint and raises in its own caller only; when the
 batch transaction itself fails (a deadlock with another process's batch on
 PostgreSQL), every write is run again on its own.
 
+Writes that are only inserts (:class:`Inserts`, such as a new notification
+with its message, status and attempt) are batch-first: the rows of every such
+write in a batch are executed with one ``executemany`` per statement, before
+the other writes of the batch run one by one.
+
 Durability is unchanged: ``run`` returns only after the transaction holding
 the write has committed.
 """
@@ -20,10 +25,29 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
 
-__all__ = ["GroupCommitter"]
+__all__ = ["GroupCommitter", "Inserts"]
 
 T = TypeVar("T")
 Write = Callable[[Connection], Any]
+
+
+class Inserts:
+    """A write made only of inserts, each row an ``(insert statement, parameters)`` pair,
+    whose result is known before it runs; grouped with others' rows into ``executemany``.
+
+    Rows of one statement must all bind the same parameter names.
+    """
+
+    __slots__ = ("result", "rows")
+
+    def __init__(self, rows: list[tuple[Any, dict[str, Any]]], result: Any = None) -> None:
+        self.rows = rows
+        self.result = result
+
+    def __call__(self, connection: Connection) -> Any:
+        for statement, parameters in self.rows:
+            connection.execute(statement, parameters)
+        return self.result
 
 
 class GroupCommitter:
@@ -59,7 +83,13 @@ class GroupCommitter:
         results: list[tuple[bool, Any]] = []
         try:
             with self.engine.begin() as connection:
+                grouped = len(batch) > 1
+                if grouped:
+                    _insert_rows(connection, [w for w, _, _ in batch if isinstance(w, Inserts)])
                 for write, _, may_fail in batch:
+                    if grouped and isinstance(write, Inserts):
+                        results.append((True, write.result))
+                        continue
                     savepoint = connection.begin_nested() if may_fail and len(batch) > 1 else None
                     try:
                         value = write(connection)
@@ -84,6 +114,20 @@ class GroupCommitter:
             return
         for (ok, value), (_, future, _) in zip(results, batch, strict=True):
             _settle(future, ok, value)
+
+
+def _insert_rows(connection: Connection, writes: list[Inserts]) -> None:
+    """Every row of ``writes``: one ``executemany`` per statement, in first-seen order."""
+    by_statement: dict[int, tuple[Any, list[dict[str, Any]]]] = {}
+    for write in writes:
+        for statement, parameters in write.rows:
+            entry = by_statement.get(id(statement))
+            if entry is None:
+                by_statement[id(statement)] = (statement, [parameters])
+            else:
+                entry[1].append(parameters)
+    for statement, rows in by_statement.values():
+        connection.execute(statement, rows)
 
 
 def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
