@@ -34,7 +34,7 @@ from relaykit.store._statements import (
     notification_state,
 )
 from relaykit.store.delivery_reads import DeliveryReads
-from relaykit.store.group_commit import GroupCommitter, Inserts
+from relaykit.store.group_commit import GroupCommitter, Rows
 from relaykit.store.records import (
     Created,
     MessageRecord,
@@ -142,7 +142,7 @@ class Deliveries(DeliveryReads):
             record, message_rows = _message_rows(tenant, notification_id, message, now, claimed)
             records.append(record)
             rows += message_rows
-        write = Inserts(rows, now)
+        write = Rows(rows, now)
         if idempotency_key is None:  # nothing can conflict: batched with others' inserts
             await self.group.run(write)
         else:
@@ -321,7 +321,7 @@ class Deliveries(DeliveryReads):
         :param outcome: ``provider_message_id``, ``status``, ``to_address``,
             ``segments``, ``encoding``, ``usage`` (see :meth:`_sent`).
         """
-        return await self.group.run(
+        return await self.group.run_then(
             lambda connection: self._sent(connection, message_id, attempt, **outcome)
         )
 
@@ -337,11 +337,10 @@ class Deliveries(DeliveryReads):
         segments: int | None,
         encoding: str | None,
         usage: UsageIncrement | None,
-    ) -> SentOutcome:
+    ) -> Rows[SentOutcome]:
+        """The one statement whose answer matters (the message's status, which a fast
+        callback may have moved on) now; the rest as rows grouped across the batch."""
         now = utcnow()
-        connection.execute(
-            CLOSE_ATTEMPT, {"m_id": message_id, "n": attempt, "st": "succeeded", "now": now}
-        )
         row = connection.execute(
             ACCEPTED,
             {
@@ -355,27 +354,35 @@ class Deliveries(DeliveryReads):
             },
         ).one()
         applied = row.status == status.value
-        connection.execute(
-            INSERT_STATUS,
-            {
-                "message_id": message_id,
-                "status": status.value,
-                "source": "send",
-                "error_code": None,
-                "detail": None,
-                "applied": applied,
-                "recorded_at": now,
-            },
-        )
+        rows: list[tuple[Any, dict[str, Any]]] = [
+            (CLOSE_ATTEMPT, {"m_id": message_id, "n": attempt, "st": "succeeded", "now": now}),
+            (
+                INSERT_STATUS,
+                {
+                    "message_id": message_id,
+                    "status": status.value,
+                    "source": "send",
+                    "error_code": None,
+                    "detail": None,
+                    "applied": applied,
+                    "recorded_at": now,
+                },
+            ),
+        ]
         if applied:
             state = notification_state(row.status)
-            connection.execute(
-                MARK_NOTIFICATION,
-                {"n_id": row.notification_id, "state": state, "ch": row.channel, "now": now},
+            rows.append(
+                (
+                    MARK_NOTIFICATION,
+                    {"n_id": row.notification_id, "state": state, "ch": row.channel, "now": now},
+                )
             )
         if usage is not None:
-            self._increment_usage(connection, usage)
-        return SentOutcome(str(row.status), applied, now)
+            tenant, month, channel = usage
+            rows.append(
+                (COUNT_USAGE(connection), {"tenant": tenant, "month": month, "channel": channel})
+            )
+        return Rows(rows, SentOutcome(str(row.status), applied, now))
 
     async def afinish_failed(self, message_id: str, attempt: int, **outcome: Any) -> None:
         """Commit a failed attempt (group-committed): to retry at ``retry_at``, or final.
