@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 
 from relaykit.store._sql import insert, insert_if_absent, upsert_statements, utcnow
 from relaykit.store.deliveries import first_time_in
-from relaykit.store.engine import reader
+from relaykit.store.engine import reader, single_reader
 from relaykit.store.group_commit import GroupCommitter
 from relaykit.store.records import new_id
 from relaykit.store.tables import (
@@ -128,6 +128,7 @@ class OptOuts:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.reader = reader(engine)
+        self._lookup = single_reader(engine)
 
     def set(
         self,
@@ -176,7 +177,7 @@ class OptOuts:
         """The subset of ``addresses`` that are opted out."""
         if not addresses:
             return frozenset()
-        with self.reader.connect() as connection:
+        with self._lookup.connect() as connection:
             rows = connection.execute(
                 _OPTED_OUT, {"tenant": tenant, "channel": channel, "addresses": list(addresses)}
             ).all()
