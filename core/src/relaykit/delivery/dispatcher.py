@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from relaykit.connectors import SupportsReconcile
@@ -35,7 +35,7 @@ from relaykit.host import ConnectorHost
 from relaykit.logs import get_logger
 from relaykit.results import Channel, OutboundMessage, SendReceipt
 from relaykit.settings import DEFAULT_RETRY_FOR_SECONDS, DeliverySettings
-from relaykit.store import MessageRecord, Store
+from relaykit.store import MessageRecord, StatusChange, Store
 
 __all__ = ["AttemptResult", "Dispatcher", "RetryPolicy", "utcnow"]
 
@@ -118,11 +118,14 @@ class AttemptResult:
 
     :ivar retry_at: set when the message waits for another attempt.
     :ivar next_messages: messages of later steps now pending (a fallback).
+    :ivar settled: after a send whose status was applied, the message as now stored
+        (its timeline too when the attempt was given the message with its timeline).
     """
 
     sent: bool = False
     retry_at: datetime | None = None
     next_messages: list[str] = field(default_factory=list)
+    settled: MessageRecord | None = None
 
 
 class Dispatcher:
@@ -164,16 +167,25 @@ class Dispatcher:
 
     # -- one attempt ----------------------------------------------------------------------------
 
-    async def attempt(self, message_id: str, number: int) -> AttemptResult:
-        """Call the provider once for a claimed message and commit the outcome."""
+    async def attempt(
+        self, message_id: str, number: int, message: MessageRecord | None = None
+    ) -> AttemptResult:
+        """Call the provider once for a claimed message and commit the outcome.
+
+        :param message: the claimed message as committed, when the caller has it
+            (the inline path); otherwise it is read from the store.
+        """
         self._running += 1
         try:
-            return await self._attempt(message_id, number)
+            return await self._attempt(message_id, number, message)
         finally:
             self._running -= 1
 
-    async def _attempt(self, message_id: str, number: int) -> AttemptResult:
-        message = self.store.deliveries.message(message_id, timeline=False)
+    async def _attempt(
+        self, message_id: str, number: int, message: MessageRecord | None
+    ) -> AttemptResult:
+        if message is None:
+            message = self.store.deliveries.message(message_id, timeline=False)
         if message is None:
             return AttemptResult()
         label = f"{message.tenant}/{message.instance}"
@@ -204,28 +216,40 @@ class Dispatcher:
             reason = self._permanent_reason(message, label, exc)
             await self._failed(message, number, exc, None)
             return AttemptResult(next_messages=await self.router.move_on(message, reason) or [])
-        await self.succeeded(message, number, receipt)
-        return AttemptResult(sent=True)
+        settled = await self.succeeded(message, number, receipt)
+        return AttemptResult(sent=True, settled=settled)
 
-    async def deliver_now(self, message_id: str, claimed: int | None = None) -> None:
+    async def deliver_now(
+        self, message_id: str, claimed: int | None = None, message: MessageRecord | None = None
+    ) -> MessageRecord | None:
         """Send a message inline: attempts with backoff, then any fallback, until settled
         or until the next retry is more than ``inline_wait`` away (it stays due in the store).
 
         :param claimed: the attempt number when the caller already claimed it.
+        :param message: the claimed message as just committed (with its timeline).
+        :returns: the message as now stored when its first attempt was accepted and
+            nothing else happened (no retry, no fallback); else ``None``: read it back.
         """
         queue: list[tuple[str, int | None]] = [(message_id, claimed)]
         wait_until = utcnow() + timedelta(seconds=self.retry.inline_wait)
+        attempts = 0
+        settled: MessageRecord | None = None
         while queue:
             current, number = queue.pop(0)
             if number is None:
                 number = self.claim(current)
             while number is not None:
-                result = await self.attempt(current, number)
+                given = message if attempts == 0 and claimed is not None else None
+                result = await self.attempt(current, number, given)
+                attempts += 1
+                if attempts == 1 and given is not None:
+                    settled = result.settled
                 queue.extend((next_id, None) for next_id in result.next_messages)
                 if result.retry_at is None or self.stopping or result.retry_at > wait_until:
                     break  # settled, stopping, or a later retry, which stays due in the database
                 await asyncio.sleep(max(0.0, (result.retry_at - utcnow()).total_seconds()))
                 number = self.claim(current)
+        return settled if attempts == 1 else None
 
     def claim(self, message_id: str) -> int | None:
         """Claim a due message's next attempt here; ``None`` if not due, or once stopping."""
@@ -280,13 +304,19 @@ class Dispatcher:
             retry_at=retry_at,
         )
 
-    async def succeeded(self, message: MessageRecord, number: int, receipt: SendReceipt) -> None:
-        """Commit an accepted send, with this month's SMS count."""
+    async def succeeded(
+        self, message: MessageRecord, number: int, receipt: SendReceipt
+    ) -> MessageRecord | None:
+        """Commit an accepted send, with this month's SMS count.
+
+        :returns: the message as now stored, or ``None`` when the send's status was
+            not applied (a callback got there first): then only the store can tell.
+        """
         usage = None
         if message.channel is Channel.SMS:
             tenant = self._tenant(message.tenant)
             usage = (message.tenant, month_of(utcnow(), tenant.time_zone), "sms")
-        await self.store.deliveries.afinish_sent(
+        outcome = await self.store.deliveries.afinish_sent(
             message.id,
             number,
             provider_message_id=receipt.provider_message_id,
@@ -295,6 +325,21 @@ class Dispatcher:
             segments=receipt.segments,
             encoding=receipt.encoding,
             usage=usage,
+        )
+        if not outcome.applied:
+            return None
+        change = StatusChange(
+            status=outcome.status, source="send", recorded_at=outcome.at, applied=True
+        )
+        return replace(
+            message,
+            status=outcome.status,
+            provider_message_id=receipt.provider_message_id,
+            to_address=receipt.to,
+            segments=receipt.segments,
+            encoding=receipt.encoding,
+            updated_at=outcome.at,
+            timeline=(*message.timeline, change),
         )
 
     async def reconcile(

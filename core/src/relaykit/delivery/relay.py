@@ -32,6 +32,7 @@ from relaykit.recipients import Recipient, StaffUser
 from relaykit.results import CallbackOutcome, CallbackRequest, Channel
 from relaykit.settings import TenantSettings
 from relaykit.store import DeliveryRecord, Store, request_fingerprint
+from relaykit.store._statements import notification_state
 from relaykit.templates import TemplateCatalog
 
 __all__ = ["IdempotencyKeyReusedError", "NotPermittedError", "Relay", "RetryPolicy"]
@@ -182,7 +183,7 @@ class Relay:
         self, plan: Plan, idempotency_key: str | None = None, fingerprint: str = ""
     ) -> DeliveryRecord:
         planned = self.router.first(plan, utcnow())
-        notification_id, created, claimed = await self.store.deliveries.acreate(
+        made = await self.store.deliveries.astart(
             tenant=plan.tenant_name,
             event=plan.event,
             recipient=plan.recipient.model_dump(mode="json"),
@@ -192,14 +193,31 @@ class Relay:
             planned=planned,
             claim=self.inline and not self.dispatcher.stopping,
         )
-        if not created:  # another call took the key first
+        if not made.created:  # another call took the key first
             assert idempotency_key is not None
             replay = self._replay(plan.tenant_name, idempotency_key, fingerprint)
             assert replay is not None
             return replay
-        for message_id, number in claimed:
-            await self.dispatcher.deliver_now(message_id, number)
-        return self._record(notification_id)
+        settled = [
+            await self.dispatcher.deliver_now(m.id, m.attempt_count, m) for m in made.claimed
+        ]
+        if not made.claimed or None in settled or made.created_at is None:
+            return self._record(made.notification_id)
+        # Nothing but the one accepted send happened: the record is what was committed.
+        by_id = {m.id: m for m in settled if m is not None}
+        carried = settled[-1]
+        assert carried is not None
+        return DeliveryRecord(
+            id=made.notification_id,
+            tenant=plan.tenant_name,
+            event=plan.event,
+            recipient_id=plan.recipient.id,
+            state=notification_state(carried.status),
+            channel=carried.channel,
+            idempotency_key=idempotency_key,
+            created_at=made.created_at,
+            messages=tuple(by_id.get(m.id, m) for m in made.messages),
+        )
 
     # -- lookups --------------------------------------------------------------------------------
 

@@ -13,18 +13,22 @@ from relaykit.store.deliveries import Deliveries
 from relaykit.store.engine import create_store_engine, default_database_url
 from relaykit.store.migrate import upgrade
 from relaykit.store.records import (
+    Created,
     DeliveryRecord,
     MessageRecord,
     NewMessage,
+    SentOutcome,
     StatusChange,
     request_fingerprint,
 )
 from relaykit.store.registry import Inbound, OptOuts, RateBuckets, Senders, TemplateStore, Usage
 
 __all__ = [
+    "Created",
     "DeliveryRecord",
     "MessageRecord",
     "NewMessage",
+    "SentOutcome",
     "StatusChange",
     "Store",
     "request_fingerprint",

@@ -34,8 +34,15 @@ from relaykit.store._statements import (
     notification_state,
 )
 from relaykit.store.delivery_reads import DeliveryReads
-from relaykit.store.group_commit import GroupCommitter
-from relaykit.store.records import MessageRecord, NewMessage, new_id
+from relaykit.store.group_commit import GroupCommitter, Rows
+from relaykit.store.records import (
+    Created,
+    MessageRecord,
+    NewMessage,
+    SentOutcome,
+    StatusChange,
+    new_id,
+)
 from relaykit.store.tables import (
     attempts,
     callback_receipts,
@@ -79,6 +86,36 @@ class Deliveries(DeliveryReads):
             transaction (the inline path: create, claim, send).
         :returns: ``(notification_id, created, [(message_id, attempt), ...])``.
         """
+        made = await self.astart(
+            tenant=tenant,
+            event=event,
+            recipient=recipient,
+            data=data,
+            staff=staff,
+            idempotency_key=idempotency_key,
+            planned=planned,
+            claim=claim,
+        )
+        claimed = [(m.id, m.attempt_count) for m in made.claimed]
+        return made.notification_id, made.created, claimed
+
+    async def astart(
+        self,
+        *,
+        tenant: str,
+        event: str,
+        recipient: Mapping[str, Any],
+        data: Mapping[str, Any],
+        staff: Mapping[str, Any] | None,
+        idempotency_key: str | None,
+        planned: Iterable[NewMessage],
+        claim: bool = False,
+    ) -> Created:
+        """:meth:`acreate`, returning what was committed as records (no read-back needed).
+
+        A claimed message is inserted ``submitting`` with its first attempt in
+        flight, in the same transaction as its notification.
+        """
         notification_id = new_id()
         planned = list(planned)
         pending = next((m for m in planned if m.status == "pending"), None)
@@ -96,25 +133,31 @@ class Deliveries(DeliveryReads):
             "channel": pending.channel.value if pending else None,
         }
 
-        def write(connection: Connection) -> tuple[str, list[tuple[str, int]]]:
-            now = utcnow()
-            connection.execute(INSERT_NOTIFICATION, {**row, "created_at": now, "updated_at": now})
-            claimed = []
-            for message in planned:
-                message_id = self._insert_message(connection, tenant, notification_id, message, now)
-                if claim and message.status == "pending":
-                    number = self._claim(connection, message_id, now)
-                    if number is not None:
-                        claimed.append((message_id, number))
-            return notification_id, claimed
-
-        try:
-            notification_id, claimed = await self.group.run(
-                write, may_fail=idempotency_key is not None
-            )
-        except IntegrityError:
-            return self._existing(tenant, idempotency_key), False, []
-        return notification_id, True, claimed
+        now = utcnow()
+        notification = {**row, "created_at": now, "updated_at": now}
+        rows: list[tuple[Any, dict[str, Any]]] = [(INSERT_NOTIFICATION, notification)]
+        records = []
+        for message in planned:
+            claimed = claim and message.status == "pending"
+            record, message_rows = _message_rows(tenant, notification_id, message, now, claimed)
+            records.append(record)
+            rows += message_rows
+        write = Rows(rows, now)
+        if idempotency_key is None:  # nothing can conflict: batched with others' inserts
+            await self.group.run(write)
+        else:
+            try:
+                await self.group.run(write, may_fail=True)
+            except IntegrityError:
+                return Created(self._existing(tenant, idempotency_key), False)
+        return Created(
+            notification_id,
+            True,
+            state=str(row["state"]),
+            created_at=now,
+            messages=tuple(records),
+            claimed=tuple(r for r in records if r.status == SUBMITTING),
+        )
 
     def _existing(self, tenant: str, idempotency_key: str | None) -> str:
         """The notification already holding ``idempotency_key`` (after a unique-key conflict)."""
@@ -125,46 +168,11 @@ class Deliveries(DeliveryReads):
 
     def _insert_message(
         self, connection: Any, tenant: str, notification_id: str, message: NewMessage, now: datetime
-    ) -> str:
-        message_id = new_id()
-        connection.execute(
-            INSERT_MESSAGE,
-            {
-                "id": message_id,
-                "notification_id": notification_id,
-                "step": message.step,
-                "tenant": tenant,
-                "channel": message.channel.value,
-                "instance": message.instance,
-                "to_address": message.to_address,
-                "sender": message.sender,
-                "subject": message.subject,
-                "body": message.body,
-                "html_body": message.html_body,
-                "status": message.status,
-                "segments": message.segments,
-                "encoding": message.encoding,
-                "fallback_reason": message.fallback_reason,
-                "error_message": message.error_message,
-                "deadline_at": message.deadline_at,
-                "next_attempt_at": now if message.status == "pending" else None,
-                "created_at": now,
-                "updated_at": now,
-            },
-        )
-        connection.execute(
-            INSERT_STATUS,
-            {
-                "message_id": message_id,
-                "status": message.status,
-                "source": "relaykit",
-                "error_code": None,
-                "detail": message.fallback_reason,
-                "applied": True,
-                "recorded_at": now,
-            },
-        )
-        return message_id
+    ) -> MessageRecord:
+        record, rows = _message_rows(tenant, notification_id, message, now, False)
+        for statement, parameters in rows:
+            connection.execute(statement, parameters)
+        return record
 
     # -- attempts -------------------------------------------------------------------------------
     def claim(self, message_id: str) -> int | None:
@@ -284,13 +292,13 @@ class Deliveries(DeliveryReads):
             )
         )
 
-    async def afinish_sent(self, message_id: str, attempt: int, **outcome: Any) -> None:
+    async def afinish_sent(self, message_id: str, attempt: int, **outcome: Any) -> SentOutcome:
         """Commit an accepted send (group-committed): the attempt, the status, the usage counter.
 
         :param outcome: ``provider_message_id``, ``status``, ``to_address``,
             ``segments``, ``encoding``, ``usage`` (see :meth:`_sent`).
         """
-        await self.group.run(
+        return await self.group.run_then(
             lambda connection: self._sent(connection, message_id, attempt, **outcome)
         )
 
@@ -306,11 +314,10 @@ class Deliveries(DeliveryReads):
         segments: int | None,
         encoding: str | None,
         usage: UsageIncrement | None,
-    ) -> None:
+    ) -> Rows[SentOutcome]:
+        """The one statement whose answer matters (the message's status, which a fast
+        callback may have moved on) now; the rest as rows grouped across the batch."""
         now = utcnow()
-        connection.execute(
-            CLOSE_ATTEMPT, {"m_id": message_id, "n": attempt, "st": "succeeded", "now": now}
-        )
         row = connection.execute(
             ACCEPTED,
             {
@@ -324,26 +331,35 @@ class Deliveries(DeliveryReads):
             },
         ).one()
         applied = row.status == status.value
-        connection.execute(
-            INSERT_STATUS,
-            {
-                "message_id": message_id,
-                "status": status.value,
-                "source": "send",
-                "error_code": None,
-                "detail": None,
-                "applied": applied,
-                "recorded_at": now,
-            },
-        )
+        rows: list[tuple[Any, dict[str, Any]]] = [
+            (CLOSE_ATTEMPT, {"m_id": message_id, "n": attempt, "st": "succeeded", "now": now}),
+            (
+                INSERT_STATUS,
+                {
+                    "message_id": message_id,
+                    "status": status.value,
+                    "source": "send",
+                    "error_code": None,
+                    "detail": None,
+                    "applied": applied,
+                    "recorded_at": now,
+                },
+            ),
+        ]
         if applied:
             state = notification_state(row.status)
-            connection.execute(
-                MARK_NOTIFICATION,
-                {"n_id": row.notification_id, "state": state, "ch": row.channel, "now": now},
+            rows.append(
+                (
+                    MARK_NOTIFICATION,
+                    {"n_id": row.notification_id, "state": state, "ch": row.channel, "now": now},
+                )
             )
         if usage is not None:
-            self._increment_usage(connection, usage)
+            tenant, month, channel = usage
+            rows.append(
+                (COUNT_USAGE(connection), {"tenant": tenant, "month": month, "channel": channel})
+            )
+        return Rows(rows, SentOutcome(str(row.status), applied, now))
 
     async def afinish_failed(self, message_id: str, attempt: int, **outcome: Any) -> None:
         """Commit a failed attempt (group-committed): to retry at ``retry_at``, or final.
@@ -599,7 +615,7 @@ class Deliveries(DeliveryReads):
                     },
                 )
             ids = [
-                self._insert_message(connection, message.tenant, message.notification_id, m, now)
+                self._insert_message(connection, message.tenant, message.notification_id, m, now).id
                 for m in planned
             ]
             live = next((m for m in planned if m.status == "pending"), None)
@@ -618,6 +634,95 @@ class Deliveries(DeliveryReads):
             return [i for i, m in zip(ids, planned, strict=True) if m.status == "pending"]
 
         return await self.group.run(write)
+
+
+def _message_rows(
+    tenant: str, notification_id: str, message: NewMessage, now: datetime, claimed: bool
+) -> tuple[MessageRecord, list[tuple[Any, dict[str, Any]]]]:
+    """A planned message's rows (``claimed``: ``submitting``, attempt 1 in flight) and its
+    record as they commit it."""
+    message_id = new_id()
+    status = SUBMITTING if claimed else message.status
+    rows: list[tuple[Any, dict[str, Any]]] = [
+        (
+            INSERT_MESSAGE,
+            {
+                "id": message_id,
+                "notification_id": notification_id,
+                "step": message.step,
+                "tenant": tenant,
+                "channel": message.channel.value,
+                "instance": message.instance,
+                "to_address": message.to_address,
+                "sender": message.sender,
+                "subject": message.subject,
+                "body": message.body,
+                "html_body": message.html_body,
+                "status": status,
+                "attempt_count": 1 if claimed else 0,
+                "segments": message.segments,
+                "encoding": message.encoding,
+                "fallback_reason": message.fallback_reason,
+                "error_message": message.error_message,
+                "deadline_at": message.deadline_at,
+                "next_attempt_at": now if message.status == "pending" else None,
+                "created_at": now,
+                "updated_at": now,
+            },
+        ),
+        (
+            INSERT_STATUS,
+            {
+                "message_id": message_id,
+                "status": message.status,
+                "source": "relaykit",
+                "error_code": None,
+                "detail": message.fallback_reason,
+                "applied": True,
+                "recorded_at": now,
+            },
+        ),
+    ]
+    if claimed:
+        rows.append(
+            (
+                INSERT_ATTEMPT,
+                {"message_id": message_id, "number": 1, "state": "in_flight", "started_at": now},
+            )
+        )
+    record = MessageRecord(
+        id=message_id,
+        notification_id=notification_id,
+        tenant=tenant,
+        step=message.step,
+        channel=message.channel,
+        instance=message.instance,
+        to_address=message.to_address,
+        sender=message.sender,
+        subject=message.subject,
+        body=message.body,
+        html_body=message.html_body,
+        status=status,
+        provider_message_id=None,
+        segments=message.segments,
+        encoding=message.encoding,
+        error_code=None,
+        error_message=message.error_message,
+        fallback_reason=message.fallback_reason,
+        attempt_count=1 if claimed else 0,
+        created_at=now,
+        updated_at=now,
+        timeline=(
+            StatusChange(
+                status=message.status,
+                source="relaykit",
+                recorded_at=now,
+                applied=True,
+                detail=message.fallback_reason,
+            ),
+        ),
+    )
+    return record, rows
 
 
 #: relaykit's own states before the provider has the message; any provider status beats them.

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-__all__ = ["create_store_engine", "default_database_url", "reader"]
+__all__ = ["create_store_engine", "default_database_url", "reader", "single_reader"]
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -48,8 +48,10 @@ def create_store_engine(url: str, **kwargs: Any) -> Engine:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         # Reads (engines derived with readonly=True) must not take the write lock.
-        read_only = connection.get_execution_options().get("readonly", False)
-        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        options = connection.get_execution_options()
+        if options.get("single_statement", False):
+            return  # one SELECT in autocommit mode is its own read transaction
+        connection.exec_driver_sql("BEGIN" if options.get("readonly", False) else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -57,3 +59,9 @@ def create_store_engine(url: str, **kwargs: Any) -> Engine:
 def reader(engine: Engine) -> Engine:
     """The same engine for reads only: on SQLite its transactions begin deferred (no write lock)."""
     return engine.execution_options(readonly=True)
+
+
+def single_reader(engine: Engine) -> Engine:
+    """:func:`reader` for connections that run one ``SELECT`` each (the hot-path lookups):
+    on SQLite no ``BEGIN``, as that statement is a consistent read transaction on its own."""
+    return engine.execution_options(readonly=True, single_statement=True)

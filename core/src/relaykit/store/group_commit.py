@@ -8,6 +8,13 @@ is rolled back to its savepoint and raises in its own caller only; when the
 batch transaction itself fails (a deadlock with another process's batch on
 PostgreSQL), every write is run again on its own.
 
+Writes are batch-first where they can be: a write that is only rows
+(:class:`Rows`, such as a new notification with its message, status and
+attempt) has them executed with one ``executemany`` per statement across the
+batch, before the other writes run one by one; a write may also return
+``Rows`` (the part of an outcome that needs nothing back from the database),
+which run grouped the same way after every write of the batch.
+
 Durability is unchanged: ``run`` returns only after the transaction holding
 the write has committed.
 """
@@ -16,14 +23,34 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy import Connection, Engine
 
-__all__ = ["GroupCommitter"]
+__all__ = ["GroupCommitter", "Rows"]
 
 T = TypeVar("T")
 Write = Callable[[Connection], Any]
+
+
+class Rows(Generic[T]):
+    """Statements to run, each an ``(insert or update, parameters)`` pair, and the result
+    of the write once they are; grouped with other writes' rows into ``executemany``.
+
+    Rows of one statement must all bind the same parameter names, and none may
+    depend on another write of the batch (nothing is returned from them).
+    """
+
+    __slots__ = ("result", "rows")
+
+    def __init__(self, rows: list[tuple[Any, dict[str, Any]]], result: T) -> None:
+        self.rows = rows
+        self.result = result
+
+    def __call__(self, connection: Connection) -> T:
+        for statement, parameters in self.rows:
+            connection.execute(statement, parameters)
+        return self.result
 
 
 class GroupCommitter:
@@ -49,6 +76,11 @@ class GroupCommitter:
             loop.call_soon(self._flush)
         return await future
 
+    async def run_then(self, write: Callable[[Connection], Rows[T]]) -> T:
+        """:meth:`run` for a write that returns :class:`Rows`: those run grouped after the
+        batch's writes; the result is the rows' ``result`` once committed."""
+        return cast(T, await self.run(write))
+
     def _flush(self) -> None:
         self._scheduled = False
         while self._queue:
@@ -59,7 +91,13 @@ class GroupCommitter:
         results: list[tuple[bool, Any]] = []
         try:
             with self.engine.begin() as connection:
+                grouped = len(batch) > 1
+                if grouped:
+                    _insert_rows(connection, [w for w, _, _ in batch if isinstance(w, Rows)])
                 for write, _, may_fail in batch:
+                    if grouped and isinstance(write, Rows):
+                        results.append((True, write.result))
+                        continue
                     savepoint = connection.begin_nested() if may_fail and len(batch) > 1 else None
                     try:
                         value = write(connection)
@@ -72,6 +110,13 @@ class GroupCommitter:
                     if savepoint is not None:
                         savepoint.commit()
                     results.append((True, value))
+                later = [value for ok, value in results if ok and isinstance(value, Rows)]
+                if later:
+                    _insert_rows(connection, later)
+                    results = [
+                        (ok, value.result if ok and isinstance(value, Rows) else value)
+                        for ok, value in results
+                    ]
         except Exception as exc:
             # The transaction failed as a whole - on PostgreSQL, for instance, a deadlock
             # with another worker's batch: nothing was committed, so each write runs
@@ -84,6 +129,20 @@ class GroupCommitter:
             return
         for (ok, value), (_, future, _) in zip(results, batch, strict=True):
             _settle(future, ok, value)
+
+
+def _insert_rows(connection: Connection, writes: list[Rows[Any]]) -> None:
+    """Every row of ``writes``: one ``executemany`` per statement, in first-seen order."""
+    by_statement: dict[int, tuple[Any, list[dict[str, Any]]]] = {}
+    for write in writes:
+        for statement, parameters in write.rows:
+            entry = by_statement.get(id(statement))
+            if entry is None:
+                by_statement[id(statement)] = (statement, [parameters])
+            else:
+                entry[1].append(parameters)
+    for statement, rows in by_statement.values():
+        connection.execute(statement, rows)
 
 
 def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:

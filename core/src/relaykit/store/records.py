@@ -14,9 +14,11 @@ from typing import Any
 from relaykit.results import Channel, MessageStatus
 
 __all__ = [
+    "Created",
     "DeliveryRecord",
     "MessageRecord",
     "NewMessage",
+    "SentOutcome",
     "StatusChange",
     "new_id",
     "request_fingerprint",
@@ -186,3 +188,30 @@ class DeliveryRecord:
             "fallbacks": [{"channel": c, "reason": r} for c, r in self.fallbacks],
             "messages": [m.as_dict() for m in self.messages],
         }
+
+
+@dataclass(frozen=True)
+class Created:
+    """What committing a notification did: its messages as written, the claimed ones first-attempt
+    ``submitting``; ``created=False`` (and nothing else) when its idempotency key was taken."""
+
+    notification_id: str
+    created: bool
+    state: str = "pending"
+    created_at: datetime | None = None
+    messages: tuple[MessageRecord, ...] = ()
+    claimed: tuple[MessageRecord, ...] = ()
+
+
+@dataclass(frozen=True)
+class SentOutcome:
+    """What committing an accepted send did.
+
+    :ivar status: the message's status after the commit (a fast callback may be ahead).
+    :ivar applied: the send's status became the message's status.
+    :ivar at: when it was recorded.
+    """
+
+    status: str
+    applied: bool
+    at: datetime

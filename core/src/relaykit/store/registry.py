@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 
 from relaykit.store._sql import insert, insert_if_absent, upsert_statements, utcnow
 from relaykit.store.deliveries import first_time_in
-from relaykit.store.engine import reader
+from relaykit.store.engine import reader, single_reader
 from relaykit.store.group_commit import GroupCommitter
 from relaykit.store.records import new_id
 from relaykit.store.tables import (
@@ -84,6 +84,32 @@ _REFUND = (
     .values(tokens=rate_buckets.c.tokens + 1.0)
 )
 
+#: ``_RESERVE`` for ``take`` tokens at once (a block lease).
+_LEASE = upsert_statements(
+    lambda insert_into: (
+        insert_into(rate_buckets)
+        .values(tokens=bindparam("burst") - bindparam("take"), updated_at=bindparam("now"))
+        .on_conflict_do_update(
+            index_elements=["key"],
+            set_={
+                "tokens": _least(insert_into)(
+                    bindparam("burst"),
+                    rate_buckets.c.tokens
+                    + (bindparam("now") - rate_buckets.c.updated_at) * bindparam("rate"),
+                )
+                - bindparam("take"),
+                "updated_at": bindparam("now"),
+            },
+        )
+        .returning(rate_buckets.c.tokens)
+    )
+)
+_GIVE_BACK = (
+    update(rate_buckets)
+    .where(rate_buckets.c.key == bindparam("bucket"))
+    .values(tokens=rate_buckets.c.tokens + bindparam("count"))
+)
+
 
 @dataclass(frozen=True)
 class OptOutEntry:
@@ -102,6 +128,7 @@ class OptOuts:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.reader = reader(engine)
+        self._lookup = single_reader(engine)
 
     def set(
         self,
@@ -150,7 +177,7 @@ class OptOuts:
         """The subset of ``addresses`` that are opted out."""
         if not addresses:
             return frozenset()
-        with self.reader.connect() as connection:
+        with self._lookup.connect() as connection:
             rows = connection.execute(
                 _OPTED_OUT, {"tenant": tenant, "channel": channel, "addresses": list(addresses)}
             ).all()
@@ -388,6 +415,41 @@ class RateBuckets:
     ) -> float:
         """:meth:`reserve`, group-committed with other concurrent writes."""
         return await self._group.run(lambda c: self.reserve_in(c, key, rate, burst, max_wait))
+
+    async def alease(
+        self, key: str, rate: float, burst: float, count: int, *, max_wait: float = math.inf
+    ) -> list[float]:
+        """Take up to ``count`` tokens for ``key`` in one statement (group-committed): the wait
+        before each, in order, as ``count`` reservations in a row would get them.
+
+        The tokens that would wait longer than ``max_wait`` are given back in the same
+        transaction (PITFALLS 33); when even the first would, all are, and the one wait
+        returned is longer than ``max_wait``.
+        """
+        return await self._group.run(lambda c: self.lease_in(c, key, rate, burst, count, max_wait))
+
+    def lease_in(
+        self,
+        connection: Connection,
+        key: str,
+        rate: float,
+        burst: float,
+        count: int,
+        max_wait: float = math.inf,
+    ) -> list[float]:
+        """:meth:`alease` on ``connection``."""
+        left = float(
+            connection.execute(
+                _LEASE(connection),
+                {"key": key, "now": time.time(), "rate": rate, "burst": burst, "take": count},
+            ).scalar_one()
+        )
+        # token j of the block leaves the bucket at ``left + count - j``
+        waits = [max(0.0, -(left + count - j) / rate) for j in range(1, count + 1)]
+        kept = [wait for wait in waits if wait <= max_wait]
+        if len(kept) < count:
+            connection.execute(_GIVE_BACK, {"bucket": key, "count": float(count - len(kept))})
+        return kept or waits[:1]
 
     def reserve_in(
         self,
