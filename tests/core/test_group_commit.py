@@ -29,7 +29,7 @@ def message() -> NewMessage:
 
 
 async def create(store: Store, key: str | None) -> tuple[str, bool, list[tuple[str, int]]]:
-    return await store.deliveries.acreate(
+    made = await store.deliveries.astart(
         tenant="t",
         event="otp",
         recipient=RECIPIENT,
@@ -39,6 +39,7 @@ async def create(store: Store, key: str | None) -> tuple[str, bool, list[tuple[s
         planned=[message()],
         claim=True,
     )
+    return made.notification_id, made.created, [(m.id, m.attempt_count) for m in made.claimed]
 
 
 async def test_concurrent_writes_share_transactions(store: Store) -> None:

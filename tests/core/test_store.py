@@ -44,7 +44,7 @@ def sms(step: int = 0, **overrides: object) -> NewMessage:
 async def create(
     store: Store, key: str | None = None, message: NewMessage | None = None
 ) -> tuple[str, bool]:
-    notification_id, created, _ = await store.deliveries.acreate(
+    made = await store.deliveries.astart(
         tenant="north-high",
         event="key_is_ready",
         recipient=RECIPIENT,
@@ -53,7 +53,7 @@ async def create(
         idempotency_key=key,
         planned=[message or sms()],
     )
-    return notification_id, created
+    return made.notification_id, made.created
 
 
 async def sent_message(store: Store, provider_id: str = "SM1") -> str:

@@ -65,40 +65,6 @@ class Deliveries(DeliveryReads):
 
     # -- creating -------------------------------------------------------------------------------
 
-    async def acreate(
-        self,
-        *,
-        tenant: str,
-        event: str,
-        recipient: Mapping[str, Any],
-        data: Mapping[str, Any],
-        staff: Mapping[str, Any] | None,
-        idempotency_key: str | None,
-        planned: Iterable[NewMessage],
-        claim: bool = False,
-    ) -> tuple[str, bool, list[tuple[str, int]]]:
-        """Commit a notification with its first message(s), group-committed with other writes.
-
-        With an idempotency key this tenant used before, nothing is written and
-        the existing notification is returned with ``created=False``.
-
-        :param claim: also claim the pending message for an attempt, in the same
-            transaction (the inline path: create, claim, send).
-        :returns: ``(notification_id, created, [(message_id, attempt), ...])``.
-        """
-        made = await self.astart(
-            tenant=tenant,
-            event=event,
-            recipient=recipient,
-            data=data,
-            staff=staff,
-            idempotency_key=idempotency_key,
-            planned=planned,
-            claim=claim,
-        )
-        claimed = [(m.id, m.attempt_count) for m in made.claimed]
-        return made.notification_id, made.created, claimed
-
     async def astart(
         self,
         *,
@@ -111,10 +77,15 @@ class Deliveries(DeliveryReads):
         planned: Iterable[NewMessage],
         claim: bool = False,
     ) -> Created:
-        """:meth:`acreate`, returning what was committed as records (no read-back needed).
+        """Commit a notification with its first message(s), group-committed with other writes;
+        returns what was committed as records (no read-back needed).
 
-        A claimed message is inserted ``submitting`` with its first attempt in
-        flight, in the same transaction as its notification.
+        With an idempotency key this tenant used before, nothing is written and
+        the existing notification is returned with ``created=False``.
+
+        :param claim: also claim the pending message for an attempt, in the same
+            transaction (the inline path: create, claim, send): it is inserted
+            ``submitting`` with its first attempt in flight.
         """
         notification_id = new_id()
         planned = list(planned)
