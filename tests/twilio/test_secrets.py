@@ -28,6 +28,7 @@ from relaykit_twilio import TwilioConnector
 from relaykit_twilio.sandbox import IncomingNumber, SandboxAccount, TwilioSandbox
 
 CANARY = "canary" + secrets.token_hex(13)
+SEND_TIMEOUT_SECONDS = 2.0
 
 
 class RawRecords(logging.Handler):
@@ -68,7 +69,8 @@ def canary_connector(
         account_sid=account.sid,
         auth_token=CANARY,
         api_base_url=twilio_sandbox.url,
-        request_timeout_seconds=0.3,
+        # Generous enough for a loaded CI machine; the slow fault below exceeds it.
+        request_timeout_seconds=SEND_TIMEOUT_SECONDS,
     )
     return make_twilio_connector(config)
 
@@ -87,7 +89,7 @@ async def exercise(connector: TwilioConnector, sandbox: TwilioSandbox) -> list[s
         with pytest.raises(ConnectorError) as error:
             await connector.send(OutboundMessage(Channel.SMS, to, "x"))
         seen += [str(error.value), repr(error.value), repr(error.value.__cause__)]
-    sandbox.faults.update(latency_ms=600)
+    sandbox.faults.update(latency_ms=int(SEND_TIMEOUT_SECONDS * 1000) + 600)
     with pytest.raises(ConnectorError) as error:
         await connector.send(OutboundMessage(Channel.SMS, "+14155552671", "slow"))
     seen += [str(error.value), repr(error.value.__cause__)]
