@@ -151,3 +151,80 @@ async def test_every_connector_call_is_logged_with_tenant_instance_outcome_and_d
             "outbox",
         )
         assert call["duration_ms"] >= 0
+
+
+class Tagger(relaykit.Middleware):
+    """A plain-callable middleware that records the order it runs in."""
+
+    def __init__(self, label: str, calls: list[str]) -> None:
+        self.label, self.calls = label, calls
+
+    async def send(
+        self, call_next: relaykit.middleware.SendCall, connector: Any, message: OutboundMessage
+    ) -> SendReceipt:
+        self.calls.append(f"{self.label}:before")
+        receipt = await call_next(connector, message)
+        self.calls.append(f"{self.label}:after")
+        return receipt
+
+
+class Refuser(relaykit.Middleware):
+    """Refuses every send before the connector is reached, without pluggy."""
+
+    async def send(
+        self, call_next: relaykit.middleware.SendCall, connector: Any, message: OutboundMessage
+    ) -> SendReceipt:
+        raise RateLimitedError("sender bucket empty", connector="outbox", retry_after=2.0)
+
+
+def _outbox_lines(tmp_path: Path) -> list[dict[str, Any]]:
+    outbox = tmp_path / "out" / "outbox.jsonl"
+    if not outbox.exists():
+        return []
+    return [json.loads(line) for line in outbox.read_text().splitlines()]
+
+
+async def test_a_pluggy_wrapper_runs_around_the_send_and_the_call_log_runs_once(
+    host: ConnectorHost, tmp_path: Path
+) -> None:
+    calls: list[str] = []
+    host.plugins.register_plugin(Recorder("third", calls), "third", group=relaykit.MIDDLEWARE_GROUP)
+
+    with captured_logs("info") as logs:
+        receipt = await host.send("sms", MESSAGE)
+
+    assert calls == ["third:before", "third:after:sent"]
+    events = [json.loads(line) for line in logs.getvalue().splitlines()]
+    assert [e["call"] for e in events if e.get("event") == "connector_call"] == ["send"]
+    assert [w["id"] for w in _outbox_lines(tmp_path)] == [receipt.provider_message_id]
+
+
+async def test_middleware_objects_run_outermost_first_and_follow_the_plugin_set(
+    host: ConnectorHost, tmp_path: Path
+) -> None:
+    calls: list[str] = []
+    host.plugins.register_plugin(Tagger("first", calls), "first", group=relaykit.MIDDLEWARE_GROUP)
+    host.plugins.register_plugin(Tagger("second", calls), "second", group=relaykit.MIDDLEWARE_GROUP)
+
+    await host.send("sms", MESSAGE)
+    assert calls == ["first:before", "second:before", "second:after", "first:after"]
+
+    calls.clear()
+    host.plugins.unregister_plugin("first")
+    await host.send("sms", MESSAGE)
+    assert calls == ["second:before", "second:after"]
+    assert len(_outbox_lines(tmp_path)) == 2
+
+
+async def test_a_middleware_object_short_circuits_without_calling_the_connector(
+    host: ConnectorHost, tmp_path: Path
+) -> None:
+    host.plugins.register_plugin(Refuser(), "refuser", group=relaykit.MIDDLEWARE_GROUP)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an unawaited connector coroutine would warn
+        with pytest.raises(RateLimitedError) as raised:
+            await host.send("sms", MESSAGE)
+
+    assert raised.value.retry_after == 2.0
+    assert _outbox_lines(tmp_path) == []
