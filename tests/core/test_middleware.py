@@ -134,7 +134,7 @@ async def test_rate_limiter_short_circuits_without_calling_the_connector(
 async def test_every_connector_call_is_logged_with_tenant_instance_outcome_and_duration(
     host: ConnectorHost,
 ) -> None:
-    with captured_logs("info") as logs:
+    with captured_logs("debug") as logs:
         await host.send("sms", MESSAGE)
         await host.authenticate("north-high/sms")
 
@@ -151,6 +151,21 @@ async def test_every_connector_call_is_logged_with_tenant_instance_outcome_and_d
             "outbox",
         )
         assert call["duration_ms"] >= 0
+
+
+async def test_at_info_a_failed_send_is_logged_and_a_successful_one_is_not(
+    host: ConnectorHost,
+) -> None:
+    with captured_logs("info") as logs:
+        await host.send("sms", MESSAGE)
+        with pytest.raises(PermanentSendError):
+            await host.send("sms", OutboundMessage(channel=Channel.SMS, to="", body="x"))
+
+    events = [json.loads(line) for line in logs.getvalue().splitlines()]
+    calls = [e for e in events if e.get("event") == "connector_call"]
+    assert [(c["call"], c["level"], c["outcome"]) for c in calls] == [
+        ("send", "warning", "PermanentSendError")
+    ]
 
 
 class Tagger(relaykit.Middleware):
@@ -190,7 +205,7 @@ async def test_a_pluggy_wrapper_runs_around_the_send_and_the_call_log_runs_once(
     calls: list[str] = []
     host.plugins.register_plugin(Recorder("third", calls), "third", group=relaykit.MIDDLEWARE_GROUP)
 
-    with captured_logs("info") as logs:
+    with captured_logs("debug") as logs:
         receipt = await host.send("sms", MESSAGE)
 
     assert calls == ["third:before", "third:after:sent"]
