@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import datetime
 from collections.abc import Callable
 from pathlib import Path
@@ -326,3 +327,19 @@ def test_templates_are_parsed_once_not_per_message(
         catalog.render("north", "otp", "sms", OTP)  # override: parse 2, then cached
 
     assert calls == ["Code: {{code}}", "Code: {{code}}"]
+
+
+@pytest.mark.parametrize("part", [TemplatePart.SMS, TemplatePart.EMAIL_HTML])
+@pytest.mark.parametrize(
+    "value", ["Tom & Jerry", 'Is <b>5 > 3</b> & "ok"?', "", "Zoë ✓", 0, 10, 2.5, True, False]
+)
+def test_a_template_without_sections_renders_exactly_as_pystache_would(
+    catalog: TemplateCatalog, part: TemplatePart, value: object
+) -> None:
+    source = "Hi {{guest_name}}! {{! a comment }}Door {{door_code}} at {{property_name}}.\n"
+    compiled = compile_template(source, catalog.event("key_is_ready"), part)
+    through_pystache = dataclasses.replace(compiled, _flat=None)
+    assert compiled._flat is not None
+    data = {**KEY_READY, "guest_name": value}
+
+    assert compiled.render(data) == through_pystache.render(data)

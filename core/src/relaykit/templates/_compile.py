@@ -9,7 +9,9 @@ pystache does the parsing and rendering. What relaykit adds:
   (chevron even outside its partials directory, PITFALLS 18);
 * escaping depends on the part: HTML escaping in the HTML email only
   (PITFALLS 16); unescaped tags (``{{{x}}}``, ``{{&x}}``) are refused there;
-* missing variables are errors, never empty text (PITFALLS 17).
+* missing variables are errors, never empty text (PITFALLS 17);
+* a template without sections (most text messages) is rendered by joining
+  its pieces, which gives pystache's result at a fraction of its cost.
 """
 
 from __future__ import annotations
@@ -117,6 +119,10 @@ class CompiledTemplate:
     used_variables: frozenset[str]
     undeclared_variables: frozenset[str]
     _parsed: Any = field(repr=False, compare=False)
+    #: literal text and ``(variable, escaped)`` tags, when the template has no sections
+    _flat: tuple[str | tuple[str, bool], ...] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     def render(self, data: Mapping[str, object]) -> str:
         """Render for a real send.
@@ -153,19 +159,28 @@ class CompiledTemplate:
         """``value`` when a template may show it; otherwise a :class:`TemplateError`."""
         return checked_value(self.event.name, name, value, self.part)
 
+    def _missing(self, key: object) -> MissingVariableError:
+        return MissingVariableError(
+            f"template uses variable {key!r} of event {self.event.name!r} "
+            "but the data has no value for it",
+            event=self.event.name,
+            part=self.part,
+            variable=str(key),
+        )
+
     def render_context(self, context: dict[str, Scalar]) -> str:
         """Render the parsed form with a prepared context; strict about missing names."""
-        renderer = _HTML_RENDERER if self.part.escapes_html else _PLAIN_RENDERER
-        try:
-            text: str = renderer.render(self._parsed, context)
-        except KeyNotFoundError as exc:
-            raise MissingVariableError(
-                f"template uses variable {exc.key!r} of event {self.event.name!r} "
-                "but the data has no value for it",
-                event=self.event.name,
-                part=self.part,
-                variable=str(exc.key),
-            ) from None
+        if self._flat is not None:
+            try:
+                text = _render_flat(self._flat, context, self.part.escapes_html)
+            except KeyError as exc:
+                raise self._missing(exc.args[0]) from None
+        else:
+            renderer = _HTML_RENDERER if self.part.escapes_html else _PLAIN_RENDERER
+            try:
+                text = renderer.render(self._parsed, context)
+            except KeyNotFoundError as exc:
+                raise self._missing(exc.key) from None
         # A trailing newline left by a multi-line template would cost a character
         # and show as a blank line on the phone.
         return text.strip() if self.part.is_text_message else text
@@ -233,4 +248,35 @@ def compile_template(
         used_variables=frozenset(used),
         undeclared_variables=undeclared,
         _parsed=parsed,
+        _flat=_flatten(parsed),
     )
+
+
+def _flatten(parsed: Any) -> tuple[str | tuple[str, bool], ...] | None:
+    """The template as literal text and ``(variable, escaped)`` tags; ``None`` with sections."""
+    pieces: list[str | tuple[str, bool]] = []
+    for node in parsed._parse_tree:
+        if isinstance(node, str):
+            pieces.append(node)
+        elif isinstance(node, _EscapeNode | _LiteralNode):
+            pieces.append((node.key, isinstance(node, _EscapeNode)))
+        elif not isinstance(node, _CommentNode | _ChangeNode):
+            return None
+    return tuple(pieces)
+
+
+def _render_flat(
+    pieces: tuple[str | tuple[str, bool], ...], context: Mapping[str, Scalar], escapes_html: bool
+) -> str:
+    """What pystache renders for a template without sections: values as ``str``, escaped
+    where the tag and the part say so; a missing variable raises :class:`KeyError`."""
+    out: list[str] = []
+    for piece in pieces:
+        if isinstance(piece, str):
+            out.append(piece)
+            continue
+        key, escaped = piece
+        value = context[key]
+        text = value if isinstance(value, str) else str(value)
+        out.append(_escape_html(text) if escaped and escapes_html else text)
+    return "".join(out)
