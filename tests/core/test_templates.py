@@ -333,13 +333,22 @@ def test_templates_are_parsed_once_not_per_message(
 @pytest.mark.parametrize(
     "value", ["Tom & Jerry", 'Is <b>5 > 3</b> & "ok"?', "", "Zoë ✓", 0, 10, 2.5, True, False]
 )
-def test_a_template_without_sections_renders_exactly_as_pystache_would(
-    catalog: TemplateCatalog, part: TemplatePart, value: object
+@pytest.mark.parametrize(
+    "source",
+    [
+        "Hi {{guest_name}}! {{! a comment }}Door {{door_code}} at {{property_name}}.\n",
+        "{{#guest_name}}Hi {{.}}, {{/guest_name}}{{^guest_name}}Hello, {{/guest_name}}"
+        "door {{door_code}}{{#door_code}} ({{guest_name}}{{#guest_name}}/{{.}}{{/guest_name}})"
+        "{{/door_code}}",
+    ],
+    ids=["variables", "sections"],
+)
+def test_templates_render_exactly_as_pystache_would(
+    catalog: TemplateCatalog, part: TemplatePart, value: object, source: str
 ) -> None:
-    source = "Hi {{guest_name}}! {{! a comment }}Door {{door_code}} at {{property_name}}.\n"
     compiled = compile_template(source, catalog.event("key_is_ready"), part)
-    through_pystache = dataclasses.replace(compiled, _flat=None)
-    assert compiled._flat is not None
+    through_pystache = dataclasses.replace(compiled, _pieces=None)
+    assert compiled._pieces is not None
     data = {**KEY_READY, "guest_name": value}
 
     assert compiled.render(data) == through_pystache.render(data)
