@@ -62,18 +62,12 @@ def _normalize(raw: str, channel: Channel, default_region: str | None) -> Recipi
     # relaykit.phones imports phonenumbers (~40 ms): only when a number is actually read
     from relaykit.phones import InvalidPhoneNumber, NumberProblem, parse_valid
 
-    text = unicodedata.normalize("NFKC", raw).strip()
-    text = _strip_prefix(text, raw, channel)
-    if not text:
-        raise InvalidNumberError(
-            f"recipient {raw!r} is empty; give a phone number such as +15558675310"
-        )
-    if ";" in text or _has_extension_words(text):
-        raise InvalidNumberError(
-            f"recipient {raw!r} has an extension or URI parameters; "
-            "SMS and WhatsApp reach a whole number, so give it without them"
-        )
-    international = text.lstrip("( ").startswith("+")
+    if _is_plain_e164(raw):
+        # what the host sends: no prefix, spaces, letters or extension to look for
+        text, international = raw, True
+    else:
+        text = _checked_text(raw, channel)
+        international = text.lstrip("( ").startswith("+")
     if not international and default_region is None:
         raise InvalidNumberError(
             f"recipient {raw!r} has no country code: write it in E.164 form with a leading + "
@@ -99,6 +93,26 @@ def _normalize(raw: str, channel: Channel, default_region: str | None) -> Recipi
         )
         raise InvalidNumberError(f"recipient {raw!r} is not a valid phone number{hint}") from None
     return Recipient(e164=valid.e164, country=valid.region)
+
+
+def _is_plain_e164(raw: str) -> bool:
+    return raw.startswith("+") and raw.isascii() and raw[1:].isdigit()
+
+
+def _checked_text(raw: str, channel: Channel) -> str:
+    """``raw`` normalised (NFKC), without its channel prefix; refused if empty or extended."""
+    text = unicodedata.normalize("NFKC", raw).strip()
+    text = _strip_prefix(text, raw, channel)
+    if not text:
+        raise InvalidNumberError(
+            f"recipient {raw!r} is empty; give a phone number such as +15558675310"
+        )
+    if ";" in text or _has_extension_words(text):
+        raise InvalidNumberError(
+            f"recipient {raw!r} has an extension or URI parameters; "
+            "SMS and WhatsApp reach a whole number, so give it without them"
+        )
+    return text
 
 
 def _strip_prefix(text: str, raw: str, channel: Channel) -> str:
