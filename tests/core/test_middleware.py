@@ -243,3 +243,35 @@ async def test_a_middleware_object_short_circuits_without_calling_the_connector(
 
     assert raised.value.retry_after == 2.0
     assert _outbox_lines(tmp_path) == []
+
+
+async def test_with_tracing_on_a_send_is_traced_as_a_hook_call(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from relaykit_outbox import plugin
+
+    monkeypatch.setenv("RELAYKIT_TRACE_PLUGINS", "1")
+    plugins = relaykit.build_plugin_host(load_entry_points=False, strict=True)
+    plugins.register_plugin(plugin, "outbox")
+    (tmp_path / "out").mkdir()
+    settings = load_settings(
+        tenants={
+            "north-high": {
+                "instances": {
+                    "sms": {
+                        "connector": "outbox",
+                        "settings": {
+                            "directory": str(tmp_path / "out"),
+                            "signing_secret": CANARY_SECRET,
+                        },
+                    }
+                }
+            }
+        }
+    )
+    with captured_logs("debug") as logs:
+        await ConnectorHost(settings, plugins).send("sms", MESSAGE)
+
+    events = [json.loads(line) for line in logs.getvalue().splitlines()]
+    assert [e["hook"] for e in events if e["event"] == "hook_call"] == ["send"]
+    assert len(_outbox_lines(tmp_path)) == 1

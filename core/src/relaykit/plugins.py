@@ -92,6 +92,8 @@ class _PluginManager(pluggy.PluginManager):
     """pluggy's manager, counting registrations so composed chains know when they are stale."""
 
     changes = 0
+    #: hook calls are logged (``RELAYKIT_TRACE_PLUGINS``), so every call goes through pluggy
+    traced = False
 
     def register(self, plugin: object, name: str | None = None) -> str | None:
         try:
@@ -137,7 +139,9 @@ class PluginHost:
         """
         chains = self._chains
         if chains is None or chains[0] != self.pm.changes:
-            composed = compose_chains(self.pm, self.middleware(), CORE_PLUGIN_NAME)
+            composed = compose_chains(
+                self.pm, self.middleware(), CORE_PLUGIN_NAME, traced=self.pm.traced
+            )
             chains = self._chains = (self.pm.changes, composed)
         return chains[1]
 
@@ -333,7 +337,7 @@ def _wanted_plugins() -> set[str] | None:
     return {name.strip() for name in raw.split(",") if name.strip()}
 
 
-def _trace(pm: pluggy.PluginManager) -> None:
+def _trace(pm: _PluginManager) -> None:
     def before(hook_name: str, impls: Sequence[HookImpl], kwargs: Mapping[str, Any]) -> None:
         log.debug("hook_call", hook=hook_name, plugins=[i.plugin_name for i in impls])
 
@@ -344,3 +348,5 @@ def _trace(pm: pluggy.PluginManager) -> None:
         log.debug("hook_result", hook=hook_name, error=repr(error) if error else None)
 
     pm.add_hookcall_monitoring(before, after)
+    pm.traced = True
+    pm.changes += 1

@@ -78,19 +78,24 @@ class Chains:
 
 
 def compose_chains(
-    pm: pluggy.PluginManager, middleware: Sequence[Middleware], core_plugin: str
+    pm: pluggy.PluginManager,
+    middleware: Sequence[Middleware],
+    core_plugin: str,
+    *,
+    traced: bool = False,
 ) -> Chains:
     """Nest ``middleware`` (outermost first) around each hook's innermost step.
 
     The innermost step calls the connector's method directly, unless a plugin
     other than ``core_plugin`` implements the hook in pluggy (a ``wrapper=True``
-    middleware): then it is the pluggy hook call, which runs those wrappers
-    around the core's implementation.
+    middleware) or hook calls are ``traced`` (``RELAYKIT_TRACE_PLUGINS``): then
+    it is the pluggy hook call, which runs those wrappers around the core's
+    implementation.
     """
 
     def innermost(hook: str, direct: C) -> C:
         caller = getattr(pm.hook, hook)
-        if all(impl.plugin_name == core_plugin for impl in caller.get_hookimpls()):
+        if not traced and all(impl.plugin_name == core_plugin for impl in caller.get_hookimpls()):
             return direct
         return _through_pluggy(caller)  # type: ignore[return-value]
 
