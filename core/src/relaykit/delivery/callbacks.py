@@ -25,7 +25,7 @@ from relaykit.results import (
     StatusUpdate,
 )
 from relaykit.settings import RelaykitSettings
-from relaykit.store import Store
+from relaykit.store import StatusReport, Store
 
 __all__ = ["OPT_OUT_CODES", "STAFF_REPLY_EVENT", "Applied", "CallbackApplier"]
 
@@ -78,17 +78,19 @@ class CallbackApplier:
     async def _status(
         self, tenant: str, instance: str, update: StatusUpdate, key: str | None
     ) -> list[str]:
-        message, changed = self.store.deliveries.apply_status(
-            tenant,
-            instance,
-            update.provider_message_id,
-            update.status,
-            error_code=update.error_code,
-            detail=update.error_message,
-            reference=update.reference,
-            dedupe_key=key,
+        result = await self.store.statuses.apply(
+            StatusReport(
+                tenant,
+                instance,
+                update.provider_message_id,
+                update.status,
+                error_code=update.error_code,
+                detail=update.error_message,
+                reference=update.reference,
+                dedupe_key=key,
+            )
         )
-        if message is None:
+        if result.message_id is None:
             log.info(
                 "status_ignored",
                 reason="replay or unknown message",
@@ -96,15 +98,19 @@ class CallbackApplier:
                 sid=update.provider_message_id,
             )
             return []
-        if not changed:
+        if not result.applied:
             log.info(
                 "status_not_applied",
-                message=message.id,
+                message=result.message_id,
                 status=update.status.value,
-                current=message.status,
+                current=result.current,
             )
             return []
         if update.status not in (MessageStatus.UNDELIVERED, MessageStatus.FAILED):
+            return []
+        # only a failure reads its message back: the router plans from it
+        message = self.store.deliveries.message(result.message_id, timeline=False)
+        if message is None:
             return []
         reason = FallbackReason.UNDELIVERED
         if update.error_code in OPT_OUT_CODES:

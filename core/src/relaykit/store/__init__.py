@@ -22,6 +22,7 @@ from relaykit.store.records import (
     request_fingerprint,
 )
 from relaykit.store.registry import Inbound, OptOuts, RateBuckets, Senders, TemplateStore, Usage
+from relaykit.store.statuses import ProviderStatuses, StatusReport, StatusResult
 
 __all__ = [
     "Created",
@@ -30,6 +31,8 @@ __all__ = [
     "NewMessage",
     "SentOutcome",
     "StatusChange",
+    "StatusReport",
+    "StatusResult",
     "Store",
     "request_fingerprint",
 ]
@@ -51,6 +54,7 @@ class Store:
         self.templates = TemplateStore(engine)
         self.inbound = Inbound(engine)
         self.rate_buckets = RateBuckets(engine, self.deliveries.group)
+        self.statuses = ProviderStatuses(self.deliveries.group)
 
     @classmethod
     def open(cls, url: str | None = None, *, data_dir: Path | None = None) -> Store:
