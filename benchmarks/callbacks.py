@@ -121,7 +121,8 @@ def _print_profile(path: Path, count: int) -> None:
     """The server's hottest functions, cumulative then own time (cProfile overhead included)."""
     stats = pstats.Stats(str(path))
     print(f"\nprofile of relaykit serve, {count} callbacks (totals, not per callback)")
-    stats.sort_stats("cumulative").print_stats(40)
+    stats.sort_stats("cumulative").print_stats(25)
+    stats.print_stats("relaykit", 40)
     stats.sort_stats("tottime").print_stats(25)
 
 
