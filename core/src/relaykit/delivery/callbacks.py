@@ -25,7 +25,7 @@ from relaykit.results import (
     StatusUpdate,
 )
 from relaykit.settings import RelaykitSettings
-from relaykit.store import StatusReport, Store
+from relaykit.store import MessageRecord, StatusReport, Store
 
 __all__ = ["OPT_OUT_CODES", "STAFF_REPLY_EVENT", "Applied", "CallbackApplier"]
 
@@ -70,7 +70,8 @@ class CallbackApplier:
             if isinstance(event, StatusUpdate):
                 applied.pending += await self._status(tenant, instance, event, key)
             elif isinstance(event, ConsentChange):
-                self.consent.apply(tenant, event, dedupe_key=key)
+                queued = self.consent.apply(tenant, event, dedupe_key=key)
+                applied.pending += await self._withdraw(queued)
             elif isinstance(event, InboundMessage):
                 applied.notify += self._inbound(tenant, instance, event, key)
         return applied
@@ -113,10 +114,24 @@ class CallbackApplier:
         if message is None:
             return []
         reason = FallbackReason.UNDELIVERED
+        queued: list[MessageRecord] = []
         if update.error_code in OPT_OUT_CODES:
-            self.consent.opt_out_recipient(message, source=f"provider:{update.error_code}")
+            source = f"provider:{update.error_code}"
+            queued = self.consent.opt_out_recipient(message, source=source)
             reason = FallbackReason.OPTED_OUT
-        return await self.router.move_on(message, reason) or []
+        pending = await self.router.move_on(message, reason) or []
+        return pending + await self._withdraw(queued)
+
+    async def _withdraw(self, queued: list[MessageRecord]) -> list[str]:
+        """Move on from messages an opt-out caught queued: withdrawn (``canceled``) before
+        any attempt, their notifications go to the next step."""
+        pending: list[str] = []
+        for message in queued:
+            log.info(
+                "withdrawn_on_opt_out", message=message.id, notification=message.notification_id
+            )
+            pending += await self.router.move_on(message, FallbackReason.OPTED_OUT) or []
+        return pending
 
     def _inbound(
         self, tenant: str, instance: str, inbound: InboundMessage, key: str | None
