@@ -13,8 +13,10 @@ from relaykit.store.deliveries import Deliveries
 from relaykit.store.engine import create_store_engine, default_database_url
 from relaykit.store.migrate import upgrade
 from relaykit.store.records import (
+    AcceptedAttempt,
     Created,
     DeliveryRecord,
+    FailedAttempt,
     MessageRecord,
     NewMessage,
     SentOutcome,
@@ -25,8 +27,10 @@ from relaykit.store.registry import Inbound, OptOuts, RateBuckets, Senders, Temp
 from relaykit.store.statuses import ProviderStatuses, StatusReport, StatusResult
 
 __all__ = [
+    "AcceptedAttempt",
     "Created",
     "DeliveryRecord",
+    "FailedAttempt",
     "MessageRecord",
     "NewMessage",
     "SentOutcome",
