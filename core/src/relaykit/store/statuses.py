@@ -1,7 +1,7 @@
 """Provider statuses applied to messages: one transaction, grouped across concurrent callbacks.
 
 Each report is recorded in its message's timeline; it changes the message only
-when it moves it forward (:func:`moves_forward`): a late ``sent`` never
+when it moves it forward (:func:`~relaykit.store.states.moves_forward`): a late ``sent`` never
 overwrites ``delivered``, and ``failed`` after ``delivered`` is recorded, not
 applied. The reports made within one event-loop iteration or two are applied
 together in one write of the store's :class:`GroupCommitter`, with one
@@ -23,26 +23,12 @@ from sqlalchemy import Connection, bindparam, select, update
 
 from relaykit.results import MessageStatus
 from relaykit.store._sql import upsert_statements, utcnow
-from relaykit.store._statements import INSERT_STATUS, MARK_NOTIFICATION, SUBMITTING
+from relaykit.store._statements import INSERT_STATUS, MARK_NOTIFICATION
 from relaykit.store.group_commit import GroupCommitter
+from relaykit.store.states import NotificationState, StatusSource, moves_forward
 from relaykit.store.tables import callback_receipts, messages
 
-__all__ = ["ProviderStatuses", "StatusReport", "StatusResult", "moves_forward"]
-
-#: relaykit's own states before the provider has the message; any provider status beats them.
-_LOCAL_PROGRESS = {"skipped": -1, "pending": -1, "retrying": -1, SUBMITTING: -1}
-
-
-def moves_forward(current: str, new: MessageStatus) -> bool:
-    """Whether a message in status ``current`` takes the provider's status ``new``."""
-    if current in _LOCAL_PROGRESS:
-        now = _LOCAL_PROGRESS[current]
-    else:
-        try:
-            now = MessageStatus(current).progress
-        except ValueError:
-            now = -1
-    return new.progress > now
+__all__ = ["ProviderStatuses", "StatusReport", "StatusResult"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +47,7 @@ class StatusReport:
     status: MessageStatus
     error_code: str | None = None
     detail: str | None = None
-    source: str = "callback"
+    source: StatusSource = StatusSource.CALLBACK
     reference: str | None = None
     dedupe_key: str | None = None
 
@@ -214,7 +200,12 @@ class ProviderStatuses:
         _set_statuses(connection, found, was, errors, now)
         if delivered:
             marks = [
-                {"n_id": hit.notification_id, "state": "delivered", "ch": hit.channel, "now": now}
+                {
+                    "n_id": hit.notification_id,
+                    "state": NotificationState.DELIVERED,
+                    "ch": hit.channel,
+                    "now": now,
+                }
                 for hit in delivered.values()
             ]
             connection.execute(MARK_NOTIFICATION, marks)
