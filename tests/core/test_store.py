@@ -162,6 +162,19 @@ async def test_concurrent_statuses_apply_in_order_and_a_duplicate_once(store: St
     assert store.deliveries.get(notification_id).state == "delivered"  # type: ignore[union-attr]
 
 
+async def test_a_callback_that_outruns_the_send_commit_finds_its_message_by_reference(
+    store: Store,
+) -> None:
+    notification_id, _ = await create(store)
+    message = store.deliveries.get(notification_id).messages[0]  # type: ignore[union-attr]
+
+    result = await status(store, MessageStatus.SENT, sid="SM9", reference=message.id)
+
+    assert (result.message_id, result.applied) == (message.id, True)
+    after = store.deliveries.message(message.id)
+    assert after is not None and (after.provider_message_id, after.status) == ("SM9", "sent")
+
+
 async def test_a_failure_status_records_its_error(store: Store) -> None:
     message_id = await sent_message(store)
     result = await status(store, MessageStatus.UNDELIVERED, error_code="30003", detail="gone")

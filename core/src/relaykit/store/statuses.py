@@ -90,8 +90,8 @@ _ADOPT = (
     update(messages)
     .where(
         messages.c.id == bindparam("ref"),
-        messages.c.tenant == bindparam("tenant"),
-        messages.c.instance == bindparam("inst"),
+        messages.c.tenant == bindparam("b_tenant"),
+        messages.c.instance == bindparam("b_inst"),
         messages.c.provider_message_id.is_(None),
     )
     .values(provider_message_id=bindparam("pid"))
@@ -237,8 +237,8 @@ def _find(connection: Connection, reports: list[StatusReport]) -> dict[int, _Fou
                 _ADOPT,
                 {
                     "ref": report.reference,
-                    "tenant": report.tenant,
-                    "inst": report.instance,
+                    "b_tenant": report.tenant,
+                    "b_inst": report.instance,
                     "pid": report.provider_message_id,
                 },
             ).one_or_none()
