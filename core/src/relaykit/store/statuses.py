@@ -224,7 +224,7 @@ def _find(connection: Connection, reports: list[StatusReport]) -> dict[int, _Fou
     rows: dict[tuple[str, str, str], _Found] = {}
     for (tenant, instance), pids in wanted.items():
         params = {"tenant": tenant, "inst": instance, "pids": sorted(pids)}
-        for row in connection.execute(_FIND, params):
+        for row in connection.execute(_FIND, params).all():
             rows[(tenant, instance, row.provider_message_id)] = _Found(
                 row.id, row.status, row.notification_id, row.channel
             )
