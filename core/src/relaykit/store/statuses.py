@@ -125,13 +125,26 @@ class _Found:
 
 
 class _Batch:
-    """Reports waiting for the same group write; ``task`` commits them."""
+    """Reports waiting for the same group write, each with the future its caller awaits."""
 
-    __slots__ = ("reports", "task")
+    __slots__ = ("reports", "waiters")
 
     def __init__(self) -> None:
         self.reports: list[StatusReport] = []
-        self.task: asyncio.Future[list[StatusResult]] | None = None
+        self.waiters: list[asyncio.Future[StatusResult]] = []
+
+    def settle(self, done: asyncio.Future[list[StatusResult]]) -> None:
+        """Hand each caller its result once the write committed, or the write's error."""
+        error = None if done.cancelled() else done.exception()
+        for index, waiter in enumerate(self.waiters):
+            if waiter.done():  # its caller was cancelled
+                continue
+            if done.cancelled():
+                waiter.cancel()
+            elif error is not None:
+                waiter.set_exception(error)
+            else:
+                waiter.set_result(done.result()[index])
 
 
 class ProviderStatuses:
@@ -140,6 +153,7 @@ class ProviderStatuses:
     def __init__(self, group: GroupCommitter) -> None:
         self.group = group
         self._open: _Batch | None = None
+        self._writing: set[asyncio.Task[list[StatusResult]]] = set()  # held until done
 
     async def apply(self, report: StatusReport) -> StatusResult:
         """Record ``report`` and apply it if it moves its message forward; once committed.
@@ -148,15 +162,18 @@ class ProviderStatuses:
         is recorded only for a message we know, so a callback that arrives before
         its message is committed is applied when the provider retries it.
         """
+        loop = asyncio.get_running_loop()
         batch = self._open
         if batch is None:
             batch = self._open = _Batch()
-            batch.task = asyncio.ensure_future(self.group.run(partial(self._write, batch)))
-        index = len(batch.reports)
+            write = loop.create_task(self.group.run(partial(self._write, batch)))
+            self._writing.add(write)
+            write.add_done_callback(self._writing.discard)
+            write.add_done_callback(batch.settle)
+        waiter: asyncio.Future[StatusResult] = loop.create_future()
         batch.reports.append(report)
-        assert batch.task is not None
-        results = await asyncio.shield(batch.task)
-        return results[index]
+        batch.waiters.append(waiter)
+        return await waiter
 
     def _write(self, batch: _Batch, connection: Connection) -> list[StatusResult]:
         if self._open is batch:
