@@ -1,14 +1,16 @@
 """Provider statuses applied to messages: one transaction, grouped across concurrent callbacks.
 
-Each report is recorded in its message's timeline; it changes the message only
-when it moves it forward (:func:`~relaykit.store.states.moves_forward`): a late ``sent`` never
-overwrites ``delivered``, and ``failed`` after ``delivered`` is recorded, not
-applied. The reports made within one event-loop iteration or two are applied
-together in one write of the store's :class:`GroupCommitter`, with one
-statement per kind of row for the whole batch: the lookup of their messages,
-the dedupe keys, the timeline rows, the status updates and the notifications
-they deliver. Nothing is read back: the caller learns which message a report
-was about and whether it changed it.
+Each report is recorded in its message's timeline; it changes the message
+only when it moves it forward (:func:`~relaykit.store.states.moves_forward`):
+a late ``sent`` never overwrites ``delivered``, and ``failed`` after
+``delivered`` is recorded, not applied. The reports made within an event-loop
+iteration or two are applied together in one write of the store's
+:class:`GroupCommitter`, with one statement per kind of row for the whole
+batch: the lookup of their messages, the dedupe keys, the timeline rows, the
+status updates and the notifications they deliver. Nothing is read back: the
+caller learns which message a report was about and whether it changed it. A
+batch that fails to commit fails each of its callers (the provider retries;
+nothing was written).
 """
 
 from __future__ import annotations
