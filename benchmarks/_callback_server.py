@@ -6,13 +6,15 @@ lean endpoint); the message ids and SIDs go to ``--manifest`` as JSON.
 ``--mode bare``: a Starlette app on the same uvicorn settings that only reads the
 form and checks ``X-Twilio-Signature`` with the connector's own verifier.
 
-Prints ``listening on URL`` once ready; serves until SIGTERM.
+Prints ``listening on URL`` once ready; serves until SIGTERM. With ``--profile PATH``
+the serving (not the seeding) runs under cProfile, whose stats go to ``PATH`` on exit.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import json
 import signal
 import tempfile
@@ -75,7 +77,7 @@ async def _seed(
     return relay, sent
 
 
-async def main(mode: str, seed: int, manifest: Path | None) -> None:
+async def main(mode: str, seed: int, manifest: Path | None, profile: Path | None) -> None:
     quiet_logging()
     server = EmbeddedServer()
     with tempfile.TemporaryDirectory(prefix="relaykit-callbacks-") as data_dir:
@@ -90,9 +92,15 @@ async def main(mode: str, seed: int, manifest: Path | None) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
+        profiler = cProfile.Profile() if profile is not None else None
         async with server.serving(app):
+            if profiler is not None:
+                profiler.enable()
             print(f"listening on {server.url}", flush=True)
             await stop.wait()
+        if profiler is not None and profile is not None:
+            profiler.disable()
+            profiler.dump_stats(profile)
 
 
 if __name__ == "__main__":
@@ -102,5 +110,6 @@ if __name__ == "__main__":
     parser.add_argument("--mode", choices=["relaykit", "bare"], required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--manifest", type=Path, default=None)
+    parser.add_argument("--profile", type=Path, default=None)
     args = parser.parse_args()
-    uvloop.run(main(args.mode, args.seed, args.manifest))
+    uvloop.run(main(args.mode, args.seed, args.manifest, args.profile))

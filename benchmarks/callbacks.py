@@ -3,6 +3,7 @@
 Run from the workspace root::
 
     uv run python benchmarks/callbacks.py [--messages 2000] [--rounds 3] [--concurrency 32]
+    uv run python benchmarks/callbacks.py --rounds 0 --profile   # where the server's time goes
 
 Each round starts each server fresh in its own process, pinned to its own core,
 under uvicorn with one worker (``_callback_server.py``):
@@ -24,6 +25,7 @@ import argparse
 import asyncio
 import json
 import os
+import pstats
 import tempfile
 import time
 import urllib.request
@@ -81,10 +83,15 @@ async def _post_all(signed: list[Signed], concurrency: int) -> int:
     return ok
 
 
-def _round(mode: str, messages: int, concurrency: int) -> tuple[Measurement, int]:
+def _round(
+    mode: str, messages: int, concurrency: int, profile: bool = False
+) -> tuple[Measurement, int]:
     with tempfile.TemporaryDirectory() as scratch:
         manifest_path = Path(scratch) / "manifest.json"
+        profile_path = Path(scratch) / "server.prof"
         args = ["--mode", mode, "--seed", str(messages), "--manifest", str(manifest_path)]
+        if profile:
+            args += ["--profile", str(profile_path)]
         with ServerProcess("_callback_server.py", *args) as server:
             if mode == "relaykit":
                 manifest = json.loads(manifest_path.read_text())
@@ -105,7 +112,18 @@ def _round(mode: str, messages: int, concurrency: int) -> tuple[Measurement, int
             if ok != len(signed):
                 raise RuntimeError(f"{mode}: {ok} of {len(signed)} callbacks answered 200")
             delivered = _delivered(server.url, mode)
+        if profile:
+            _print_profile(profile_path, len(signed))
     return measurement, delivered
+
+
+def _print_profile(path: Path, count: int) -> None:
+    """The server's hottest functions, cumulative then own time (cProfile overhead included)."""
+    stats = pstats.Stats(str(path))
+    print(f"\nprofile of relaykit serve, {count} callbacks (totals, not per callback)")
+    stats.sort_stats("cumulative").print_stats(25)
+    stats.print_stats("relaykit", 40)
+    stats.sort_stats("tottime").print_stats(25)
 
 
 def _delivered(url: str, mode: str) -> int:
@@ -125,6 +143,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=2000, help="2 callbacks each")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--profile", action="store_true", help="then profile relaykit once")
     args = parser.parse_args()
     core = pin_client()
     print(f"load average at start: {_load()}", flush=True)
@@ -147,6 +166,10 @@ def main() -> None:
             + ", ".join(f"{n} {m[-1].rate:,.0f}/s" for n, m in seen.items()),
             flush=True,
         )
+    if args.profile:
+        _round("relaykit", args.messages, args.concurrency, profile=True)
+    if not args.rounds:
+        return
     results = {n: sorted(ms, key=lambda m: m.rate)[(len(ms) - 1) // 2] for n, ms in seen.items()}
     print()
     print_table(results, unit="calls/s")

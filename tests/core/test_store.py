@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -14,7 +15,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import select, text
 
 from relaykit.results import Channel, MessageStatus
-from relaykit.store import AcceptedAttempt, NewMessage, Store
+from relaykit.store import AcceptedAttempt, NewMessage, StatusReport, StatusResult, Store
 from relaykit.store.engine import create_store_engine
 from relaykit.store.tables import metadata, usage_counters
 
@@ -97,15 +98,22 @@ async def test_same_idempotency_key_returns_the_first_notification(store: Store)
         assert connection.execute(text("SELECT count(*) FROM messages")).scalar() == 1
 
 
+async def status(
+    store: Store, status: MessageStatus, sid: str = "SM1", **fields: Any
+) -> StatusResult:
+    """A provider status for ``sid``, applied as a callback applies it."""
+    return await store.statuses.apply(StatusReport("north-high", "sms", sid, status, **fields))
+
+
 async def test_late_sent_never_overwrites_delivered(store: Store) -> None:
     await sent_message(store)
-    store.deliveries.apply_status("north-high", "sms", "SM1", MessageStatus.DELIVERED)
-    message, changed = store.deliveries.apply_status("north-high", "sms", "SM1", MessageStatus.SENT)
+    await status(store, MessageStatus.DELIVERED)
+    result = await status(store, MessageStatus.SENT)
 
-    assert not changed
-    assert message is not None and message.status == "delivered"
-    history = store.deliveries.message(message.id)
-    assert history is not None
+    assert not result.applied
+    assert result.message_id is not None and result.current == "delivered"
+    history = store.deliveries.message(result.message_id)
+    assert history is not None and history.status == "delivered"
     assert [(c.status, c.applied) for c in history.timeline][-2:] == [
         ("delivered", True),
         ("sent", False),
@@ -114,19 +122,71 @@ async def test_late_sent_never_overwrites_delivered(store: Store) -> None:
 
 async def test_failed_after_delivered_is_recorded_not_applied(store: Store) -> None:
     await sent_message(store)
-    store.deliveries.apply_status("north-high", "sms", "SM1", MessageStatus.DELIVERED)
-    message, changed = store.deliveries.apply_status(
-        "north-high", "sms", "SM1", MessageStatus.FAILED, error_code="30003"
-    )
-    assert not changed and message is not None and message.status == "delivered"
+    await status(store, MessageStatus.DELIVERED)
+    result = await status(store, MessageStatus.FAILED, error_code="30003")
+
+    assert not result.applied and result.message_id is not None
+    message = store.deliveries.message(result.message_id)
+    assert message is not None and message.status == "delivered"
     assert message.error_code is None
 
 
 async def test_delivered_marks_the_notification_delivered(store: Store) -> None:
     message_id = await sent_message(store)
-    store.deliveries.apply_status("north-high", "sms", "SM1", MessageStatus.DELIVERED)
+    await status(store, MessageStatus.DELIVERED)
     notification_id, _, _ = store.deliveries.notification_of(message_id)
     assert store.deliveries.get(notification_id).state == "delivered"  # type: ignore[union-attr]
+
+
+async def test_concurrent_statuses_apply_in_order_and_a_duplicate_once(store: Store) -> None:
+    """Callbacks arriving together share one transaction; each keeps its own outcome."""
+    message_id = await sent_message(store)
+    sent, delivered, duplicate, late, unknown = await asyncio.gather(
+        status(store, MessageStatus.SENT, dedupe_key="k-sent"),
+        status(store, MessageStatus.DELIVERED, dedupe_key="k-delivered"),
+        status(store, MessageStatus.DELIVERED, dedupe_key="k-delivered"),
+        status(store, MessageStatus.SENT, dedupe_key="k-sent-late"),
+        status(store, MessageStatus.DELIVERED, sid="SM-unknown", dedupe_key="k-unknown"),
+    )
+
+    assert (sent.applied, delivered.applied, late.applied) == (True, True, False)
+    assert duplicate == unknown == StatusResult(None)
+    message = store.deliveries.message(message_id)
+    assert message is not None and message.status == "delivered"
+    assert [(c.status, c.applied) for c in message.timeline if c.source == "callback"] == [
+        ("sent", True),
+        ("delivered", True),
+        ("sent", False),
+    ]
+    notification_id, _, _ = store.deliveries.notification_of(message_id)
+    assert store.deliveries.get(notification_id).state == "delivered"  # type: ignore[union-attr]
+
+
+async def test_a_callback_that_outruns_the_send_commit_finds_its_message_by_reference(
+    store: Store,
+) -> None:
+    notification_id, _ = await create(store)
+    message = store.deliveries.get(notification_id).messages[0]  # type: ignore[union-attr]
+
+    result = await status(store, MessageStatus.SENT, sid="SM9", reference=message.id)
+
+    assert (result.message_id, result.applied) == (message.id, True)
+    after = store.deliveries.message(message.id)
+    assert after is not None and (after.provider_message_id, after.status) == ("SM9", "sent")
+
+
+async def test_a_failure_status_records_its_error(store: Store) -> None:
+    message_id = await sent_message(store)
+    result = await status(store, MessageStatus.UNDELIVERED, error_code="30003", detail="gone")
+
+    assert result.applied and result.current == "undelivered"
+    message = store.deliveries.message(message_id)
+    assert message is not None
+    assert (message.status, message.error_code, message.error_message) == (
+        "undelivered",
+        "30003",
+        "gone",
+    )
 
 
 def test_callback_dedupe_key_is_accepted_once(store: Store) -> None:
@@ -217,21 +277,15 @@ def test_concurrent_read_then_write_transactions_never_fail_with_database_locked
 
 async def test_a_status_for_a_message_not_yet_known_is_not_marked_seen(store: Store) -> None:
     """The dedupe key is recorded with the status it applies: Twilio's retry still counts."""
-    early, _ = store.deliveries.apply_status(
-        "north-high", "sms", "SM1", MessageStatus.DELIVERED, dedupe_key="k-delivered"
-    )
+    early = await status(store, MessageStatus.DELIVERED, dedupe_key="k-delivered")
     await sent_message(store, "SM1")
 
-    retried, applied = store.deliveries.apply_status(
-        "north-high", "sms", "SM1", MessageStatus.DELIVERED, dedupe_key="k-delivered"
-    )
-    replayed, applied_again = store.deliveries.apply_status(
-        "north-high", "sms", "SM1", MessageStatus.DELIVERED, dedupe_key="k-delivered"
-    )
+    retried = await status(store, MessageStatus.DELIVERED, dedupe_key="k-delivered")
+    replayed = await status(store, MessageStatus.DELIVERED, dedupe_key="k-delivered")
 
-    assert early is None
-    assert applied and retried is not None and retried.status == "delivered"
-    assert (replayed, applied_again) == (None, False)
+    assert early.message_id is None
+    assert retried.applied and retried.current == "delivered"
+    assert (replayed.message_id, replayed.applied) == (None, False)
 
 
 def at_offset(instant: datetime, hours: int) -> datetime:

@@ -202,6 +202,25 @@ async def test_a_signature_made_with_another_token_is_403_and_changes_nothing(
     assert await _status_of(service, delivery_id) == "sent"
 
 
+async def test_the_same_callback_posted_concurrently_is_applied_once(service: Service) -> None:
+    """Concurrent callbacks share one transaction: copies in the same batch still count once."""
+    delivery_id, sid = await _sent_message(service)
+    params = _status_params(sid, "delivered")
+    path = f"/webhooks/{TENANT}/sms/status"
+    headers = service.sign(service.url + path, params)
+
+    responses = await asyncio.gather(
+        *(service.client.post(path, content=urlencode(params), headers=headers) for _ in range(5))
+    )
+
+    assert [r.status_code for r in responses] == [200] * 5
+    record = await service.client.get(f"/v1/deliveries/{delivery_id}", headers=service.auth())
+    [message] = record.json()["messages"]
+    assert message["status"] == "delivered" and record.json()["state"] == "delivered"
+    delivered = [t for t in message["timeline"] if t["status"] == "delivered"]
+    assert len(delivered) == 1
+
+
 async def test_a_verified_but_malformed_callback_is_400(service: Service) -> None:
     response = await service.post_signed(
         f"/webhooks/{TENANT}/sms/status", {"MessageStatus": "delivered"}

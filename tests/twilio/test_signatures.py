@@ -26,6 +26,7 @@ from relaykit import (
     StatusUpdate,
 )
 from relaykit_twilio import TwilioConnector
+from relaykit_twilio.signatures import signs_body
 from tests.twilio.connector_fixtures import AUTH_TOKEN, PUBLIC_BASE, documented_signature
 
 STATUS_URL = f"{PUBLIC_BASE}/webhooks/north-high/sms/status?rk_ref=msg-42"
@@ -285,3 +286,18 @@ async def test_json_status_callback_signed_over_body_sha256_becomes_a_status_upd
     assert isinstance(event, StatusUpdate)
     assert (event.provider_message_id, event.status.value) == (PARAMS["MessageSid"], "delivered")
     assert event.reference == "msg-42"
+
+
+@pytest.mark.parametrize(
+    ("url", "signed_over_body"),
+    [
+        ("https://relay.example.org/webhooks/t/sms/status?rk_ref=m1", False),
+        ("https://relay.example.org/webhooks/t/sms/status?bodySHA256=ab", True),
+        ("https://relay.example.org/webhooks/t/sms/status?body%53HA256=ab", True),  # encoded name
+        ("https://relay.example.org/webhooks/t%2Fx/sms/status?a=b", False),
+    ],
+)
+def test_a_url_signed_over_its_body_is_recognised_however_it_is_encoded(
+    url: str, signed_over_body: bool
+) -> None:
+    assert signs_body(url) is signed_over_body

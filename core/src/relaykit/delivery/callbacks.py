@@ -25,7 +25,7 @@ from relaykit.results import (
     StatusUpdate,
 )
 from relaykit.settings import RelaykitSettings
-from relaykit.store import Store
+from relaykit.store import MessageRecord, StatusReport, Store
 
 __all__ = ["OPT_OUT_CODES", "STAFF_REPLY_EVENT", "Applied", "CallbackApplier"]
 
@@ -70,7 +70,8 @@ class CallbackApplier:
             if isinstance(event, StatusUpdate):
                 applied.pending += await self._status(tenant, instance, event, key)
             elif isinstance(event, ConsentChange):
-                self.consent.apply(tenant, event, dedupe_key=key)
+                queued = self.consent.apply(tenant, event, dedupe_key=key)
+                applied.pending += await self._withdraw(queued)
             elif isinstance(event, InboundMessage):
                 applied.notify += self._inbound(tenant, instance, event, key)
         return applied
@@ -78,17 +79,19 @@ class CallbackApplier:
     async def _status(
         self, tenant: str, instance: str, update: StatusUpdate, key: str | None
     ) -> list[str]:
-        message, changed = self.store.deliveries.apply_status(
-            tenant,
-            instance,
-            update.provider_message_id,
-            update.status,
-            error_code=update.error_code,
-            detail=update.error_message,
-            reference=update.reference,
-            dedupe_key=key,
+        result = await self.store.statuses.apply(
+            StatusReport(
+                tenant,
+                instance,
+                update.provider_message_id,
+                update.status,
+                error_code=update.error_code,
+                detail=update.error_message,
+                reference=update.reference,
+                dedupe_key=key,
+            )
         )
-        if message is None:
+        if result.message_id is None:
             log.info(
                 "status_ignored",
                 reason="replay or unknown message",
@@ -96,21 +99,39 @@ class CallbackApplier:
                 sid=update.provider_message_id,
             )
             return []
-        if not changed:
+        if not result.applied:
             log.info(
                 "status_not_applied",
-                message=message.id,
+                message=result.message_id,
                 status=update.status.value,
-                current=message.status,
+                current=result.current,
             )
             return []
         if update.status not in (MessageStatus.UNDELIVERED, MessageStatus.FAILED):
             return []
+        # only a failure reads its message back: the router plans from it
+        message = self.store.deliveries.message(result.message_id, timeline=False)
+        if message is None:
+            return []
         reason = FallbackReason.UNDELIVERED
+        queued: list[MessageRecord] = []
         if update.error_code in OPT_OUT_CODES:
-            self.consent.opt_out_recipient(message, source=f"provider:{update.error_code}")
+            source = f"provider:{update.error_code}"
+            queued = self.consent.opt_out_recipient(message, source=source)
             reason = FallbackReason.OPTED_OUT
-        return await self.router.move_on(message, reason) or []
+        pending = await self.router.move_on(message, reason) or []
+        return pending + await self._withdraw(queued)
+
+    async def _withdraw(self, queued: list[MessageRecord]) -> list[str]:
+        """Move on from messages an opt-out caught queued: withdrawn (``canceled``) before
+        any attempt, their notifications go to the next step."""
+        pending: list[str] = []
+        for message in queued:
+            log.info(
+                "withdrawn_on_opt_out", message=message.id, notification=message.notification_id
+            )
+            pending += await self.router.move_on(message, FallbackReason.OPTED_OUT) or []
+        return pending
 
     def _inbound(
         self, tenant: str, instance: str, inbound: InboundMessage, key: str | None

@@ -2,7 +2,10 @@
 
 The one place that writes the opt-out registry for delivery: an inbound
 STOP/START, a 21610 status callback and a send refused with an opt-out
-error all come here.
+error all come here. An opt-out also returns the person's messages on that
+channel still queued (not yet handed to the provider): the caller withdraws
+them through the router, so they are never sent and their notification moves
+on with the reason ``opted_out``.
 """
 
 from __future__ import annotations
@@ -25,10 +28,16 @@ class Consent:
         self.store = store
         self.settings = settings
 
-    def apply(self, tenant: str, change: ConsentChange, *, dedupe_key: str | None = None) -> None:
+    def apply(
+        self, tenant: str, change: ConsentChange, *, dedupe_key: str | None = None
+    ) -> list[MessageRecord]:
         """An inbound keyword: an opt-in (START) re-enables only the number it came from; an
         opt-out (STOP) disables every number of the person we last sent to there, when we
-        know them, else that number alone."""
+        know them, else that number alone.
+
+        :returns: for an opt-out, the messages still queued to the numbers it disabled
+            (none for a replay, whose ``dedupe_key`` was seen before).
+        """
         if change.action == "opt_in":
             self.store.optouts.set(
                 tenant,
@@ -38,15 +47,22 @@ class Consent:
                 source=change.keyword or "opt_in",
                 dedupe_key=dedupe_key,
             )
-            return
+            return []
         snapshot = self.store.deliveries.recipient_by_address(tenant, change.address)
         source = change.keyword or "opt_out"
-        self._opt_out_person(tenant, change.channel, change.address, snapshot, source, dedupe_key)
+        return self._opt_out_person(
+            tenant, change.channel, change.address, snapshot, source, dedupe_key
+        )
 
-    def opt_out_recipient(self, message: MessageRecord, *, source: str) -> None:
-        """An opt-out reported for a message we sent (a 21610): every number of its recipient."""
+    def opt_out_recipient(self, message: MessageRecord, *, source: str) -> list[MessageRecord]:
+        """An opt-out reported for a message we sent (a 21610): every number of its recipient.
+
+        :returns: the recipient's other messages still queued to those numbers.
+        """
         _, snapshot, _ = self.store.deliveries.notification_of(message.id)
-        self._opt_out_person(message.tenant, message.channel, message.to_address, snapshot, source)
+        return self._opt_out_person(
+            message.tenant, message.channel, message.to_address, snapshot, source
+        )
 
     def _opt_out_person(
         self,
@@ -56,7 +72,7 @@ class Consent:
         snapshot: Mapping[str, Any] | None,
         source: str,
         dedupe_key: str | None = None,
-    ) -> None:
+    ) -> list[MessageRecord]:
         addresses = {address}
         recipient_id = None
         if snapshot is not None:
@@ -64,7 +80,7 @@ class Consent:
             recipient_id = person.id
             region = self.settings.tenant(tenant).sms.default_region
             addresses |= set(phone_numbers(person, region))
-        self.store.optouts.set(
+        changed = self.store.optouts.set(
             tenant,
             channel.value,
             sorted(addresses),
@@ -73,3 +89,4 @@ class Consent:
             recipient_id=recipient_id,
             dedupe_key=dedupe_key,
         )
+        return self.store.deliveries.queued_to(tenant, channel.value, addresses) if changed else []

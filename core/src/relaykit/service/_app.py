@@ -102,9 +102,10 @@ def create_app(
 
     app = Starlette(
         routes=[
+            # first: the busiest route (callbacks), matched before any other is tried
+            Route("/webhooks/{tenant}/{instance}/{kind}", webhooks.handle, methods=["POST"]),
             Route("/healthz", health, methods=["GET"]),
             Route("/openapi.json", openapi, methods=["GET"]),
-            Route("/webhooks/{tenant}/{instance}/{kind}", webhooks.handle, methods=["POST"]),
             Route("/v1/notifications", api.notify, methods=["POST"]),
             Route("/v1/deliveries/{id}", api.delivery, methods=["GET"]),
             Route("/v1/messages", api.messages, methods=["GET"]),

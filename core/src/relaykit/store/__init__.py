@@ -24,6 +24,7 @@ from relaykit.store.records import (
     request_fingerprint,
 )
 from relaykit.store.registry import Inbound, OptOuts, RateBuckets, Senders, TemplateStore, Usage
+from relaykit.store.statuses import ProviderStatuses, StatusReport, StatusResult
 
 __all__ = [
     "AcceptedAttempt",
@@ -34,6 +35,8 @@ __all__ = [
     "NewMessage",
     "SentOutcome",
     "StatusChange",
+    "StatusReport",
+    "StatusResult",
     "Store",
     "request_fingerprint",
 ]
@@ -55,6 +58,7 @@ class Store:
         self.templates = TemplateStore(engine)
         self.inbound = Inbound(engine)
         self.rate_buckets = RateBuckets(engine, self.deliveries.group)
+        self.statuses = ProviderStatuses(self.deliveries.group)
 
     @classmethod
     def open(cls, url: str | None = None, *, data_dir: Path | None = None) -> Store:

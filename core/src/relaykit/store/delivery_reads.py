@@ -145,6 +145,19 @@ class DeliveryReads:
                 .limit(1)
             ).scalar_one_or_none()
 
+    def queued_to(self, tenant: str, channel: str, addresses: Iterable[str]) -> list[MessageRecord]:
+        """``tenant``'s messages on ``channel`` to any of ``addresses`` that the provider does
+        not have yet (``pending`` or ``retrying``): what an opt-out withdraws."""
+        query = select(messages).where(
+            messages.c.tenant == tenant,
+            messages.c.channel == channel,
+            messages.c.to_address.in_(list(addresses)),
+            messages.c.status.in_(CLAIMABLE),
+        )
+        with self.reader.connect() as connection:
+            rows = connection.execute(query).all()
+        return [_message(row, ()) for row in rows]
+
     def past_deadline(self, now: datetime) -> list[str]:
         """Ids of accepted messages whose delivery deadline passed without ``delivered``."""
         with self.reader.connect() as connection:

@@ -1,7 +1,8 @@
-"""Outcomes: what an attempt's result, a provider status or a move to the next step commits.
+"""Outcomes: what an attempt's result or a move to the next step commits.
 
 Every write here goes through the group committer, so concurrent outcomes
-share a transaction.
+share a transaction. A provider's status callback is applied by
+:mod:`relaykit.store.statuses`, batched across concurrent callbacks.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, select, update
+from sqlalchemy import Connection, and_, func, update
 
 from relaykit.results import MessageStatus
 from relaykit.store._sql import insert, insert_if_absent, utcnow
@@ -35,7 +36,6 @@ from relaykit.store.states import (
     LocalStatus,
     NotificationState,
     StatusSource,
-    moves_forward,
     notification_state,
 )
 from relaykit.store.tables import (
@@ -43,7 +43,6 @@ from relaykit.store.tables import (
     callback_receipts,
     messages,
     notifications,
-    status_events,
 )
 
 __all__ = ["Outcomes", "first_time_in"]
@@ -62,97 +61,6 @@ class Outcomes(DeliveryWrites):
         A final failure's fallback is the router's (:meth:`afall_back`).
         """
         await self.group.run(lambda connection: _failed(connection, failed))
-
-    # -- callbacks ------------------------------------------------------------------------------
-    def apply_status(
-        self,
-        tenant: str,
-        instance: str,
-        provider_message_id: str,
-        status: MessageStatus,
-        *,
-        error_code: str | None = None,
-        detail: str | None = None,
-        source: StatusSource = StatusSource.CALLBACK,
-        reference: str | None = None,
-        dedupe_key: str | None = None,
-    ) -> tuple[MessageRecord | None, bool]:
-        """Add a provider status to a message's timeline; apply it only if it moves it forward.
-
-        A late ``sent`` never overwrites ``delivered``; ``failed`` after
-        ``delivered`` is recorded, not applied. A callback that outruns the
-        send's own commit is matched by ``reference`` (our message id).
-        ``dedupe_key`` is recorded in the same transaction: a replay changes
-        nothing, and a failure to apply leaves the key unrecorded for the retry.
-
-        :returns: the message (after the change) and whether its status changed.
-        """
-        now = utcnow()
-        with self.engine.begin() as connection:
-            scope = and_(messages.c.tenant == tenant, messages.c.instance == instance)
-            columns = (
-                messages.c.id,
-                messages.c.status,
-                messages.c.notification_id,
-                messages.c.channel,
-            )
-            row = connection.execute(
-                select(*columns).where(
-                    and_(scope, messages.c.provider_message_id == provider_message_id)
-                )
-            ).one_or_none()
-            if row is None and reference:
-                row = connection.execute(
-                    select(*columns).where(
-                        and_(
-                            scope,
-                            messages.c.id == reference,
-                            messages.c.provider_message_id.is_(None),
-                        )
-                    )
-                ).one_or_none()
-                if row is not None:
-                    connection.execute(
-                        update(messages)
-                        .where(messages.c.id == row.id)
-                        .values(provider_message_id=provider_message_id)
-                    )
-            if row is None:
-                return None, False
-            # Recorded only for a message we know, so a callback that arrives before
-            # its message is committed is applied when Twilio retries it.
-            if dedupe_key is not None and not first_time_in(connection, dedupe_key):
-                return None, False
-            applied = moves_forward(row.status, status)
-            connection.execute(
-                status_events.insert().values(
-                    message_id=row.id,
-                    status=status.value,
-                    source=source,
-                    error_code=error_code,
-                    detail=detail,
-                    applied=applied,
-                    recorded_at=now,
-                )
-            )
-            if applied:
-                values: dict[str, Any] = {"status": status.value, "updated_at": now}
-                if error_code:
-                    values["error_code"] = error_code
-                    values["error_message"] = detail
-                connection.execute(update(messages).where(messages.c.id == row.id).values(**values))
-                if notification_state(status) == NotificationState.DELIVERED:
-                    connection.execute(
-                        MARK_NOTIFICATION,
-                        {
-                            "n_id": row.notification_id,
-                            "state": NotificationState.DELIVERED,
-                            "ch": row.channel,
-                            "now": now,
-                        },
-                    )
-            message_id = row.id
-        return self.message(message_id, timeline=False), applied
 
     async def afall_back(
         self, message: MessageRecord, reason: str, planned: Iterable[NewMessage]
