@@ -14,6 +14,7 @@ from relaykit.store.engine import create_store_engine, default_database_url
 from relaykit.store.migrate import upgrade
 from relaykit.store.records import (
     AcceptedAttempt,
+    Claimed,
     Created,
     DeliveryRecord,
     FailedAttempt,
@@ -27,6 +28,7 @@ from relaykit.store.registry import Inbound, OptOuts, RateBuckets, Senders, Temp
 
 __all__ = [
     "AcceptedAttempt",
+    "Claimed",
     "Created",
     "DeliveryRecord",
     "FailedAttempt",

@@ -9,25 +9,31 @@ writes is :mod:`relaykit.store.outcomes`'.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, delete, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, and_, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from relaykit.store._sql import utcnow
 from relaykit.store._statements import (
-    CLAIM,
     INSERT_ATTEMPT,
     INSERT_MESSAGE,
     INSERT_NOTIFICATION,
     INSERT_STATUS,
     MARK_REDRIVEN,
 )
-from relaykit.store.delivery_reads import DeliveryReads
+from relaykit.store.delivery_reads import DeliveryReads, _message
 from relaykit.store.group_commit import GroupCommitter, Rows
-from relaykit.store.records import Created, MessageRecord, NewMessage, StatusChange, new_id
+from relaykit.store.records import (
+    Claimed,
+    Created,
+    MessageRecord,
+    NewMessage,
+    StatusChange,
+    new_id,
+)
 from relaykit.store.states import (
     CLAIMABLE,
     REDRIVABLE,
@@ -138,52 +144,47 @@ class Outbox(DeliveryWrites):
 
         :returns: the attempt number, or ``None`` when the message is not claimable.
         """
-        with self.engine.begin() as connection:
-            return self._claim(connection, message_id, utcnow())
+        claimed = self.claim_ids([message_id])
+        return claimed[0].attempt if claimed else None
 
-    def claim_due(self, limit: int, now: datetime | None = None) -> list[tuple[str, int]]:
-        """Claim up to ``limit`` messages whose next attempt is due, oldest first.
+    def claim_ids(self, message_ids: Sequence[str]) -> list[Claimed]:
+        """Claim those of ``message_ids`` that are ``pending`` or ``retrying``, due or not
+        (the inline path: a fallback's next messages, a retry it waited for), in one
+        ``UPDATE … RETURNING`` and one ``executemany`` of attempts."""
+        if not message_ids:
+            return []
+        with self.engine.begin() as connection:
+            return _claim(connection, messages.c.id.in_(list(message_ids)), utcnow()).commit_now(
+                connection
+            )
+
+    def claim_due(self, limit: int, now: datetime | None = None) -> list[Claimed]:
+        """Claim up to ``limit`` messages whose next attempt is due, oldest first: one
+        ``UPDATE … WHERE id IN (SELECT … LIMIT n) RETURNING`` and one ``executemany`` of
+        attempts, whatever ``limit`` is.
 
         On PostgreSQL the candidates are locked with ``FOR UPDATE SKIP LOCKED``
         (PITFALLS 20), so concurrent workers never claim one message twice; on
         SQLite the ``BEGIN IMMEDIATE`` transaction serialises claims.
-        """
-        now = now or utcnow()
-        query = (
-            select(messages.c.id)
-            .where(
-                and_(
-                    messages.c.status.in_(CLAIMABLE),
-                    messages.c.next_attempt_at <= now,
-                )
-            )
-            .order_by(messages.c.next_attempt_at)
-            .limit(limit)
-        )
-        claimed = []
-        with self.engine.begin() as connection:
-            if connection.dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            for row in connection.execute(query).all():
-                number = self._claim(connection, row.id, now)
-                if number is not None:
-                    claimed.append((row.id, number))
-        return claimed
 
-    def _claim(self, connection: Any, message_id: str, now: datetime) -> int | None:
-        number = connection.execute(CLAIM, {"m_id": message_id, "now": now}).scalar_one_or_none()
-        if number is None:
-            return None
-        connection.execute(
-            INSERT_ATTEMPT,
-            {
-                "message_id": message_id,
-                "number": number,
-                "state": AttemptState.IN_FLIGHT,
-                "started_at": now,
-            },
+        :returns: the claimed messages as the claim left them, so nothing is read back.
+        """
+        if limit <= 0:
+            return []
+        now = now or utcnow()
+        with self.engine.begin() as connection:
+            return _claim(connection, _due(connection, limit, now), now).commit_now(connection)
+
+    async def aclaim_due(self, limit: int, now: datetime | None = None) -> list[Claimed]:
+        """:meth:`claim_due` through the group committer (``relaykit worker``, ``serve``):
+        the claim shares its transaction with concurrent outcomes, and its attempts are
+        inserted with theirs."""
+        if limit <= 0:
+            return []
+        at = now or utcnow()
+        return await self.group.run_then(
+            lambda connection: _claim(connection, _due(connection, limit, at), at)
         )
-        return int(number)
 
     def abandon(self, message_id: str, attempt: int, *, retry_at: datetime) -> bool:
         """Give up on a dead in-flight attempt and make its message due again at ``retry_at``."""
@@ -397,3 +398,57 @@ def message_rows(
         ),
     )
     return record, rows
+
+
+class _Claim(Rows[list[Claimed]]):
+    """The attempts a claim inserts, as rows (grouped by the group committer), and the
+    claimed messages once they are committed."""
+
+    def commit_now(self, connection: Connection) -> list[Claimed]:
+        """Insert the attempts on ``connection`` with one ``executemany``; the claimed."""
+        if self.rows:
+            connection.execute(INSERT_ATTEMPT, [parameters for _, parameters in self.rows])
+        return self.result
+
+
+def _due(connection: Connection, limit: int, now: datetime) -> ColumnElement[bool]:
+    """The ids of up to ``limit`` due messages, oldest first; locked, skipping locked ones,
+    on PostgreSQL."""
+    query = (
+        select(messages.c.id)
+        .where(messages.c.status.in_(CLAIMABLE), messages.c.next_attempt_at <= now)
+        .order_by(messages.c.next_attempt_at)
+        .limit(limit)
+    )
+    if connection.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return messages.c.id.in_(query)
+
+
+def _claim(connection: Connection, chosen: ColumnElement[bool], now: datetime) -> _Claim:
+    """Claim the ``chosen`` messages that are still claimable: one ``UPDATE … RETURNING``
+    now; the in-flight attempts as rows."""
+    rows = connection.execute(
+        update(messages)
+        .where(chosen, messages.c.status.in_(CLAIMABLE))
+        .values(
+            attempt_count=messages.c.attempt_count + 1,
+            status=LocalStatus.SUBMITTING,
+            updated_at=now,
+        )
+        .returning(*messages.c)
+    ).all()
+    claimed = [Claimed(_message(row, ()), row.attempt_count) for row in rows]
+    attempt_rows: list[tuple[Any, dict[str, Any]]] = [
+        (
+            INSERT_ATTEMPT,
+            {
+                "message_id": c.message.id,
+                "number": c.attempt,
+                "state": AttemptState.IN_FLIGHT,
+                "started_at": now,
+            },
+        )
+        for c in claimed
+    ]
+    return _Claim(attempt_rows, claimed)

@@ -1,0 +1,117 @@
+"""The unit of work: deliver these claimed messages.
+
+Everything that sends runs it - ``notify`` inline, ``serve``'s due sweep,
+``relaykit worker``, the deadline sweep, and the bulk path and task queues
+built on it - on messages already claimed (``submitting``, the attempt
+committed in flight), as :meth:`Outbox.claim_due
+<relaykit.store.outbox.Outbox.claim_due>` or the inline create returns them.
+Each message gets one attempt (:class:`~relaykit.delivery.dispatcher.Dispatcher`),
+at most ``concurrency`` at a time; the outcomes of concurrent attempts share
+the group committer's transactions; a final failure moves on through the
+router in the transaction that records it. What happened comes back as a
+:class:`~relaykit.delivery.batch.BatchResult`, per message and counted: a
+caller reports progress, or sends what it made pending, from it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from relaykit.delivery.batch import AttemptResult, BatchResult, Deferred, MovedOn, Retry
+from relaykit.delivery.dispatcher import Dispatcher, utcnow
+from relaykit.logs import get_logger
+from relaykit.store import Claimed, Store
+
+__all__ = ["DEFAULT_CONCURRENCY", "DeliverMessages"]
+
+log = get_logger("relaykit.delivery")
+
+#: Provider calls in flight at once per batch, unless the caller says otherwise.
+DEFAULT_CONCURRENCY = 32
+
+
+class DeliverMessages:
+    """Delivers batches of claimed messages: one attempt each (:meth:`run`), or inline until
+    settled (:meth:`deliver_now`).
+
+    :param concurrency: provider calls in flight at once within one batch.
+    :param inline_wait: :meth:`deliver_now` waits for a retry this long at most; a
+        later one stays due in the store for ``relaykit worker`` or ``serve``.
+    """
+
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        store: Store,
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        inline_wait: float = 30.0,
+    ) -> None:
+        self.dispatcher = dispatcher
+        self.store = store
+        self.concurrency = concurrency
+        self.inline_wait = inline_wait
+
+    async def run(self, batch: Sequence[Claimed]) -> BatchResult:
+        """Send each claimed message once and commit its outcome; returns one result each.
+
+        Retries stay due in the store and fallbacks' next messages pending (both in
+        the result): the caller sends them, or leaves them to the next claim.
+
+        :raises Exception: the first unexpected error of an attempt, once every other
+            attempt of the batch has committed its outcome; the failed attempt stays
+            in flight until recovery settles it.
+        """
+        if len(batch) == 1:
+            return BatchResult((await self.dispatcher.attempt(batch[0]),))
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def one(claimed: Claimed) -> AttemptResult:
+            async with gate:
+                return await self.dispatcher.attempt(claimed)
+
+        outcomes = await asyncio.gather(*(one(c) for c in batch), return_exceptions=True)
+        results: list[AttemptResult] = []
+        errors: list[BaseException] = []
+        for claimed, outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                log.error("attempt_crashed", message=claimed.message.id, error=repr(outcome))
+                errors.append(outcome)
+            else:
+                results.append(outcome)
+        if errors:
+            raise errors[0]
+        return BatchResult(tuple(results))
+
+    async def deliver_now(
+        self, batch: Sequence[Claimed], wait_until: datetime | None = None
+    ) -> BatchResult:
+        """Send inline: :meth:`run`, then each fallback's next messages, and each retry due
+        before ``wait_until`` (default: ``inline_wait`` from now) once it is due, until
+        every message is settled or waits longer; returns every attempt's result."""
+        wait_until = wait_until or utcnow() + timedelta(seconds=self.inline_wait)
+        first = await self.run(batch)
+        then = await asyncio.gather(*(self._follow(r, wait_until) for r in first.results))
+        return BatchResult.of([first, *then])
+
+    async def _follow(self, result: AttemptResult, wait_until: datetime) -> BatchResult:
+        if self.dispatcher.stopping:
+            return BatchResult()
+        if isinstance(result, MovedOn) and result.next_messages:
+            return await self.deliver_now(self.claim(result.next_messages), wait_until)
+        if isinstance(result, Retry | Deferred) and result.at <= wait_until:
+            await asyncio.sleep(max(0.0, (result.at - utcnow()).total_seconds()))
+            return await self.deliver_now(self.claim([result.message_id]), wait_until)
+        return BatchResult()
+
+    def claim(self, message_ids: Sequence[str]) -> list[Claimed]:
+        """Claim these messages' next attempts here (one statement); none once stopping."""
+        return [] if self.dispatcher.stopping else self.store.deliveries.claim_ids(message_ids)
+
+    async def claim_due(self, limit: int) -> list[Claimed]:
+        """Claim up to ``limit`` due messages (one statement); none once stopping."""
+        if self.dispatcher.stopping:
+            return []
+        return await self.store.deliveries.aclaim_due(limit)
