@@ -93,18 +93,21 @@ class DeliverMessages:
         every message is settled or waits longer; returns every attempt's result."""
         wait_until = wait_until or utcnow() + timedelta(seconds=self.inline_wait)
         first = await self.run(batch)
-        then = await asyncio.gather(*(self._follow(r, wait_until) for r in first.results))
+        if self.dispatcher.stopping:
+            return first
+        follow = [r for r in first.results if _continues(r, wait_until)]
+        if not follow:  # the common case: every message settled at once
+            return first
+        then = await asyncio.gather(*(self._follow(r, wait_until) for r in follow))
         return BatchResult.of([first, *then])
 
     async def _follow(self, result: AttemptResult, wait_until: datetime) -> BatchResult:
-        if self.dispatcher.stopping:
-            return BatchResult()
-        if isinstance(result, MovedOn) and result.next_messages:
+        """The next messages of a fallback, or the retry of a message once it is due."""
+        if isinstance(result, MovedOn):
             return await self.deliver_now(self.claim(result.next_messages), wait_until)
-        if isinstance(result, Retry | Deferred) and result.at <= wait_until:
-            await asyncio.sleep(max(0.0, (result.at - utcnow()).total_seconds()))
-            return await self.deliver_now(self.claim([result.message_id]), wait_until)
-        return BatchResult()
+        assert isinstance(result, Retry | Deferred)
+        await asyncio.sleep(max(0.0, (result.at - utcnow()).total_seconds()))
+        return await self.deliver_now(self.claim([result.message_id]), wait_until)
 
     def claim(self, message_ids: Sequence[str]) -> list[Claimed]:
         """Claim these messages' next attempts here (one statement); none once stopping."""
@@ -115,3 +118,11 @@ class DeliverMessages:
         if self.dispatcher.stopping:
             return []
         return await self.store.deliveries.aclaim_due(limit)
+
+
+def _continues(result: AttemptResult, wait_until: datetime) -> bool:
+    """Whether the inline path goes on after ``result``: a fallback's next messages to
+    send, or a retry due before ``wait_until``."""
+    if isinstance(result, MovedOn):
+        return bool(result.next_messages)
+    return isinstance(result, Retry | Deferred) and result.at <= wait_until
