@@ -13,8 +13,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, and_, delete, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    delete,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import BindParameter
 
 from relaykit.store._sql import utcnow
 from relaykit.store._statements import (
@@ -154,9 +165,8 @@ class Outbox(DeliveryWrites):
         if not message_ids:
             return []
         with self.engine.begin() as connection:
-            return _claim(connection, messages.c.id.in_(list(message_ids)), utcnow()).commit_now(
-                connection
-            )
+            claim = _claim(connection, CLAIM_IDS, {"ids": list(message_ids)}, utcnow())
+            return claim.commit_now(connection)
 
     def claim_due(self, limit: int, now: datetime | None = None) -> list[Claimed]:
         """Claim up to ``limit`` messages whose next attempt is due, oldest first: one
@@ -173,7 +183,8 @@ class Outbox(DeliveryWrites):
             return []
         now = now or utcnow()
         with self.engine.begin() as connection:
-            return _claim(connection, _due(connection, limit, now), now).commit_now(connection)
+            claim = _claim(connection, _due_statement(connection), {"n": limit}, now)
+            return claim.commit_now(connection)
 
     async def aclaim_due(self, limit: int, now: datetime | None = None) -> list[Claimed]:
         """:meth:`claim_due` through the group committer (``relaykit worker``, ``serve``):
@@ -183,7 +194,7 @@ class Outbox(DeliveryWrites):
             return []
         at = now or utcnow()
         return await self.group.run_then(
-            lambda connection: _claim(connection, _due(connection, limit, at), at)
+            lambda connection: _claim(connection, _due_statement(connection), {"n": limit}, at)
         )
 
     def abandon(self, message_id: str, attempt: int, *, retry_at: datetime) -> bool:
@@ -411,33 +422,64 @@ class _Claim(Rows[list[Claimed]]):
         return self.result
 
 
-def _due(connection: Connection, limit: int, now: datetime) -> ColumnElement[bool]:
-    """The ids of up to ``limit`` due messages, oldest first; locked, skipping locked ones,
-    on PostgreSQL."""
-    query = (
-        select(messages.c.id)
-        .where(messages.c.status.in_(CLAIMABLE), messages.c.next_attempt_at <= now)
+def _due(postgresql: bool) -> ColumnElement[bool]:
+    """``id IN`` the ids of up to ``:n`` messages due at ``:now``, oldest first; locked,
+    skipping locked ones, on PostgreSQL."""
+    now: BindParameter[datetime] = bindparam("now")
+    limit: BindParameter[int] = bindparam("n")
+    if postgresql:
+        query = (
+            select(messages.c.id)
+            .where(messages.c.status.in_(CLAIMABLE), messages.c.next_attempt_at <= now)
+            .order_by(messages.c.next_attempt_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return messages.c.id.in_(query)
+    # SQLite reads the (status, next_attempt_at) index in order for one status only: for
+    # ``status IN (…)`` it sorts every due message, per claim. The oldest ``n`` of each
+    # status, merged, are the same messages at a cost that does not grow with the backlog.
+    oldest = [
+        select(messages.c.id, messages.c.next_attempt_at)
+        .where(messages.c.status == status, messages.c.next_attempt_at <= now)
         .order_by(messages.c.next_attempt_at)
         .limit(limit)
-    )
-    if connection.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    return messages.c.id.in_(query)
+        .subquery()
+        for status in CLAIMABLE
+    ]
+    both = union_all(*(select(part.c.id, part.c.next_attempt_at) for part in oldest)).subquery()
+    return messages.c.id.in_(select(both.c.id).order_by(both.c.next_attempt_at).limit(limit))
 
 
-def _claim(connection: Connection, chosen: ColumnElement[bool], now: datetime) -> _Claim:
-    """Claim the ``chosen`` messages that are still claimable: one ``UPDATE … RETURNING``
-    now; the in-flight attempts as rows."""
-    rows = connection.execute(
+def _due_statement(connection: Connection) -> Any:
+    return CLAIM_DUE["postgresql" if connection.dialect.name == "postgresql" else "sqlite"]
+
+
+def _claiming(chosen: ColumnElement[bool]) -> Any:
+    """Claim the ``chosen`` messages that are still claimable, returning them as claimed."""
+    return (
         update(messages)
         .where(chosen, messages.c.status.in_(CLAIMABLE))
         .values(
             attempt_count=messages.c.attempt_count + 1,
             status=LocalStatus.SUBMITTING,
-            updated_at=now,
+            updated_at=bindparam("now"),
         )
         .returning(*messages.c)
-    ).all()
+    )
+
+
+#: the claim statements, built once: of given ids (``:ids``), and of due messages per dialect
+CLAIM_IDS = _claiming(messages.c.id.in_(bindparam("ids", expanding=True)))
+CLAIM_DUE = {name: _claiming(_due(name == "postgresql")) for name in ("sqlite", "postgresql")}
+
+
+def _claim(
+    connection: Connection, statement: Any, parameters: dict[str, Any], now: datetime
+) -> _Claim:
+    """Run a claim ``statement``: one ``UPDATE … RETURNING`` now; the in-flight attempts
+    as rows."""
+    rows = connection.execute(statement, {**parameters, "now": now}).all()
     claimed = [Claimed(_message(row, ()), row.attempt_count) for row in rows]
     attempt_rows: list[tuple[Any, dict[str, Any]]] = [
         (
