@@ -16,7 +16,7 @@ caller reports progress, or sends what it made pending, from it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta
 
 from relaykit.delivery.batch import AttemptResult, BatchResult, Deferred, MovedOn, Retry
@@ -64,26 +64,39 @@ class DeliverMessages:
             attempt of the batch has committed its outcome; the failed attempt stays
             in flight until recovery settles it.
         """
-        if len(batch) == 1:
+        if len(batch) == 1:  # the inline path: no task to schedule
             return BatchResult((await self.dispatcher.attempt(batch[0]),))
+        return BatchResult(tuple([result async for result in self.stream(batch)]))
+
+    async def stream(self, batch: Sequence[Claimed]) -> AsyncIterator[AttemptResult]:
+        """:meth:`run`, yielding each message's result as soon as its outcome is committed
+        (progress reports; a worker refilling its free slots).
+
+        :raises Exception: as :meth:`run`, after the last result.
+        """
         gate = asyncio.Semaphore(self.concurrency)
 
-        async def one(claimed: Claimed) -> AttemptResult:
+        async def one(claimed: Claimed) -> AttemptResult | Exception:
             async with gate:
-                return await self.dispatcher.attempt(claimed)
+                try:
+                    return await self.dispatcher.attempt(claimed)
+                except Exception as exc:  # reported after the others' results
+                    log.error("attempt_crashed", message=claimed.message.id, error=repr(exc))
+                    return exc
 
-        outcomes = await asyncio.gather(*(one(c) for c in batch), return_exceptions=True)
-        results: list[AttemptResult] = []
-        errors: list[BaseException] = []
-        for claimed, outcome in zip(batch, outcomes, strict=True):
-            if isinstance(outcome, BaseException):
-                log.error("attempt_crashed", message=claimed.message.id, error=repr(outcome))
-                errors.append(outcome)
-            else:
-                results.append(outcome)
+        tasks = [asyncio.ensure_future(one(claimed)) for claimed in batch]
+        errors: list[Exception] = []
+        try:
+            for done in asyncio.as_completed(tasks):
+                result = await done
+                if isinstance(result, Exception):
+                    errors.append(result)
+                else:
+                    yield result
+        finally:  # a consumer that stops early still gets every outcome committed
+            await asyncio.gather(*tasks, return_exceptions=True)
         if errors:
             raise errors[0]
-        return BatchResult(tuple(results))
 
     async def deliver_now(
         self, batch: Sequence[Claimed], wait_until: datetime | None = None

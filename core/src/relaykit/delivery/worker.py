@@ -83,6 +83,8 @@ class Worker:
         self.stats = WorkerStats()
         self._stop = asyncio.Event()
         self._in_flight = 0
+        #: set whenever an attempt's outcome is committed: a slot to claim for
+        self._freed = asyncio.Event()
 
     def stop(self) -> None:
         """Finish the attempts in flight, claim nothing more, and return from :meth:`run`."""
@@ -95,6 +97,7 @@ class Worker:
             last_housekeeping = last_deadlines = asyncio.get_running_loop().time()
             running: set[asyncio.Task[None]] = set()
             while not self._stop.is_set():
+                self._freed.clear()
                 free = self.concurrency - self._in_flight
                 claimed = await self.relay.unit.claim_due(free) if free > 0 else []
                 if claimed:
@@ -118,13 +121,19 @@ class Worker:
         return self.stats
 
     async def _deliver(self, batch: list[Claimed]) -> None:
+        """Deliver a claimed batch, freeing a slot as each message's outcome is committed."""
         self.stats.attempts += len(batch)
+        left = len(batch)
         try:
-            await self.relay.unit.run(batch)
+            async for _ in self.relay.unit.stream(batch):
+                left -= 1
+                self._in_flight -= 1
+                self._freed.set()
         except Exception:  # one message must never stop the worker (the unit logged it)
             log.exception("batch_crashed", messages=len(batch))
         finally:
-            self._in_flight -= len(batch)
+            self._in_flight -= left
+            self._freed.set()
 
     async def _idle(self) -> bool:
         """Nothing due and no attempt in flight anywhere.
@@ -143,13 +152,10 @@ class Worker:
         return False
 
     async def _wait(self, running: set[asyncio.Task[None]]) -> None:
-        if running:
-            await asyncio.wait(
-                running, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED
-            )
-        else:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self.poll_interval)
+        """Until a slot is freed (a message's outcome committed), a stop, or the poll interval."""
+        wake = self._freed if running else self._stop
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), self.poll_interval)
 
     # -- housekeeping ---------------------------------------------------------------------------
 
