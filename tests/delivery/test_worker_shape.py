@@ -1,5 +1,5 @@
-"""The shape of the worker path: a claim is a bounded number of statements, whatever the
-batch size, and a final failure moves on in the transaction that records it.
+"""The shape of the worker path: a batch is sent once each and counted, and a final failure
+moves on in the transaction that records it (claims: ``test_claims``).
 
 Not timed: counted with SQLAlchemy engine events on the real stack (the Twilio
 sandbox, the SDK, a SQLite file), as in ``test_notify_shape``.
@@ -11,10 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import pytest
 from sqlalchemy import Engine, event
 
-from relaykit.store.states import LocalStatus
 from tests.delivery.conftest import SCHOOL_DATA, TENANT, MakeStack, Stack, phone, student
 
 EVENT = "attendance_absence"
@@ -58,24 +56,6 @@ async def queued(stack: Stack, count: int, number: str = "+15005550010") -> list
     person = student(phone(number, verified="2025-01-01"))
     records = [await stack.relay.anotify(TENANT, EVENT, person, SCHOOL_DATA) for _ in range(count)]
     return [r.messages[0].id for r in records]
-
-
-@pytest.mark.parametrize("count", [1, 25])
-async def test_claiming_a_batch_of_due_messages_is_one_update_and_one_insert(
-    make_stack: MakeStack, count: int
-) -> None:
-    stack = await make_stack(inline=False)
-    ids = await queued(stack, count)
-
-    with counted(stack.relay.store.engine) as statements:
-        claimed = await stack.relay.store.deliveries.aclaim_due(100)
-
-    work = [s for s in statements if not s.startswith(("BEGIN", "COMMIT"))]
-    assert [s.split()[0] for s in work] == ["UPDATE", "INSERT"], work
-    assert sum(s.startswith("BEGIN") for s in statements) == 1
-    assert sorted(c.message.id for c in claimed) == sorted(ids)
-    assert {(c.attempt, c.message.status) for c in claimed} == {(1, LocalStatus.SUBMITTING)}
-    assert await stack.relay.store.deliveries.aclaim_due(100) == []  # claimed once
 
 
 async def test_a_batch_is_sent_once_each_and_counted_for_progress(make_stack: MakeStack) -> None:

@@ -170,8 +170,8 @@ class Outbox(DeliveryWrites):
 
     def claim_due(self, limit: int, now: datetime | None = None) -> list[Claimed]:
         """Claim up to ``limit`` messages whose next attempt is due, oldest first: one
-        ``UPDATE … WHERE id IN (SELECT … LIMIT n) RETURNING`` and one ``executemany`` of
-        attempts, whatever ``limit`` is.
+        ``UPDATE … RETURNING`` of the oldest ``limit`` and one ``executemany`` of attempts,
+        whatever ``limit`` is.
 
         On PostgreSQL the candidates are locked with ``FOR UPDATE SKIP LOCKED``
         (PITFALLS 20), so concurrent workers never claim one message twice; on
@@ -423,19 +423,22 @@ class _Claim(Rows[list[Claimed]]):
 
 
 def _due(postgresql: bool) -> ColumnElement[bool]:
-    """``id IN`` the ids of up to ``:n`` messages due at ``:now``, oldest first; locked,
+    """Which messages a due claim takes: up to ``:n`` due at ``:now``, oldest first; locked,
     skipping locked ones, on PostgreSQL."""
     now: BindParameter[datetime] = bindparam("now")
     limit: BindParameter[int] = bindparam("n")
     if postgresql:
-        query = (
+        # A materialised CTE: the locking SELECT runs once, whatever plan the UPDATE gets.
+        due = (
             select(messages.c.id)
             .where(messages.c.status.in_(CLAIMABLE), messages.c.next_attempt_at <= now)
             .order_by(messages.c.next_attempt_at)
             .limit(limit)
             .with_for_update(skip_locked=True)
+            .cte("due")
+            .prefix_with("MATERIALIZED")
         )
-        return messages.c.id.in_(query)
+        return messages.c.id == due.c.id
     # SQLite reads the (status, next_attempt_at) index in order for one status only: for
     # ``status IN (…)`` it sorts every due message, per claim. The oldest ``n`` of each
     # status, merged, are the same messages at a cost that does not grow with the backlog.
