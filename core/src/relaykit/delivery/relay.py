@@ -307,7 +307,7 @@ class Relay:
     async def _continue(self, pending: list[str]) -> None:
         """Send messages a fallback made pending (inline), or leave them to the worker."""
         if self.inline and pending:
-            await self.unit.deliver_now(self.unit.claim(pending))
+            await self.unit.deliver_now(await self.unit.claim(pending))
 
     # -- plumbing -------------------------------------------------------------------------------
 

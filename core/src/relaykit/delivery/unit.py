@@ -117,14 +117,16 @@ class DeliverMessages:
     async def _follow(self, result: AttemptResult, wait_until: datetime) -> BatchResult:
         """The next messages of a fallback, or the retry of a message once it is due."""
         if isinstance(result, MovedOn):
-            return await self.deliver_now(self.claim(result.next_messages), wait_until)
+            return await self.deliver_now(await self.claim(result.next_messages), wait_until)
         assert isinstance(result, Retry | Deferred)
         await asyncio.sleep(max(0.0, (result.at - utcnow()).total_seconds()))
-        return await self.deliver_now(self.claim([result.message_id]), wait_until)
+        return await self.deliver_now(await self.claim([result.message_id]), wait_until)
 
-    def claim(self, message_ids: Sequence[str]) -> list[Claimed]:
+    async def claim(self, message_ids: Sequence[str]) -> list[Claimed]:
         """Claim these messages' next attempts here (one statement); none once stopping."""
-        return [] if self.dispatcher.stopping else self.store.deliveries.claim_ids(message_ids)
+        if self.dispatcher.stopping:
+            return []
+        return await self.store.deliveries.aclaim_ids(message_ids)
 
     async def claim_due(self, limit: int) -> list[Claimed]:
         """Claim up to ``limit`` due messages (one statement); none once stopping."""

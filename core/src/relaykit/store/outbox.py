@@ -168,6 +168,15 @@ class Outbox(DeliveryWrites):
             claim = _claim(connection, CLAIM_IDS, {"ids": list(message_ids)}, utcnow())
             return claim.commit_now(connection)
 
+    async def aclaim_ids(self, message_ids: Sequence[str]) -> list[Claimed]:
+        """:meth:`claim_ids` through the group committer, with concurrent writes."""
+        if not message_ids:
+            return []
+        ids = list(message_ids)
+        return await self.group.run_then(
+            lambda connection: _claim(connection, CLAIM_IDS, {"ids": ids}, utcnow())
+        )
+
     def claim_due(self, limit: int, now: datetime | None = None) -> list[Claimed]:
         """Claim up to ``limit`` messages whose next attempt is due, oldest first: one
         ``UPDATE … RETURNING`` of the oldest ``limit`` and one ``executemany`` of attempts,
