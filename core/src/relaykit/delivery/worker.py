@@ -89,6 +89,7 @@ class Worker:
     def stop(self) -> None:
         """Finish the attempts in flight, claim nothing more, and return from :meth:`run`."""
         self._stop.set()
+        self._freed.set()  # wake the loop now, not at the next poll
 
     async def run(self, *, until_idle: bool = False) -> WorkerStats:
         """Work until :meth:`stop` (or, with ``until_idle``, until nothing is due or in flight)."""
