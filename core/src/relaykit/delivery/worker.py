@@ -83,6 +83,7 @@ class Worker:
         self.stats = WorkerStats()
         self._stop = asyncio.Event()
         self._in_flight = 0
+        self._refill_at = max(1, concurrency // 4)
         #: set whenever an attempt's outcome is committed: a slot to claim for
         self._freed = asyncio.Event()
 
@@ -100,7 +101,9 @@ class Worker:
             while not self._stop.is_set():
                 self._freed.clear()
                 free = self.concurrency - self._in_flight
-                claimed = await self.relay.unit.claim_due(free) if free > 0 else []
+                # refill in batches: a claim per freed slot would cost a transaction each
+                refill = free >= self._refill_at or (free > 0 and not self._in_flight)
+                claimed = await self.relay.unit.claim_due(free) if refill else []
                 if claimed:
                     self._in_flight += len(claimed)
                     task = asyncio.create_task(self._deliver(claimed))
