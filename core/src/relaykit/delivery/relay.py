@@ -284,6 +284,8 @@ class Relay:
     async def send_due(self, limit: int = 32) -> int:
         """One attempt for each message whose (re)try is due: what inline ``notify`` left
         in the store (``serve`` runs this; a worker does the same in queued mode)."""
+        if self.dispatcher.stopping:
+            return 0
         claimed = await self.unit.claim_due(limit)
         await self.unit.run(claimed)
         return len(claimed)

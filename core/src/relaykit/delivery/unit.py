@@ -129,9 +129,9 @@ class DeliverMessages:
         return await self.store.deliveries.aclaim_ids(message_ids)
 
     async def claim_due(self, limit: int) -> list[Claimed]:
-        """Claim up to ``limit`` due messages (one statement); none once stopping."""
-        if self.dispatcher.stopping:
-            return []
+        """Claim up to ``limit`` due messages (one statement). Whoever drives the claims
+        decides when to stop: ``serve`` when its dispatcher stops starting, a worker on
+        its own stop."""
         return await self.store.deliveries.aclaim_due(limit)
 
 
