@@ -18,10 +18,10 @@ async def test_a_deadline_passing_during_the_send_and_then_a_permanent_error_mov
     routes = {"default": {"steps": [sms, email], "deadline_seconds": 30}}
     stack = await make_stack({"routes": routes}, inline=False)
     record = await stack.relay.anotify(TENANT, EVENT, student(phone(REFUSED)), SCHOOL_DATA)
-    [(message_id, number)] = stack.relay.store.deliveries.claim_due(1)  # the send starts
+    claimed = stack.relay.store.deliveries.claim_due(1)  # the send starts
 
     moved = await stack.relay.sweep_deadlines(datetime.now(UTC) + timedelta(minutes=1))
-    result = await stack.relay.dispatcher.attempt(message_id, number)  # 21614 comes back
+    result = await stack.relay.unit.run(claimed)  # 21614 comes back
 
     after = stack.relay.delivery(record.id)
     assert moved == 1 and result.next_messages == []

@@ -17,9 +17,8 @@ async def test_a_late_reconcile_result_never_moves_a_delivered_notification_back
     """A worker dies after Twilio took the message; its callbacks say delivered before recovery."""
     stack = await make_stack(inline=False)
     record = await stack.relay.anotify(TENANT, EVENT, student(phone("+15005552300")), SCHOOL_DATA)
-    [(message_id, _)] = stack.relay.store.deliveries.claim_due(1)
-    message = stack.relay.store.deliveries.message(message_id)
-    assert message is not None
+    [claimed] = stack.relay.store.deliveries.claim_due(1)
+    message = claimed.message
     # the dead worker's provider call: it reached Twilio, its outcome was never committed
     await stack.relay.host.send(
         f"{TENANT}/sms",

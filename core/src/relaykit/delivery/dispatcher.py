@@ -1,21 +1,21 @@
-"""Sending one message: one provider attempt, its outcome, and what comes next.
+"""One provider attempt of a claimed message: the call, its outcome, and what comes next.
 
-"Deliver message N" is the unit of work. It is idempotent - an attempt is
-claimed atomically from ``pending``/``retrying`` and committed in flight
-before the provider call, its outcome committed after (PITFALLS 21: no lock or
-transaction is held across the call) - so the inline path, a worker or a task
-queue can run it, and running it twice sends once.
+An attempt runs on a message already claimed (``submitting``, its attempt
+committed in flight) and commits its outcome after the call (PITFALLS 21: no
+lock or transaction is held across the call); a final failure is committed
+with the move to the next step. Claiming is atomic, so an attempt runs once
+per claim. Batches of attempts are :class:`~relaykit.delivery.unit.DeliverMessages`'.
 """
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from relaykit.connectors import SupportsReconcile
+from relaykit.delivery.batch import Accepted, AttemptResult, Deferred, MovedOn, Retry, Unknown
 from relaykit.delivery.consent import Consent
 from relaykit.delivery.health import InstanceHealth
 from relaykit.delivery.planner import month_of
@@ -35,10 +35,17 @@ from relaykit.host import ConnectorHost
 from relaykit.logs import get_logger
 from relaykit.results import Channel, OutboundMessage, SendReceipt
 from relaykit.settings import DEFAULT_RETRY_FOR_SECONDS, DeliverySettings
-from relaykit.store import AcceptedAttempt, FailedAttempt, MessageRecord, StatusChange, Store
+from relaykit.store import (
+    AcceptedAttempt,
+    Claimed,
+    FailedAttempt,
+    MessageRecord,
+    StatusChange,
+    Store,
+)
 from relaykit.store.states import StatusSource
 
-__all__ = ["AttemptResult", "Dispatcher", "RetryPolicy", "utcnow"]
+__all__ = ["Dispatcher", "RetryPolicy", "utcnow"]
 
 log = get_logger("relaykit.dispatch")
 
@@ -96,22 +103,6 @@ class RetryPolicy:
         return self.retry_for.get(channel, DEFAULT_RETRY_FOR_SECONDS[channel])
 
 
-@dataclass(frozen=True)
-class AttemptResult:
-    """What one attempt led to.
-
-    :ivar retry_at: set when the message waits for another attempt.
-    :ivar next_messages: messages of later steps now pending (a fallback).
-    :ivar settled: after a send whose status was applied, the message as now stored
-        (its timeline too when the attempt was given the message with its timeline).
-    """
-
-    sent: bool = False
-    retry_at: datetime | None = None
-    next_messages: list[str] = field(default_factory=list)
-    settled: MessageRecord | None = None
-
-
 class Dispatcher:
     """Attempts, outcomes and fallbacks, shared by the inline path and the worker."""
 
@@ -151,27 +142,19 @@ class Dispatcher:
 
     # -- one attempt ----------------------------------------------------------------------------
 
-    async def attempt(
-        self, message_id: str, number: int, message: MessageRecord | None = None
-    ) -> AttemptResult:
+    async def attempt(self, claimed: Claimed) -> AttemptResult:
         """Call the provider once for a claimed message and commit the outcome.
 
-        :param message: the claimed message as committed, when the caller has it
-            (the inline path); otherwise it is read from the store.
+        A final failure is committed with its move to the next step, in one
+        transaction (:meth:`Router.move_on <relaykit.delivery.router.Router.move_on>`).
         """
         self._running += 1
         try:
-            return await self._attempt(message_id, number, message)
+            return await self._attempt(claimed.message, claimed.attempt)
         finally:
             self._running -= 1
 
-    async def _attempt(
-        self, message_id: str, number: int, message: MessageRecord | None
-    ) -> AttemptResult:
-        if message is None:
-            message = self.store.deliveries.message(message_id, timeline=False)
-        if message is None:
-            return AttemptResult()
+    async def _attempt(self, message: MessageRecord, number: int) -> AttemptResult:
         label = f"{message.tenant}/{message.instance}"
         outbound = message.outbound()
         started = utcnow()
@@ -184,60 +167,22 @@ class Dispatcher:
                 # "Could not tell" is not "not sent": the attempt stays in flight, and
                 # recovery asks again once it is stale (see recover).
                 log.warning("send_outcome_unknown", message_id=message.id, error=str(lookup))
-                return AttemptResult()
+                return Unknown(message.id)
             if found is None:
                 return await self._transient(message, number, exc)
             receipt = found
         except PacedError as exc:  # our own rate limit: a wait in line, not an attempt
             retry_at = utcnow() + timedelta(seconds=exc.retry_after or 0.0)
             await self.store.deliveries.adefer(message.id, number, retry_at=retry_at)
-            return AttemptResult(retry_at=retry_at)
+            return Deferred(message.id, retry_at)
         except RateLimitedError as exc:
             return await self._transient(message, number, exc, exc.retry_after)
         except TransientSendError as exc:
             return await self._transient(message, number, exc)
         except PermanentSendError as exc:
             reason = self._permanent_reason(message, label, exc)
-            await self._failed(message, number, exc, None)
-            return AttemptResult(next_messages=await self.router.move_on(message, reason) or [])
-        settled = await self.succeeded(message, number, receipt)
-        return AttemptResult(sent=True, settled=settled)
-
-    async def deliver_now(
-        self, message_id: str, claimed: int | None = None, message: MessageRecord | None = None
-    ) -> MessageRecord | None:
-        """Send a message inline: attempts with backoff, then any fallback, until settled
-        or until the next retry is more than ``inline_wait`` away (it stays due in the store).
-
-        :param claimed: the attempt number when the caller already claimed it.
-        :param message: the claimed message as just committed (with its timeline).
-        :returns: the message as now stored when its first attempt was accepted and
-            nothing else happened (no retry, no fallback); else ``None``: read it back.
-        """
-        queue: list[tuple[str, int | None]] = [(message_id, claimed)]
-        wait_until = utcnow() + timedelta(seconds=self.retry.inline_wait)
-        attempts = 0
-        settled: MessageRecord | None = None
-        while queue:
-            current, number = queue.pop(0)
-            if number is None:
-                number = self.claim(current)
-            while number is not None:
-                given = message if attempts == 0 and claimed is not None else None
-                result = await self.attempt(current, number, given)
-                attempts += 1
-                if attempts == 1 and given is not None:
-                    settled = result.settled
-                queue.extend((next_id, None) for next_id in result.next_messages)
-                if result.retry_at is None or self.stopping or result.retry_at > wait_until:
-                    break  # settled, stopping, or a later retry, which stays due in the database
-                await asyncio.sleep(max(0.0, (result.retry_at - utcnow()).total_seconds()))
-                number = self.claim(current)
-        return settled if attempts == 1 else None
-
-    def claim(self, message_id: str) -> int | None:
-        """Claim a due message's next attempt here; ``None`` if not due, or once stopping."""
-        return None if self.stopping else self.store.deliveries.claim(message_id)
+            return await self._move_on(message, reason, _failure(message, number, exc, None))
+        return Accepted(message.id, await self.succeeded(message, number, receipt))
 
     async def _transient(
         self,
@@ -249,14 +194,19 @@ class Dispatcher:
         now = utcnow()
         planned = now + timedelta(seconds=self.retry.delay(number, retry_after))
         failing_since = message.failing_since or now
-        last = self.retry.exhausted(message.channel, number, failing_since, planned)
-        retry_at = None if last else planned
-        await self._failed(message, number, exc, retry_at)
-        if last:
+        if self.retry.exhausted(message.channel, number, failing_since, planned):
             log.info("retries_exhausted", message=message.id, attempts=number)
-            moved = await self.router.move_on(message, FallbackReason.RETRIES_EXHAUSTED)
-            return AttemptResult(next_messages=moved or [])
-        return AttemptResult(retry_at=retry_at)
+            failed = _failure(message, number, exc, None)
+            return await self._move_on(message, FallbackReason.RETRIES_EXHAUSTED, failed)
+        await self.store.deliveries.afinish_failed(_failure(message, number, exc, planned))
+        return Retry(message.id, planned)
+
+    async def _move_on(
+        self, message: MessageRecord, reason: FallbackReason, failed: FailedAttempt
+    ) -> MovedOn:
+        """Commit the final failed attempt and the move to the next step together."""
+        moved = await self.router.move_on(message, reason, failed=failed)
+        return MovedOn(message.id, reason, tuple(moved or ()), moved=moved is not None)
 
     def _permanent_reason(
         self, message: MessageRecord, label: str, exc: PermanentSendError
@@ -269,26 +219,6 @@ class Dispatcher:
             self.health.mark_down(label, str(exc))
             return FallbackReason.NOT_CONNECTED
         return FallbackReason.PROVIDER_ERROR
-
-    async def _failed(
-        self,
-        message: MessageRecord,
-        number: int,
-        exc: ConnectorError,
-        retry_at: datetime | None,
-    ) -> None:
-        """Commit a failed attempt: to retry at ``retry_at``, or final (then the router
-        moves the notification on, marking the message with the reason)."""
-        await self.store.deliveries.afinish_failed(
-            FailedAttempt(
-                message.id,
-                number,
-                error_kind=type(exc).__name__,
-                error_code=exc.provider_code,
-                error_message=str(exc),
-                retry_at=retry_at,
-            )
-        )
 
     async def succeeded(
         self, message: MessageRecord, number: int, receipt: SendReceipt
@@ -388,3 +318,17 @@ class Dispatcher:
         if adopted or resent:
             log.info("recovered_in_flight", adopted=adopted, resent=resent)
         return adopted, resent
+
+
+def _failure(
+    message: MessageRecord, number: int, exc: ConnectorError, retry_at: datetime | None
+) -> FailedAttempt:
+    """What a failed attempt commits: to retry at ``retry_at``, or final (``None``)."""
+    return FailedAttempt(
+        message.id,
+        number,
+        error_kind=type(exc).__name__,
+        error_code=exc.provider_code,
+        error_message=str(exc),
+        retry_at=retry_at,
+    )

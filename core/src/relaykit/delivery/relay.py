@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from relaykit.delivery.batch import Accepted
 from relaykit.delivery.callbacks import CallbackApplier
 from relaykit.delivery.consent import Consent
 from relaykit.delivery.dispatcher import Dispatcher, RetryPolicy, utcnow
@@ -25,13 +26,14 @@ from relaykit.delivery.planner import Plan, Planner
 from relaykit.delivery.ratelimit import RATE_LIMIT_PLUGIN_NAME, TEXT_DEFAULT_RATE, RateLimiter
 from relaykit.delivery.reasons import FallbackReason
 from relaykit.delivery.router import Router
+from relaykit.delivery.unit import DeliverMessages
 from relaykit.errors import RelaykitError
 from relaykit.host import ConnectorHost
 from relaykit.plugins import MIDDLEWARE_GROUP, PluginHost
 from relaykit.recipients import Recipient, StaffUser
 from relaykit.results import CallbackOutcome, CallbackRequest, Channel
 from relaykit.settings import TenantSettings
-from relaykit.store import DeliveryRecord, Store, request_fingerprint
+from relaykit.store import Claimed, DeliveryRecord, Store, request_fingerprint
 from relaykit.store.states import notification_state
 from relaykit.templates import TemplateCatalog
 
@@ -86,9 +88,10 @@ class Relay:
         planner = Planner(store, self.templates, self.health, host.reports_delivery)
         self.router = Router(store, planner, host.settings)
         self.consent = Consent(store, host.settings)
-        self.dispatcher = Dispatcher(
-            host, store, self.router, self.consent, self.health, retry or RetryPolicy()
-        )
+        policy = retry or RetryPolicy()
+        self.dispatcher = Dispatcher(host, store, self.router, self.consent, self.health, policy)
+        #: the unit of work every path that sends runs
+        self.unit = DeliverMessages(self.dispatcher, store, inline_wait=policy.inline_wait)
         self.callbacks = CallbackApplier(store, self.router, self.consent, host.settings)
         self._runner: asyncio.Runner | None = None
         if not host.plugins.pm.has_plugin(RATE_LIMIT_PLUGIN_NAME):
@@ -198,15 +201,15 @@ class Relay:
             replay = self._replay(plan.tenant_name, idempotency_key, fingerprint)
             assert replay is not None
             return replay
-        settled = [
-            await self.dispatcher.deliver_now(m.id, m.attempt_count, m) for m in made.claimed
-        ]
-        if not made.claimed or None in settled or made.created_at is None:
+        done = await self.unit.deliver_now([Claimed(m, m.attempt_count) for m in made.claimed])
+        settled = [r.settled for r in done.results if isinstance(r, Accepted) and r.settled]
+        whole = len(settled) == len(done) == len(made.claimed)
+        if not settled or not whole or made.created_at is None:
+            # a retry, a fallback, or a callback first: only the store has the whole story
             return self._record(made.notification_id)
-        # Nothing but the one accepted send happened: the record is what was committed.
-        by_id = {m.id: m for m in settled if m is not None}
+        # Nothing but the accepted sends happened: the record is what was committed.
+        by_id = {m.id: m for m in settled}
         carried = settled[-1]
-        assert carried is not None
         return DeliveryRecord(
             id=made.notification_id,
             tenant=plan.tenant_name,
@@ -261,16 +264,21 @@ class Relay:
             await self._start(plan)
 
     async def sweep_deadlines(self, now: datetime | None = None) -> int:
-        """Move every message past its delivery deadline to its next step; returns how many."""
+        """Move every message past its delivery deadline to its next step; returns how many.
+
+        The next steps' messages are sent together, inline, or left to the worker.
+        """
         moved = 0
+        pending: list[str] = []
         for message_id in self.store.deliveries.past_deadline(now or utcnow()):
             message = self.store.deliveries.message(message_id, timeline=False)
-            pending = (
+            next_ids = (
                 await self.router.move_on(message, FallbackReason.DEADLINE) if message else None
             )
-            if pending is not None:
+            if next_ids is not None:
                 moved += 1
-                await self._continue(pending)
+                pending += next_ids
+        await self._continue(pending)
         return moved
 
     async def send_due(self, limit: int = 32) -> int:
@@ -278,8 +286,8 @@ class Relay:
         in the store (``serve`` runs this; a worker does the same in queued mode)."""
         if self.dispatcher.stopping:
             return 0
-        claimed = self.store.deliveries.claim_due(limit)
-        await asyncio.gather(*(self.dispatcher.attempt(m, n) for m, n in claimed))
+        claimed = await self.unit.claim_due(limit)
+        await self.unit.run(claimed)
         return len(claimed)
 
     async def aretry_message(self, message_id: str) -> bool:
@@ -300,9 +308,8 @@ class Relay:
 
     async def _continue(self, pending: list[str]) -> None:
         """Send messages a fallback made pending (inline), or leave them to the worker."""
-        if self.inline:
-            for message_id in pending:
-                await self.dispatcher.deliver_now(message_id)
+        if self.inline and pending:
+            await self.unit.deliver_now(await self.unit.claim(pending))
 
     # -- plumbing -------------------------------------------------------------------------------
 

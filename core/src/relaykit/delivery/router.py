@@ -28,7 +28,7 @@ from relaykit.errors import ConfigError
 from relaykit.logs import get_logger
 from relaykit.recipients import Recipient, StaffUser
 from relaykit.settings import RelaykitSettings
-from relaykit.store import MessageRecord, NewMessage, Store
+from relaykit.store import FailedAttempt, MessageRecord, NewMessage, Store
 
 __all__ = ["Router"]
 
@@ -47,15 +47,24 @@ class Router:
         """The messages a new notification starts with: skipped steps, then the one to send."""
         return self.planner.plan(plan, 0, now or datetime.now(UTC))
 
-    async def move_on(self, message: MessageRecord, reason: FallbackReason) -> list[str] | None:
+    async def move_on(
+        self,
+        message: MessageRecord,
+        reason: FallbackReason,
+        *,
+        failed: FailedAttempt | None = None,
+    ) -> list[str] | None:
         """Move ``message``'s notification on to its next usable step, because of ``reason``.
 
+        :param failed: the final failed attempt behind ``reason``, committed in the
+            same transaction as the move (a permanent error, exhausted retries).
         :returns: the ids of the new messages to send (none when every step is
             used up: the notification is then ``failed``), or ``None`` when the
-            notification was already moved on from this message (nothing changed).
+            notification was already moved on from this message (nothing changed
+            but ``failed``).
         """
         planned = self._next(message)
-        pending = await self.store.deliveries.afall_back(message, reason.value, planned)
+        pending = await self.store.deliveries.afall_back(message, reason, planned, failed=failed)
         if pending is not None:
             log.info("fell_back", message=message.id, reason=reason.value, next=pending)
         return pending

@@ -1,8 +1,10 @@
 """``relaykit worker``: sends queued messages concurrently, and keeps the books straight.
 
-Each loop claims due messages (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so
-several workers share a backlog without claiming one message twice) and runs
-one attempt per message as an asyncio task. Around that, at intervals:
+Each loop claims a batch of due messages in one statement (``FOR UPDATE SKIP
+LOCKED`` on PostgreSQL, so several workers share a backlog without claiming one
+message twice) and runs the unit of work on it
+(:class:`~relaykit.delivery.unit.DeliverMessages`) as an asyncio task, with at
+most ``concurrency`` messages in flight. Around that, at intervals:
 
 * recovery of attempts a crashed process left in flight (reconciled with the
   provider where it can be looked up; sent again otherwise);
@@ -37,6 +39,7 @@ from relaykit.delivery.reload import recheck, reload_secrets
 from relaykit.errors import ConfigError, ConnectorError, RelaykitError
 from relaykit.logs import get_logger
 from relaykit.results import CallbackOutcome
+from relaykit.store import Claimed
 
 __all__ = ["Worker", "WorkerAlreadyRunning", "WorkerStats"]
 
@@ -57,7 +60,7 @@ class WorkerStats:
 
 
 class Worker:
-    """Claims due messages and attempts them, ``concurrency`` at a time."""
+    """Claims due messages in batches and delivers them, ``concurrency`` at a time."""
 
     def __init__(
         self,
@@ -79,10 +82,15 @@ class Worker:
         self.stuck_after = timedelta(minutes=delivery.stuck_after_minutes)
         self.stats = WorkerStats()
         self._stop = asyncio.Event()
+        self._in_flight = 0
+        self._refill_at = max(1, concurrency // 4)
+        #: set whenever an attempt's outcome is committed: a slot to claim for
+        self._freed = asyncio.Event()
 
     def stop(self) -> None:
         """Finish the attempts in flight, claim nothing more, and return from :meth:`run`."""
         self._stop.set()
+        self._freed.set()  # wake the loop now, not at the next poll
 
     async def run(self, *, until_idle: bool = False) -> WorkerStats:
         """Work until :meth:`stop` (or, with ``until_idle``, until nothing is due or in flight)."""
@@ -91,10 +99,14 @@ class Worker:
             last_housekeeping = last_deadlines = asyncio.get_running_loop().time()
             running: set[asyncio.Task[None]] = set()
             while not self._stop.is_set():
-                free = self.concurrency - len(running)
-                claimed = self.relay.store.deliveries.claim_due(free) if free else []
-                for message_id, number in claimed:
-                    task = asyncio.create_task(self._attempt(message_id, number))
+                self._freed.clear()
+                free = self.concurrency - self._in_flight
+                # refill in batches: a claim per freed slot would cost a transaction each
+                refill = free >= self._refill_at or (free > 0 and not self._in_flight)
+                claimed = await self.relay.unit.claim_due(free) if refill else []
+                if claimed:
+                    self._in_flight += len(claimed)
+                    task = asyncio.create_task(self._deliver(claimed))
                     running.add(task)
                     task.add_done_callback(running.discard)
                 now = asyncio.get_running_loop().time()
@@ -112,12 +124,20 @@ class Worker:
                 await asyncio.gather(*running, return_exceptions=True)
         return self.stats
 
-    async def _attempt(self, message_id: str, number: int) -> None:
-        self.stats.attempts += 1
+    async def _deliver(self, batch: list[Claimed]) -> None:
+        """Deliver a claimed batch, freeing a slot as each message's outcome is committed."""
+        self.stats.attempts += len(batch)
+        left = len(batch)
         try:
-            await self.relay.dispatcher.attempt(message_id, number)
-        except Exception:  # one message must never stop the worker
-            log.exception("attempt_crashed", message=message_id, attempt=number)
+            async for _ in self.relay.unit.stream(batch):
+                left -= 1
+                self._in_flight -= 1
+                self._freed.set()
+        except Exception:  # one message must never stop the worker (the unit logged it)
+            log.exception("batch_crashed", messages=len(batch))
+        finally:
+            self._in_flight -= left
+            self._freed.set()
 
     async def _idle(self) -> bool:
         """Nothing due and no attempt in flight anywhere.
@@ -136,13 +156,10 @@ class Worker:
         return False
 
     async def _wait(self, running: set[asyncio.Task[None]]) -> None:
-        if running:
-            await asyncio.wait(
-                running, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED
-            )
-        else:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self.poll_interval)
+        """Until a slot is freed (a message's outcome committed), a stop, or the poll interval."""
+        wake = self._freed if running else self._stop
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), self.poll_interval)
 
     # -- housekeeping ---------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from relaykit.store.engine import create_store_engine, default_database_url
 from relaykit.store.migrate import upgrade
 from relaykit.store.records import (
     AcceptedAttempt,
+    Claimed,
     Created,
     DeliveryRecord,
     FailedAttempt,
@@ -28,6 +29,7 @@ from relaykit.store.statuses import ProviderStatuses, StatusReport, StatusResult
 
 __all__ = [
     "AcceptedAttempt",
+    "Claimed",
     "Created",
     "DeliveryRecord",
     "FailedAttempt",

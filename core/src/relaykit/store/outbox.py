@@ -9,25 +9,42 @@ writes is :mod:`relaykit.store.outcomes`'.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, delete, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    delete,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import BindParameter
 
 from relaykit.store._sql import utcnow
 from relaykit.store._statements import (
-    CLAIM,
     INSERT_ATTEMPT,
     INSERT_MESSAGE,
     INSERT_NOTIFICATION,
     INSERT_STATUS,
     MARK_REDRIVEN,
 )
-from relaykit.store.delivery_reads import DeliveryReads
+from relaykit.store.delivery_reads import DeliveryReads, _message
 from relaykit.store.group_commit import GroupCommitter, Rows
-from relaykit.store.records import Created, MessageRecord, NewMessage, StatusChange, new_id
+from relaykit.store.records import (
+    Claimed,
+    Created,
+    MessageRecord,
+    NewMessage,
+    StatusChange,
+    new_id,
+)
 from relaykit.store.states import (
     CLAIMABLE,
     REDRIVABLE,
@@ -138,52 +155,56 @@ class Outbox(DeliveryWrites):
 
         :returns: the attempt number, or ``None`` when the message is not claimable.
         """
-        with self.engine.begin() as connection:
-            return self._claim(connection, message_id, utcnow())
+        claimed = self.claim_ids([message_id])
+        return claimed[0].attempt if claimed else None
 
-    def claim_due(self, limit: int, now: datetime | None = None) -> list[tuple[str, int]]:
-        """Claim up to ``limit`` messages whose next attempt is due, oldest first.
+    def claim_ids(self, message_ids: Sequence[str]) -> list[Claimed]:
+        """Claim those of ``message_ids`` that are ``pending`` or ``retrying``, due or not
+        (the inline path: a fallback's next messages, a retry it waited for), in one
+        ``UPDATE … RETURNING`` and one ``executemany`` of attempts."""
+        if not message_ids:
+            return []
+        with self.engine.begin() as connection:
+            claim = _claim(connection, CLAIM_IDS, {"ids": list(message_ids)}, utcnow())
+            return claim.commit_now(connection)
+
+    async def aclaim_ids(self, message_ids: Sequence[str]) -> list[Claimed]:
+        """:meth:`claim_ids` through the group committer, with concurrent writes."""
+        if not message_ids:
+            return []
+        ids = list(message_ids)
+        return await self.group.run_then(
+            lambda connection: _claim(connection, CLAIM_IDS, {"ids": ids}, utcnow())
+        )
+
+    def claim_due(self, limit: int, now: datetime | None = None) -> list[Claimed]:
+        """Claim up to ``limit`` messages whose next attempt is due, oldest first: one
+        ``UPDATE … RETURNING`` of the oldest ``limit`` and one ``executemany`` of attempts,
+        whatever ``limit`` is.
 
         On PostgreSQL the candidates are locked with ``FOR UPDATE SKIP LOCKED``
         (PITFALLS 20), so concurrent workers never claim one message twice; on
         SQLite the ``BEGIN IMMEDIATE`` transaction serialises claims.
-        """
-        now = now or utcnow()
-        query = (
-            select(messages.c.id)
-            .where(
-                and_(
-                    messages.c.status.in_(CLAIMABLE),
-                    messages.c.next_attempt_at <= now,
-                )
-            )
-            .order_by(messages.c.next_attempt_at)
-            .limit(limit)
-        )
-        claimed = []
-        with self.engine.begin() as connection:
-            if connection.dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            for row in connection.execute(query).all():
-                number = self._claim(connection, row.id, now)
-                if number is not None:
-                    claimed.append((row.id, number))
-        return claimed
 
-    def _claim(self, connection: Any, message_id: str, now: datetime) -> int | None:
-        number = connection.execute(CLAIM, {"m_id": message_id, "now": now}).scalar_one_or_none()
-        if number is None:
-            return None
-        connection.execute(
-            INSERT_ATTEMPT,
-            {
-                "message_id": message_id,
-                "number": number,
-                "state": AttemptState.IN_FLIGHT,
-                "started_at": now,
-            },
+        :returns: the claimed messages as the claim left them, so nothing is read back.
+        """
+        if limit <= 0:
+            return []
+        now = now or utcnow()
+        with self.engine.begin() as connection:
+            claim = _claim(connection, _due_statement(connection), {"n": limit}, now)
+            return claim.commit_now(connection)
+
+    async def aclaim_due(self, limit: int, now: datetime | None = None) -> list[Claimed]:
+        """:meth:`claim_due` through the group committer (``relaykit worker``, ``serve``):
+        the claim shares its transaction with concurrent outcomes, and its attempts are
+        inserted with theirs."""
+        if limit <= 0:
+            return []
+        at = now or utcnow()
+        return await self.group.run_then(
+            lambda connection: _claim(connection, _due_statement(connection), {"n": limit}, at)
         )
-        return int(number)
 
     def abandon(self, message_id: str, attempt: int, *, retry_at: datetime) -> bool:
         """Give up on a dead in-flight attempt and make its message due again at ``retry_at``."""
@@ -397,3 +418,91 @@ def message_rows(
         ),
     )
     return record, rows
+
+
+class _Claim(Rows[list[Claimed]]):
+    """The attempts a claim inserts, as rows (grouped by the group committer), and the
+    claimed messages once they are committed."""
+
+    def commit_now(self, connection: Connection) -> list[Claimed]:
+        """Insert the attempts on ``connection`` with one ``executemany``; the claimed."""
+        if self.rows:
+            connection.execute(INSERT_ATTEMPT, [parameters for _, parameters in self.rows])
+        return self.result
+
+
+def _due(postgresql: bool) -> ColumnElement[bool]:
+    """Which messages a due claim takes: up to ``:n`` due at ``:now``, oldest first; locked,
+    skipping locked ones, on PostgreSQL."""
+    now: BindParameter[datetime] = bindparam("now")
+    limit: BindParameter[int] = bindparam("n")
+    if postgresql:
+        # A materialised CTE: the locking SELECT runs once, whatever plan the UPDATE gets.
+        due = (
+            select(messages.c.id)
+            .where(messages.c.status.in_(CLAIMABLE), messages.c.next_attempt_at <= now)
+            .order_by(messages.c.next_attempt_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+            .cte("due")
+            .prefix_with("MATERIALIZED")
+        )
+        return messages.c.id == due.c.id
+    # SQLite reads the (status, next_attempt_at) index in order for one status only: for
+    # ``status IN (…)`` it sorts every due message, per claim. The oldest ``n`` of each
+    # status, merged, are the same messages at a cost that does not grow with the backlog.
+    oldest = [
+        select(messages.c.id, messages.c.next_attempt_at)
+        .where(messages.c.status == status, messages.c.next_attempt_at <= now)
+        .order_by(messages.c.next_attempt_at)
+        .limit(limit)
+        .subquery()
+        for status in CLAIMABLE
+    ]
+    both = union_all(*(select(part.c.id, part.c.next_attempt_at) for part in oldest)).subquery()
+    return messages.c.id.in_(select(both.c.id).order_by(both.c.next_attempt_at).limit(limit))
+
+
+def _due_statement(connection: Connection) -> Any:
+    return CLAIM_DUE["postgresql" if connection.dialect.name == "postgresql" else "sqlite"]
+
+
+def _claiming(chosen: ColumnElement[bool]) -> Any:
+    """Claim the ``chosen`` messages that are still claimable, returning them as claimed."""
+    return (
+        update(messages)
+        .where(chosen, messages.c.status.in_(CLAIMABLE))
+        .values(
+            attempt_count=messages.c.attempt_count + 1,
+            status=LocalStatus.SUBMITTING,
+            updated_at=bindparam("now"),
+        )
+        .returning(*messages.c)
+    )
+
+
+#: the claim statements, built once: of given ids (``:ids``), and of due messages per dialect
+CLAIM_IDS = _claiming(messages.c.id.in_(bindparam("ids", expanding=True)))
+CLAIM_DUE = {name: _claiming(_due(name == "postgresql")) for name in ("sqlite", "postgresql")}
+
+
+def _claim(
+    connection: Connection, statement: Any, parameters: dict[str, Any], now: datetime
+) -> _Claim:
+    """Run a claim ``statement``: one ``UPDATE … RETURNING`` now; the in-flight attempts
+    as rows."""
+    rows = connection.execute(statement, {**parameters, "now": now}).all()
+    claimed = [Claimed(_message(row, ()), row.attempt_count) for row in rows]
+    attempt_rows: list[tuple[Any, dict[str, Any]]] = [
+        (
+            INSERT_ATTEMPT,
+            {
+                "message_id": c.message.id,
+                "number": c.attempt,
+                "state": AttemptState.IN_FLIGHT,
+                "started_at": now,
+            },
+        )
+        for c in claimed
+    ]
+    return _Claim(attempt_rows, claimed)

@@ -63,20 +63,30 @@ class Outcomes(DeliveryWrites):
         await self.group.run(lambda connection: _failed(connection, failed))
 
     async def afall_back(
-        self, message: MessageRecord, reason: str, planned: Iterable[NewMessage]
+        self,
+        message: MessageRecord,
+        reason: str,
+        planned: Iterable[NewMessage],
+        *,
+        failed: FailedAttempt | None = None,
     ) -> list[str] | None:
         """Move a notification on from ``message``: in one transaction, mark the message
         fallen back with ``reason`` and add the ``planned`` messages of the next steps.
 
-        Once per message: ``None``, and nothing written, when it was moved on before. A
-        message still waiting to be sent (a deadline passed while it was queued) is
-        withdrawn - ``canceled`` - so the next channel does not go with it.
+        Once per message: ``None``, and nothing more written, when it was moved on
+        before. A message still waiting to be sent (a deadline passed while it was
+        queued) is withdrawn - ``canceled`` - so the next channel does not go with it.
 
+        :param failed: the final failed attempt that made the message move on (a
+            permanent error, exhausted retries): committed in the same transaction,
+            whether or not the notification was moved on before.
         :returns: the ids of the added messages that are pending (to send).
         """
         planned = list(planned)
 
         def write(connection: Connection) -> list[str] | None:
+            if failed is not None:
+                _failed(connection, failed)
             now = utcnow()
             marked = connection.execute(
                 update(messages)

@@ -16,6 +16,7 @@ from relaykit.store.states import LocalStatus, NotificationState
 
 __all__ = [
     "AcceptedAttempt",
+    "Claimed",
     "Created",
     "DeliveryRecord",
     "FailedAttempt",
@@ -162,6 +163,15 @@ class MessageRecord:
                 for change in self.timeline
             ],
         }
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A message claimed for one attempt: its record as the claim committed it
+    (``submitting``; no timeline) and the attempt's number."""
+
+    message: MessageRecord
+    attempt: int
 
 
 @dataclass(frozen=True)
