@@ -38,8 +38,9 @@ async def test_an_sms_waiting_for_its_retry_is_withdrawn_by_stop(make_stack: Mak
     stack = await make_stack(inline=False, retry=RetryPolicy(max_attempts=3, base_delay=0.5))
     stack.sandbox.faults.update(fail_creates=1)  # the first attempt fails: a retry is planned
     record = await stack.relay.anotify(TENANT, EVENT, student(phone(NUMBER)), SCHOOL_DATA)
-    [(message_id, number)] = stack.relay.store.deliveries.claim_due(1)
-    await stack.relay.dispatcher.attempt(message_id, number)
+    [claimed] = stack.relay.store.deliveries.claim_due(1)
+    message_id = claimed.message.id
+    await stack.relay.dispatcher.attempt(claimed)
     retrying = stack.relay.store.deliveries.message(message_id)
     assert retrying is not None and retrying.status == "retrying"
 
