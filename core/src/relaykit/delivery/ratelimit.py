@@ -19,16 +19,17 @@ import asyncio
 import random
 import time
 from collections import deque
-from collections.abc import Callable
 
 from relaykit.connectors import Connector
 from relaykit.errors import PacedError
+from relaykit.host import ConnectorHost
 from relaykit.middleware import Middleware, SendCall
 from relaykit.plugins import RATE_LIMIT_PLUGIN_NAME
 from relaykit.results import Channel, OutboundMessage, SendReceipt
+from relaykit.settings import RelaykitSettings
 from relaykit.store import Store
 
-__all__ = ["RATE_LIMIT_PLUGIN_NAME", "TEXT_DEFAULT_RATE", "RateLimiter"]
+__all__ = ["RATE_LIMIT_PLUGIN_NAME", "TEXT_DEFAULT_RATE", "RateLimiter", "sender_rate"]
 
 #: A US long code sends about one SMS a second.
 TEXT_DEFAULT_RATE = 1.0
@@ -39,16 +40,31 @@ MAX_BLOCK = 64
 #: Seconds a leased token stays usable after its time.
 LEASE_TTL = 1.0
 
-#: ``rate(label, channel) -> (messages per second, burst)``, or ``None`` for no limit.
-RateLookup = Callable[[str, Channel], tuple[float, float] | None]
+
+def sender_rate(
+    settings: RelaykitSettings, label: str, channel: Channel
+) -> tuple[float, float] | None:
+    """``(messages per second, burst)`` for a sender of instance ``label`` on ``channel``,
+    or ``None`` for no limit: the instance's ``rate_per_second``, else one a second for
+    text channels (:data:`TEXT_DEFAULT_RATE`) and none for email."""
+    tenant, _, name = label.partition("/")
+    instance = settings.tenant(tenant).instances[name]
+    if instance.rate_per_second is not None:
+        return instance.rate_per_second, instance.burst
+    if channel is Channel.EMAIL:
+        return None
+    return TEXT_DEFAULT_RATE, instance.burst
 
 
 class RateLimiter(Middleware):
-    """Waits for the sender's token before each send."""
+    """Waits for the sender's token before each send.
 
-    def __init__(self, store: Store, rate: RateLookup, *, max_wait: float = 30.0) -> None:
+    :param host: whose current settings (after a reload too) give each sender's rate.
+    """
+
+    def __init__(self, store: Store, host: ConnectorHost, *, max_wait: float = 30.0) -> None:
         self.store = store
-        self.rate = rate
+        self.host = host
         self.max_wait = max_wait
         #: per bucket key: when each leased, unused token may be used (``time.time()``)
         self._leased: dict[str, deque[float]] = {}
@@ -58,7 +74,7 @@ class RateLimiter(Middleware):
         self, call_next: SendCall, connector: Connector, message: OutboundMessage
     ) -> SendReceipt:
         label = connector.config.label
-        limit = self.rate(label, message.channel)
+        limit = sender_rate(self.host.settings, label, message.channel)
         if limit is not None:
             rate, burst = limit
             key = f"{label}:{message.channel.value}:{message.sender or 'default'}"

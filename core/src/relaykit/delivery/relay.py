@@ -23,7 +23,7 @@ from relaykit.delivery.consent import Consent
 from relaykit.delivery.dispatcher import Dispatcher, RetryPolicy, utcnow
 from relaykit.delivery.health import InstanceHealth
 from relaykit.delivery.planner import Plan, Planner
-from relaykit.delivery.ratelimit import RATE_LIMIT_PLUGIN_NAME, TEXT_DEFAULT_RATE, RateLimiter
+from relaykit.delivery.ratelimit import RATE_LIMIT_PLUGIN_NAME, RateLimiter
 from relaykit.delivery.reasons import FallbackReason
 from relaykit.delivery.router import Router
 from relaykit.delivery.unit import DeliverMessages
@@ -31,7 +31,7 @@ from relaykit.errors import RelaykitError
 from relaykit.host import ConnectorHost
 from relaykit.plugins import MIDDLEWARE_GROUP, PluginHost
 from relaykit.recipients import Recipient, StaffUser
-from relaykit.results import CallbackOutcome, CallbackRequest, Channel
+from relaykit.results import CallbackOutcome, CallbackRequest
 from relaykit.settings import TenantSettings
 from relaykit.store import Claimed, DeliveryRecord, Store, request_fingerprint
 from relaykit.store.states import notification_state
@@ -96,7 +96,7 @@ class Relay:
         self._runner: asyncio.Runner | None = None
         if not host.plugins.pm.has_plugin(RATE_LIMIT_PLUGIN_NAME):
             host.plugins.register_plugin(
-                RateLimiter(store, self._rate), RATE_LIMIT_PLUGIN_NAME, group=MIDDLEWARE_GROUP
+                RateLimiter(store, host), RATE_LIMIT_PLUGIN_NAME, group=MIDDLEWARE_GROUP
             )
 
     @classmethod
@@ -316,15 +316,6 @@ class Relay:
     def tenant(self, name: str) -> TenantSettings:
         """A tenant's settings; :class:`ConfigError` naming the configured ones if unknown."""
         return self.host.settings.tenant(name)
-
-    def _rate(self, label: str, channel: Channel) -> tuple[float, float] | None:
-        tenant, _, name = label.partition("/")
-        instance = self.tenant(tenant).instances[name]
-        if instance.rate_per_second is not None:
-            return instance.rate_per_second, instance.burst
-        if channel is Channel.EMAIL:
-            return None
-        return TEXT_DEFAULT_RATE, instance.burst
 
     def _permitted(
         self, tenant: TenantSettings, staff: StaffUser | Mapping[str, Any] | None
