@@ -222,6 +222,8 @@ class DeliverySettings(BaseModel):
     """How messages are sent and retried.
 
     :ivar inline: send within ``notify``; ``false`` queues for ``relaykit worker``.
+    :ivar concurrency: provider calls one process has in flight at once (a worker,
+        ``serve``'s due sends, a batch of the inline path).
     :ivar max_attempts: an optional cap on provider calls per message; unset, the
         channel's ``retry_for_seconds`` alone decides when retries end.
     :ivar retry_for_seconds: per channel, how long after its first transient failure a
@@ -237,6 +239,7 @@ class DeliverySettings(BaseModel):
     model_config = _STRICT
 
     inline: _ConfigBool = True
+    concurrency: int = Field(default=32, ge=1)
     max_attempts: int | None = Field(default=None, ge=1)
     base_delay_seconds: float = Field(default=0.5, gt=0)
     max_delay_seconds: float = Field(default=300.0, gt=0)

@@ -13,7 +13,10 @@ from relaykit.cli._context import EXIT_CONFIG, CliContext, fail, failing_on_conf
 
 def worker(
     ctx: typer.Context,
-    concurrency: Annotated[int, typer.Option(help="Provider calls in flight at once.")] = 32,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(help="Provider calls in flight at once [default: [delivery] concurrency]."),
+    ] = None,
     poll_interval: Annotated[float, typer.Option(help="Seconds between looks for due work.")] = 0.2,
     until_idle: Annotated[
         bool, typer.Option("--until-idle", help="Exit once nothing is due or in flight.")

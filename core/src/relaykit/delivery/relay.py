@@ -91,7 +91,12 @@ class Relay:
         policy = retry or RetryPolicy()
         self.dispatcher = Dispatcher(host, store, self.router, self.consent, self.health, policy)
         #: the unit of work every path that sends runs
-        self.unit = DeliverMessages(self.dispatcher, store, inline_wait=policy.inline_wait)
+        self.unit = DeliverMessages(
+            self.dispatcher,
+            store,
+            inline_wait=policy.inline_wait,
+            concurrency=host.settings.delivery.concurrency,
+        )
         self.callbacks = CallbackApplier(store, self.router, self.consent, host.settings)
         self._runner: asyncio.Runner | None = None
         if not host.plugins.pm.has_plugin(RATE_LIMIT_PLUGIN_NAME):

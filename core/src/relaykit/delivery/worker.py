@@ -66,13 +66,14 @@ class Worker:
         self,
         relay: Relay,
         *,
-        concurrency: int = 32,
+        concurrency: int | None = None,
         poll_interval: float = 0.2,
         housekeeping_interval: float = 30.0,
         deadline_interval: float = 1.0,
     ) -> None:
         self.relay = relay
-        self.concurrency = concurrency
+        #: ``[delivery] concurrency`` unless given
+        self.concurrency = concurrency or relay.host.settings.delivery.concurrency
         self.poll_interval = poll_interval
         self.housekeeping_interval = housekeeping_interval
         #: deadlines can be seconds (``deadline_seconds``): swept more often than the rest
@@ -83,7 +84,7 @@ class Worker:
         self.stats = WorkerStats()
         self._stop = asyncio.Event()
         self._in_flight = 0
-        self._refill_at = max(1, concurrency // 4)
+        self._refill_at = max(1, self.concurrency // 4)
         #: set whenever an attempt's outcome is committed: a slot to claim for
         self._freed = asyncio.Event()
 
