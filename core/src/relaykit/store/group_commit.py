@@ -27,6 +27,8 @@ from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy import Connection, Engine
 
+from relaykit.store import _compiled
+
 __all__ = ["GroupCommitter", "Rows"]
 
 T = TypeVar("T")
@@ -49,7 +51,7 @@ class Rows(Generic[T]):
 
     def __call__(self, connection: Connection) -> T:
         for statement, parameters in self.rows:
-            connection.execute(statement, parameters)
+            _compiled.executemany(connection, statement, [parameters])
         return self.result
 
 
@@ -142,7 +144,7 @@ def _insert_rows(connection: Connection, writes: list[Rows[Any]]) -> None:
             else:
                 entry[1].append(parameters)
     for statement, rows in by_statement.values():
-        connection.execute(statement, rows)
+        _compiled.executemany(connection, statement, rows)
 
 
 def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
