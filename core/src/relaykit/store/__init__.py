@@ -75,4 +75,6 @@ class Store:
         return cls(engine)
 
     def close(self) -> None:
+        """Stop the writer thread (after the batch in flight commits), then the engine."""
+        self.deliveries.group.close()
         self.engine.dispose()

@@ -99,11 +99,13 @@ def _compile(
         return None  # Python-side defaults: SQLAlchemy computes them per row
     if any(bind.key in row for bind in form.post_compile_params):
         return None  # an IN over the row's list: the SQL text depends on its length
-    if form.effective_returning and any(
+    is_dml = form.isinsert or form.isupdate or form.isdelete
+    returned = form.effective_returning if is_dml else statement.selected_columns
+    if any(
         column.type.dialect_impl(dialect).result_processor(dialect, None) is not None
-        for column in form.effective_returning
+        for column in returned or ()
     ):
-        return None
+        return None  # the rows come back as the driver's tuples, unconverted
     expanded = form.construct_expanded_state({key: row[key] for key in keys})
     names = tuple(expanded.positiontup or ()) if form.positional else tuple(expanded.parameters)
     sources: list[Source] = []
@@ -126,7 +128,7 @@ def _compile(
         bool(form.positional),
         names,
         tuple(sources),
-        bool(form.effective_returning),
+        bool(returned),
     )
 
 

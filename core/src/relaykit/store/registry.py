@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Iterable, Sequence
@@ -12,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 
+from relaykit.store import _compiled
 from relaykit.store._sql import insert, insert_if_absent, upsert_statements, utcnow
 from relaykit.store.deliveries import first_time_in
 from relaykit.store.engine import reader, single_reader
@@ -38,12 +40,18 @@ __all__ = [
 ]
 
 
-_OPTED_OUT = select(optouts.c.address).where(
-    optouts.c.tenant == bindparam("tenant"),
-    optouts.c.channel == bindparam("channel"),
-    optouts.c.address.in_(bindparam("addresses", expanding=True)),
-    optouts.c.opted_out.is_(True),
-)
+@functools.lru_cache(maxsize=64)
+def _opted_out_among(count: int) -> Any:
+    """The opt-out lookup for ``count`` addresses, bound one by one (``a0``, ``a1``, …),
+    so it compiles once per count and runs on the fast path."""
+    return select(optouts.c.address).where(
+        optouts.c.tenant == bindparam("tenant"),
+        optouts.c.channel == bindparam("channel"),
+        optouts.c.address.in_([bindparam(f"a{i}") for i in range(count)]),
+        optouts.c.opted_out.is_(True),
+    )
+
+
 _OVERRIDES = select(
     template_overrides.c.event, template_overrides.c.part, template_overrides.c.source
 ).where(template_overrides.c.tenant == bindparam("tenant"))
@@ -177,11 +185,11 @@ class OptOuts:
         """The subset of ``addresses`` that are opted out."""
         if not addresses:
             return frozenset()
+        parameters = {f"a{i}": address for i, address in enumerate(addresses)}
+        parameters.update(tenant=tenant, channel=channel)
         with self._lookup.connect() as connection:
-            rows = connection.execute(
-                _OPTED_OUT, {"tenant": tenant, "channel": channel, "addresses": list(addresses)}
-            ).all()
-        return frozenset(row.address for row in rows)
+            rows = _compiled.execute(connection, _opted_out_among(len(addresses)), parameters)
+        return frozenset(str(address) for (address,) in rows)
 
     def entries(self, tenant: str | None = None) -> list[OptOutEntry]:
         query = select(optouts).order_by(optouts.c.tenant, optouts.c.address)
