@@ -133,10 +133,11 @@ class OptOutEntry:
 class OptOuts:
     """Who asked not to be messaged on which address (normalised: E.164 for phones)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, group: GroupCommitter | None = None) -> None:
         self.engine = engine
         self.reader = reader(engine)
         self._lookup = single_reader(engine)
+        self._group = group or GroupCommitter(engine)
 
     def set(
         self,
@@ -154,31 +155,72 @@ class OptOuts:
         :param dedupe_key: a callback's key, recorded in the same transaction.
         :returns: False (and nothing changed) when ``dedupe_key`` was seen before.
         """
-        now = utcnow()
         with self.engine.begin() as connection:
-            if dedupe_key is not None and not first_time_in(connection, dedupe_key):
-                return False
-            for address in addresses:
-                statement = insert(connection, optouts).values(
-                    tenant=tenant,
-                    channel=channel,
-                    address=address,
-                    opted_out=opted_out,
-                    source=source,
-                    recipient_id=recipient_id,
-                    updated_at=now,
+            return self._set_in(
+                connection,
+                tenant,
+                channel,
+                list(addresses),
+                opted_out,
+                source,
+                recipient_id,
+                dedupe_key,
+            )
+
+    async def aset(
+        self,
+        tenant: str,
+        channel: str,
+        addresses: Iterable[str],
+        *,
+        opted_out: bool,
+        source: str,
+        recipient_id: str | None = None,
+        dedupe_key: str | None = None,
+    ) -> bool:
+        """:meth:`set` through the writer (group-committed, off the event loop)."""
+        listed = list(addresses)
+        return await self._group.run(
+            lambda connection: self._set_in(
+                connection, tenant, channel, listed, opted_out, source, recipient_id, dedupe_key
+            )
+        )
+
+    def _set_in(
+        self,
+        connection: Connection,
+        tenant: str,
+        channel: str,
+        addresses: list[str],
+        opted_out: bool,
+        source: str,
+        recipient_id: str | None,
+        dedupe_key: str | None,
+    ) -> bool:
+        if dedupe_key is not None and not first_time_in(connection, dedupe_key):
+            return False
+        now = utcnow()
+        for address in addresses:
+            statement = insert(connection, optouts).values(
+                tenant=tenant,
+                channel=channel,
+                address=address,
+                opted_out=opted_out,
+                source=source,
+                recipient_id=recipient_id,
+                updated_at=now,
+            )
+            connection.execute(
+                statement.on_conflict_do_update(
+                    index_elements=["tenant", "channel", "address"],
+                    set_={
+                        "opted_out": opted_out,
+                        "source": source,
+                        "updated_at": now,
+                        "recipient_id": statement.excluded.recipient_id,
+                    },
                 )
-                connection.execute(
-                    statement.on_conflict_do_update(
-                        index_elements=["tenant", "channel", "address"],
-                        set_={
-                            "opted_out": opted_out,
-                            "source": source,
-                            "updated_at": now,
-                            "recipient_id": statement.excluded.recipient_id,
-                        },
-                    )
-                )
+            )
         return True
 
     def opted_out(self, tenant: str, channel: str, addresses: Sequence[str]) -> frozenset[str]:
@@ -248,9 +290,10 @@ def _assignment(row: Any) -> SenderAssignment:
 class Senders:
     """Sender numbers from a tenant's pool, held by staff users until released."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, group: GroupCommitter | None = None) -> None:
         self.engine = engine
         self.reader = reader(engine)
+        self._group = group or GroupCommitter(engine)
 
     def assign(
         self, tenant: str, staff_user: str, pool: Sequence[str], *, staff_email: str | None = None
@@ -260,39 +303,71 @@ class Senders:
         :returns: the number, or ``None`` when the pool is used up.
         """
         with self.engine.begin() as connection:
-            held = connection.execute(
-                select(sender_assignments.c.number).where(
-                    and_(
-                        sender_assignments.c.tenant == tenant,
-                        sender_assignments.c.staff_user == staff_user,
-                    )
+            return self._assign_in(connection, tenant, staff_user, list(pool), staff_email)
+
+    async def aassign(
+        self, tenant: str, staff_user: str, pool: Sequence[str], *, staff_email: str | None = None
+    ) -> str | None:
+        """:meth:`assign` through the writer (group-committed, off the event loop)."""
+        numbers = list(pool)
+        return await self._group.run(
+            lambda connection: self._assign_in(connection, tenant, staff_user, numbers, staff_email)
+        )
+
+    def _assign_in(
+        self,
+        connection: Connection,
+        tenant: str,
+        staff_user: str,
+        pool: list[str],
+        staff_email: str | None,
+    ) -> str | None:
+        held = connection.execute(
+            select(sender_assignments.c.number).where(
+                and_(
+                    sender_assignments.c.tenant == tenant,
+                    sender_assignments.c.staff_user == staff_user,
                 )
-            ).scalar_one_or_none()
-            if held is not None:
-                return str(held)
-            for number in pool:
-                statement = insert(connection, sender_assignments).values(
-                    tenant=tenant,
-                    number=number,
-                    staff_user=staff_user,
-                    staff_email=staff_email,
-                    assigned_at=utcnow(),
-                )
-                if insert_if_absent(connection, statement):
-                    return number
+            )
+        ).scalar_one_or_none()
+        if held is not None:
+            return str(held)
+        for number in pool:
+            statement = insert(connection, sender_assignments).values(
+                tenant=tenant,
+                number=number,
+                staff_user=staff_user,
+                staff_email=staff_email,
+                assigned_at=utcnow(),
+            )
+            if insert_if_absent(connection, statement):
+                return number
         return None
 
     def release(
         self, tenant: str, *, staff_user: str | None = None, number: str | None = None
     ) -> int:
         """Release a staff user's number (or a number); returns how many were released."""
+        with self.engine.begin() as connection:
+            return self._release_in(connection, tenant, staff_user, number)
+
+    async def arelease(
+        self, tenant: str, *, staff_user: str | None = None, number: str | None = None
+    ) -> int:
+        """:meth:`release` through the writer (group-committed, off the event loop)."""
+        return await self._group.run(
+            lambda connection: self._release_in(connection, tenant, staff_user, number)
+        )
+
+    def _release_in(
+        self, connection: Connection, tenant: str, staff_user: str | None, number: str | None
+    ) -> int:
         condition = sender_assignments.c.tenant == tenant
         if staff_user:
             condition = and_(condition, sender_assignments.c.staff_user == staff_user)
         if number:
             condition = and_(condition, sender_assignments.c.number == number)
-        with self.engine.begin() as connection:
-            return int(connection.execute(delete(sender_assignments).where(condition)).rowcount)
+        return int(connection.execute(delete(sender_assignments).where(condition)).rowcount)
 
     def holder(self, tenant: str, number: str) -> SenderAssignment | None:
         """Who holds ``number`` now, if anyone."""
@@ -367,21 +442,32 @@ class TemplateStore:
 class Inbound:
     """Messages people sent to the tenant's numbers; a replay is stored once."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, group: GroupCommitter | None = None) -> None:
         self.engine = engine
         self.reader = reader(engine)
+        self._group = group or GroupCommitter(engine)
 
     def record(self, dedupe_key: str | None = None, **values: Any) -> str | None:
         """Store an inbound message; ``None`` if it (or ``dedupe_key``) was stored before."""
-        inbound_id = new_id()
         with self.engine.begin() as connection:
-            if dedupe_key is not None and not first_time_in(connection, dedupe_key):
-                return None
-            statement = insert(connection, inbound_messages).values(
-                id=inbound_id, received_at=utcnow(), **values
-            )
-            inserted = insert_if_absent(connection, statement)
-        return inbound_id if inserted else None
+            return self._record_in(connection, dedupe_key, values)
+
+    async def arecord(self, dedupe_key: str | None = None, **values: Any) -> str | None:
+        """:meth:`record` through the writer (group-committed, off the event loop)."""
+        return await self._group.run(
+            lambda connection: self._record_in(connection, dedupe_key, values)
+        )
+
+    def _record_in(
+        self, connection: Connection, dedupe_key: str | None, values: dict[str, Any]
+    ) -> str | None:
+        if dedupe_key is not None and not first_time_in(connection, dedupe_key):
+            return None
+        inbound_id = new_id()
+        statement = insert(connection, inbound_messages).values(
+            id=inbound_id, received_at=utcnow(), **values
+        )
+        return inbound_id if insert_if_absent(connection, statement) else None
 
     def messages(
         self, tenant: str | None = None, staff_user: str | None = None
