@@ -147,3 +147,13 @@ async def test_writes_queued_while_a_batch_commits_form_the_next_batch(store: St
     assert len(commits) <= 100  # 200 writes, at most one commit per two
     with store.engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM attempts")).scalar() == 200
+
+
+async def test_an_in_memory_sqlite_store_sees_its_own_group_committed_writes() -> None:
+    """SQLAlchemy keeps an in-memory SQLite database per thread: its writes stay on the loop."""
+    memory = Store.open("sqlite://")
+    try:
+        made = await create(memory, None)
+        assert memory.deliveries.get(made[0]) is not None
+    finally:
+        memory.close()

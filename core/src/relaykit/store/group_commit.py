@@ -70,13 +70,16 @@ class GroupCommitter:
     by another worker, a slow disk, a far PostgreSQL) delays the writes waiting on
     it but never the loop. One batch is in flight at a time; the writes queued
     while it commits form the next one. ``off_loop=False`` runs batches on the loop
-    instead (one ``call_soon`` later), as before.
+    instead (one ``call_soon`` later); it is the default only for an in-memory SQLite
+    database, which SQLAlchemy keeps per thread (the writer would see another one).
     """
 
-    def __init__(self, engine: Engine, *, max_batch: int = 256, off_loop: bool = True) -> None:
+    def __init__(
+        self, engine: Engine, *, max_batch: int = 256, off_loop: bool | None = None
+    ) -> None:
         self.engine = engine
         self.max_batch = max_batch
-        self.off_loop = off_loop
+        self.off_loop = not _in_memory(engine) if off_loop is None else off_loop
         self._queue: list[Queued] = []
         self._scheduled = False  # a flush is due on the loop, or a batch is in flight
         self._writer: ThreadPoolExecutor | None = None
@@ -177,6 +180,13 @@ class GroupCommitter:
                 return [(False, exc)]
             return [self._commit([(write, future, False)])[0] for write, future, _ in batch]
         return results
+
+
+def _in_memory(engine: Engine) -> bool:
+    url = engine.url
+    return url.get_backend_name() == "sqlite" and (
+        url.database in (None, "", ":memory:") or "mode=memory" in str(url)
+    )
 
 
 def _insert_rows(connection: Connection, writes: list[Rows[Any]]) -> None:
