@@ -103,10 +103,7 @@ def _compile(
         return None  # an IN over the row's list: the SQL text depends on its length
     is_dml = form.isinsert or form.isupdate or form.isdelete
     returned = form.effective_returning if is_dml else statement.selected_columns
-    if any(
-        column.type.dialect_impl(dialect).result_processor(dialect, None) is not None
-        for column in returned or ()
-    ):
+    if any(_converts_results(column.type, dialect) for column in returned or ()):
         return None  # the rows come back as the driver's tuples, unconverted
     expanded = form.construct_expanded_state({key: row[key] for key in keys})
     names = tuple(expanded.positiontup or ()) if form.positional else tuple(expanded.parameters)
@@ -134,6 +131,15 @@ def _compile(
         tuple(sources),
         bool(returned),
     )
+
+
+def _converts_results(type_: Any, dialect: Dialect) -> bool:
+    """Whether SQLAlchemy converts this type's values as read (or decides only once it
+    sees the column's type code, as psycopg's numbers do)."""
+    try:
+        return type_.dialect_impl(dialect).result_processor(dialect, None) is not None
+    except (TypeError, KeyError):
+        return True
 
 
 def _last_value_kept(processor: Processor) -> Processor:

@@ -532,17 +532,19 @@ class RateBuckets:
         max_wait: float = math.inf,
     ) -> list[float]:
         """:meth:`alease` on ``connection``."""
-        left = float(
-            connection.execute(
-                _LEASE(connection),
-                {"key": key, "now": time.time(), "rate": rate, "burst": burst, "take": count},
-            ).scalar_one()
+        ((left,),) = _compiled.execute(
+            connection,
+            _LEASE(connection),
+            {"key": key, "now": time.time(), "rate": rate, "burst": burst, "take": count},
         )
+        left = float(left)
         # token j of the block leaves the bucket at ``left + count - j``
         waits = [max(0.0, -(left + count - j) / rate) for j in range(1, count + 1)]
         kept = [wait for wait in waits if wait <= max_wait]
         if len(kept) < count:
-            connection.execute(_GIVE_BACK, {"bucket": key, "count": float(count - len(kept))})
+            _compiled.execute(
+                connection, _GIVE_BACK, {"bucket": key, "count": float(count - len(kept))}
+            )
         return kept or waits[:1]
 
     def reserve_in(
@@ -555,10 +557,12 @@ class RateBuckets:
     ) -> float:
         """One atomic ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` on ``connection``,
         and the refund of a reservation that would wait longer than ``max_wait``."""
-        tokens = connection.execute(
-            _RESERVE(connection), {"key": key, "now": time.time(), "rate": rate, "burst": burst}
-        ).scalar_one()
+        ((tokens,),) = _compiled.execute(
+            connection,
+            _RESERVE(connection),
+            {"key": key, "now": time.time(), "rate": rate, "burst": burst},
+        )
         wait = max(0.0, -float(tokens) / rate)
         if wait > max_wait:
-            connection.execute(_REFUND, {"bucket": key})
+            _compiled.execute(connection, _REFUND, {"bucket": key})
         return wait
