@@ -14,7 +14,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import select, text
 
 from relaykit.results import Channel, MessageStatus
-from relaykit.store import NewMessage, Store
+from relaykit.store import AcceptedAttempt, NewMessage, Store
 from relaykit.store.engine import create_store_engine
 from relaykit.store.tables import metadata, usage_counters
 
@@ -62,14 +62,15 @@ async def sent_message(store: Store, provider_id: str = "SM1") -> str:
     attempt = store.deliveries.claim(message.id)
     assert attempt is not None
     await store.deliveries.afinish_sent(
-        message.id,
-        attempt,
-        provider_message_id=provider_id,
-        status=MessageStatus.QUEUED,
-        to_address="+15005550006",
-        segments=1,
-        encoding="GSM-7",
-        usage=None,
+        AcceptedAttempt(
+            message.id,
+            attempt,
+            provider_message_id=provider_id,
+            status=MessageStatus.QUEUED,
+            to_address="+15005550006",
+            segments=1,
+            encoding="GSM-7",
+        )
     )
     return message.id
 

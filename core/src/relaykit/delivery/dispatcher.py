@@ -35,7 +35,8 @@ from relaykit.host import ConnectorHost
 from relaykit.logs import get_logger
 from relaykit.results import Channel, OutboundMessage, SendReceipt
 from relaykit.settings import DEFAULT_RETRY_FOR_SECONDS, DeliverySettings
-from relaykit.store import MessageRecord, StatusChange, Store
+from relaykit.store import AcceptedAttempt, FailedAttempt, MessageRecord, StatusChange, Store
+from relaykit.store.states import StatusSource
 
 __all__ = ["AttemptResult", "Dispatcher", "RetryPolicy", "utcnow"]
 
@@ -44,23 +45,6 @@ log = get_logger("relaykit.dispatch")
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def _outbound(message: MessageRecord) -> OutboundMessage:
-    """What the connector is given for a stored message: for a send and for its reconciliation.
-
-    The one builder, so a lookup after a crash asks for exactly what was sent
-    (a staff message's pool number as ``sender``).
-    """
-    return OutboundMessage(
-        channel=message.channel,
-        to=message.to_address,
-        body=message.body,
-        reference=message.id,
-        subject=message.subject,
-        html_body=message.html_body,
-        sender=message.sender,
-    )
 
 
 @dataclass(frozen=True)
@@ -189,7 +173,7 @@ class Dispatcher:
         if message is None:
             return AttemptResult()
         label = f"{message.tenant}/{message.instance}"
-        outbound = _outbound(message)
+        outbound = message.outbound()
         started = utcnow()
         try:
             receipt = await self.host.send(label, outbound)
@@ -296,12 +280,14 @@ class Dispatcher:
         """Commit a failed attempt: to retry at ``retry_at``, or final (then the router
         moves the notification on, marking the message with the reason)."""
         await self.store.deliveries.afinish_failed(
-            message.id,
-            number,
-            error_kind=type(exc).__name__,
-            error_code=exc.provider_code,
-            error_message=str(exc),
-            retry_at=retry_at,
+            FailedAttempt(
+                message.id,
+                number,
+                error_kind=type(exc).__name__,
+                error_code=exc.provider_code,
+                error_message=str(exc),
+                retry_at=retry_at,
+            )
         )
 
     async def succeeded(
@@ -317,19 +303,21 @@ class Dispatcher:
             tenant = self._tenant(message.tenant)
             usage = (message.tenant, month_of(utcnow(), tenant.time_zone), "sms")
         outcome = await self.store.deliveries.afinish_sent(
-            message.id,
-            number,
-            provider_message_id=receipt.provider_message_id,
-            status=receipt.status,
-            to_address=receipt.to,
-            segments=receipt.segments,
-            encoding=receipt.encoding,
-            usage=usage,
+            AcceptedAttempt(
+                message.id,
+                number,
+                provider_message_id=receipt.provider_message_id,
+                status=receipt.status,
+                to_address=receipt.to,
+                segments=receipt.segments,
+                encoding=receipt.encoding,
+                usage=usage,
+            )
         )
         if not outcome.applied:
             return None
         change = StatusChange(
-            status=outcome.status, source="send", recorded_at=outcome.at, applied=True
+            status=outcome.status, source=StatusSource.SEND, recorded_at=outcome.at, applied=True
         )
         return replace(
             message,
@@ -383,7 +371,7 @@ class Dispatcher:
             if message is None:
                 continue
             label = f"{message.tenant}/{message.instance}"
-            outbound = _outbound(message)
+            outbound = message.outbound()
             try:
                 receipt = await self.reconcile(label, outbound, started - timedelta(seconds=5))
             except ConnectorError as lookup:

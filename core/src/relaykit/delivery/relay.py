@@ -32,7 +32,7 @@ from relaykit.recipients import Recipient, StaffUser
 from relaykit.results import CallbackOutcome, CallbackRequest, Channel
 from relaykit.settings import TenantSettings
 from relaykit.store import DeliveryRecord, Store, request_fingerprint
-from relaykit.store._statements import notification_state
+from relaykit.store.states import notification_state
 from relaykit.templates import TemplateCatalog
 
 __all__ = ["IdempotencyKeyReusedError", "NotPermittedError", "Relay", "RetryPolicy"]

@@ -13,8 +13,10 @@ from relaykit.store.deliveries import Deliveries
 from relaykit.store.engine import create_store_engine, default_database_url
 from relaykit.store.migrate import upgrade
 from relaykit.store.records import (
+    AcceptedAttempt,
     Created,
     DeliveryRecord,
+    FailedAttempt,
     MessageRecord,
     NewMessage,
     SentOutcome,
@@ -24,8 +26,10 @@ from relaykit.store.records import (
 from relaykit.store.registry import Inbound, OptOuts, RateBuckets, Senders, TemplateStore, Usage
 
 __all__ = [
+    "AcceptedAttempt",
     "Created",
     "DeliveryRecord",
+    "FailedAttempt",
     "MessageRecord",
     "NewMessage",
     "SentOutcome",

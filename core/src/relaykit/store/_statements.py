@@ -1,8 +1,8 @@
 """The store's hot-path statements, built once.
 
 Constructing a SQLAlchemy statement costs about 50 µs; executing a prebuilt
-one with bound parameters about 12 µs. The statuses a claim moves between
-live here too.
+one with bound parameters about 12 µs. The states they move
+between are :mod:`relaykit.store.states`.
 """
 
 from __future__ import annotations
@@ -10,6 +10,12 @@ from __future__ import annotations
 from sqlalchemy import bindparam, case, select, update
 
 from relaykit.store._sql import upsert_statements
+from relaykit.store.states import (
+    CLAIMABLE,
+    LOCAL_STATES,
+    LocalStatus,
+    NotificationState,
+)
 from relaykit.store.tables import (
     attempts,
     messages,
@@ -18,12 +24,8 @@ from relaykit.store.tables import (
     usage_counters,
 )
 
-#: Message statuses a worker may claim for an attempt.
-CLAIMABLE = ("pending", "retrying")
-#: Final message statuses an operator may re-drive (``relaykit messages retry``).
-REDRIVABLE = ("failed", "undelivered")
 #: A claimed message while its provider call is in flight.
-SUBMITTING = "submitting"
+SUBMITTING = LocalStatus.SUBMITTING
 
 INSERT_NOTIFICATION = notifications.insert()
 INSERT_MESSAGE = messages.insert()
@@ -44,8 +46,6 @@ CLOSE_ATTEMPT = (
     .where(attempts.c.message_id == bindparam("m_id"), attempts.c.number == bindparam("n"))
     .values(state=bindparam("st"), finished_at=bindparam("now"))
 )
-#: relaykit's own states before the provider has the message; any provider status beats them.
-LOCAL_STATES = ("skipped", "pending", "retrying", SUBMITTING)
 ACCEPTED = (
     update(messages)
     .where(messages.c.id == bindparam("m_id"))
@@ -68,26 +68,18 @@ ACCEPTED = (
 #: reconcile result never moves it back).
 MARK_NOTIFICATION = (
     update(notifications)
-    .where(notifications.c.id == bindparam("n_id"), notifications.c.state != "delivered")
+    .where(
+        notifications.c.id == bindparam("n_id"),
+        notifications.c.state != NotificationState.DELIVERED,
+    )
     .values(state=bindparam("state"), channel=bindparam("ch"), updated_at=bindparam("now"))
 )
 
 MARK_REDRIVEN = (
     update(notifications)
     .where(notifications.c.id == bindparam("n_id"))
-    .values(state="pending", channel=bindparam("ch"), updated_at=bindparam("now"))
+    .values(state=NotificationState.PENDING, channel=bindparam("ch"), updated_at=bindparam("now"))
 )
-
-
-def notification_state(message_status: str) -> str:
-    """The state a notification takes from the status of the message that carries it:
-    ``pending`` until the provider has it, ``failed`` when no step is left (the last
-    planned one was skipped), then ``sent``, ``delivered`` once the message is."""
-    if message_status in CLAIMABLE or message_status == SUBMITTING:
-        return "pending"
-    if message_status == "skipped":
-        return "failed"
-    return "delivered" if message_status in ("delivered", "read") else "sent"
 
 
 COUNT_USAGE = upsert_statements(

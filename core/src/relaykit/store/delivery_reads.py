@@ -10,7 +10,6 @@ from sqlalchemy import Engine, Row, and_, func, select
 
 from relaykit.results import Channel
 from relaykit.store._statements import (
-    CLAIMABLE,
     SELECT_MESSAGE,
     SELECT_MESSAGES_OF,
     SELECT_NOTIFICATION,
@@ -23,6 +22,7 @@ from relaykit.store.records import (
     StatusChange,
     request_fingerprint,
 )
+from relaykit.store.states import CLAIMABLE
 from relaykit.store.tables import attempts, messages, notifications
 
 __all__ = ["DeliveryReads"]

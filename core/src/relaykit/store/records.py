@@ -11,15 +11,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from relaykit.results import Channel, MessageStatus
+from relaykit.results import Channel, MessageStatus, OutboundMessage
+from relaykit.store.states import LocalStatus, NotificationState
 
 __all__ = [
+    "AcceptedAttempt",
     "Created",
     "DeliveryRecord",
+    "FailedAttempt",
     "MessageRecord",
     "NewMessage",
     "SentOutcome",
     "StatusChange",
+    "UsageIncrement",
     "new_id",
     "request_fingerprint",
 ]
@@ -72,7 +76,7 @@ class NewMessage:
     subject: str | None = None
     html_body: str | None = None
     sender: str | None = None
-    status: str = "pending"
+    status: str = LocalStatus.PENDING
     fallback_reason: str | None = None
     error_message: str | None = None
     segments: int | None = None
@@ -112,6 +116,23 @@ class MessageRecord:
     @property
     def delivered(self) -> bool:
         return self.status in (MessageStatus.DELIVERED, MessageStatus.READ)
+
+    def outbound(self) -> OutboundMessage:
+        """What the connector is given for this message: for a send and for its
+        reconciliation after a crash alike.
+
+        The one builder, so a lookup asks for exactly what was sent (a staff
+        message's pool number as ``sender``).
+        """
+        return OutboundMessage(
+            channel=self.channel,
+            to=self.to_address,
+            body=self.body,
+            reference=self.id,
+            subject=self.subject,
+            html_body=self.html_body,
+            sender=self.sender,
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -171,7 +192,9 @@ class DeliveryRecord:
 
     @property
     def current(self) -> MessageRecord | None:
-        live = [m for m in self.messages if m.status != "skipped" and not m.fallback_reason]
+        live = [
+            m for m in self.messages if m.status != LocalStatus.SKIPPED and not m.fallback_reason
+        ]
         return live[-1] if live else None
 
     def as_dict(self) -> dict[str, Any]:
@@ -197,7 +220,7 @@ class Created:
 
     notification_id: str
     created: bool
-    state: str = "pending"
+    state: str = NotificationState.PENDING
     created_at: datetime | None = None
     messages: tuple[MessageRecord, ...] = ()
     claimed: tuple[MessageRecord, ...] = ()
@@ -215,3 +238,40 @@ class SentOutcome:
     status: str
     applied: bool
     at: datetime
+
+
+UsageIncrement = tuple[str, str, str]  # tenant, month, channel
+
+
+@dataclass(frozen=True)
+class AcceptedAttempt:
+    """A provider accepted attempt ``attempt`` of a message: what to commit."""
+
+    message_id: str
+    attempt: int
+    provider_message_id: str
+    status: MessageStatus
+    #: the address as the provider normalised it
+    to_address: str
+    segments: int | None = None
+    encoding: str | None = None
+    #: the monthly counter to add one to (SMS), if any
+    usage: UsageIncrement | None = None
+
+
+@dataclass(frozen=True)
+class FailedAttempt:
+    """Attempt ``attempt`` of a message failed: what to commit."""
+
+    message_id: str
+    attempt: int
+    #: the connector error's class name (``TransientSendError``, ...)
+    error_kind: str
+    error_code: str | None
+    error_message: str
+    #: when to try again; ``None``: a final failure (the router moves on)
+    retry_at: datetime | None = None
+
+    @property
+    def final(self) -> bool:
+        return self.retry_at is None

@@ -15,9 +15,9 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 
 from relaykit.store import _compiled
 from relaykit.store._sql import insert, insert_if_absent, upsert_statements, utcnow
-from relaykit.store.deliveries import first_time_in
 from relaykit.store.engine import reader, single_reader
 from relaykit.store.group_commit import GroupCommitter
+from relaykit.store.outcomes import first_time_in
 from relaykit.store.records import new_id
 from relaykit.store.tables import (
     inbound_messages,
