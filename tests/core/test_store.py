@@ -160,6 +160,22 @@ def test_optouts_upsert_and_lookup(store: Store) -> None:
     }
 
 
+def test_a_stop_written_by_another_process_is_seen_by_the_next_lookup(
+    store: Store, database_url: str
+) -> None:
+    """The lookup's kept connection (SQLite) holds no snapshot between reads: a STOP
+    another worker commits applies to the very next message."""
+    other_worker = Store.open(database_url)
+    try:
+        assert store.optouts.opted_out("t", "sms", ["+15005550004"]) == frozenset()
+        other_worker.optouts.set("t", "sms", ["+15005550004"], opted_out=True, source="STOP")
+        assert store.optouts.opted_out("t", "sms", ["+15005550004"]) == {"+15005550004"}
+        other_worker.optouts.set("t", "sms", ["+15005550004"], opted_out=False, source="START")
+        assert store.optouts.opted_out("t", "sms", ["+15005550004"]) == frozenset()
+    finally:
+        other_worker.close()
+
+
 async def test_async_optout_writes_go_through_the_writer_and_a_replay_changes_nothing(
     store: Store,
 ) -> None:

@@ -82,4 +82,5 @@ class Store:
     def close(self) -> None:
         """Stop the writer thread (after the batch in flight commits), then the engine."""
         self.deliveries.group.close()
+        self.optouts.close()
         self.engine.dispose()

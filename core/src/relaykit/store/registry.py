@@ -14,8 +14,9 @@ from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 
 from relaykit.store import _compiled
+from relaykit.store._lookup import Lookups
 from relaykit.store._sql import insert, insert_if_absent, upsert_statements, utcnow
-from relaykit.store.engine import reader, single_reader
+from relaykit.store.engine import reader
 from relaykit.store.group_commit import GroupCommitter
 from relaykit.store.outcomes import first_time_in
 from relaykit.store.records import new_id
@@ -136,7 +137,7 @@ class OptOuts:
     def __init__(self, engine: Engine, group: GroupCommitter | None = None) -> None:
         self.engine = engine
         self.reader = reader(engine)
-        self._lookup = single_reader(engine)
+        self._lookups = Lookups(engine)
         self._group = group or GroupCommitter(engine)
 
     def set(
@@ -229,9 +230,12 @@ class OptOuts:
             return frozenset()
         parameters = {f"a{i}": address for i, address in enumerate(addresses)}
         parameters.update(tenant=tenant, channel=channel)
-        with self._lookup.connect() as connection:
-            rows = _compiled.execute(connection, _opted_out_among(len(addresses)), parameters)
+        rows = self._lookups.rows(_opted_out_among(len(addresses)), parameters)
         return frozenset(str(address) for (address,) in rows)
+
+    def close(self) -> None:
+        """Return the connections kept for lookups to the pool."""
+        self._lookups.close()
 
     def entries(self, tenant: str | None = None) -> list[OptOutEntry]:
         query = select(optouts).order_by(optouts.c.tenant, optouts.c.address)
