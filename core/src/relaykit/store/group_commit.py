@@ -2,7 +2,8 @@
 
 A SQLite commit costs about 40 µs; grouped, about 6 µs a row. Concurrent sends
 each hand their write to :meth:`GroupCommitter.run` and await it; the writes
-queued within one event-loop iteration are executed in a single transaction.
+queued while the previous batch commits (or within one event-loop iteration,
+when none is in flight) are executed in a single transaction.
 Each write keeps its own outcome: one that fails (an idempotency-key conflict)
 is rolled back to its savepoint and raises in its own caller only; when the
 batch transaction itself fails (a deadlock with another process's batch on
