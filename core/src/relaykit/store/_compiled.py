@@ -173,7 +173,8 @@ def execute(connection: Connection, statement: Any, row: Mapping[str, Any]) -> l
     """Run ``statement`` with ``row`` on the DBAPI cursor; the rows it returns, as tuples."""
     form = compiled(statement, connection.dialect, row)
     if form is None:
-        return [tuple(r) for r in connection.execute(statement, dict(row))]
+        result = connection.execute(statement, dict(row))
+        return [tuple(r) for r in result] if result.returns_rows else []
     return _run(connection, form, [form.bind(row)], many=False)
 
 
