@@ -19,6 +19,7 @@ from sqlalchemy import Connection, event, select
 from sqlalchemy.exc import IntegrityError
 
 from relaykit.store import Store, _compiled
+from relaykit.store._sql import UtcDateTime
 from relaykit.store._statements import (
     ACCEPTED,
     CLAIM,
@@ -216,3 +217,26 @@ def test_a_driver_error_is_raised_as_sqlalchemys(store: Store) -> None:
         _compiled.executemany(connection, INSERT_NOTIFICATION, [notification()])
     with pytest.raises(IntegrityError), store.engine.begin() as connection:
         _compiled.executemany(connection, INSERT_NOTIFICATION, [notification()])
+
+
+def test_a_statement_it_cannot_bind_exactly_runs_through_sqlalchemy(store: Store) -> None:
+    """A value computed per execution (here a callable bind) is SQLAlchemy's to compute."""
+    from sqlalchemy import bindparam
+
+    from relaykit.store.tables import callback_receipts
+
+    stamped = callback_receipts.insert().values(
+        dedupe_key=bindparam("key"),
+        received_at=bindparam("at", callable_=lambda: KIRITIMATI, type_=UtcDateTime()),
+    )
+    with store.engine.begin() as connection:
+        assert _compiled.compiled(stamped, connection.dialect, {"key": "k"}) is None
+        _compiled.executemany(connection, stamped, [{"key": "k1"}, {"key": "k2"}])
+        assert _compiled.execute(connection, stamped, {"key": "k3"}) == []
+    with store.engine.connect() as connection:
+        rows = connection.execute(select(callback_receipts).order_by("dedupe_key")).all()
+    assert [(r.dedupe_key, r.received_at) for r in rows] == [
+        ("k1", KIRITIMATI),
+        ("k2", KIRITIMATI),
+        ("k3", KIRITIMATI),
+    ]
