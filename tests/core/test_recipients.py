@@ -111,3 +111,13 @@ def test_opt_outs_match_whatever_digits_the_number_was_written_in() -> None:
     full_width = person(p("＋１ ５００ ５５５ ０００４"))
     choice = choose_phone(full_width, POLICY, {"+15005550004"})
     assert choice.number is None and choice.opted_out
+
+
+@pytest.mark.parametrize(("first", "region"), [("020 7946 0958", "GB"), ("+44 20 7946 0958", None)])
+def test_a_validated_number_read_again_in_e164_form_is_the_same_number(
+    first: str, region: str | None
+) -> None:
+    from relaykit.phones import ValidNumber, parse_valid
+
+    assert parse_valid(first, region) == ValidNumber("+442079460958", "GB")
+    assert parse_valid("+442079460958", "US") == ValidNumber("+442079460958", "GB")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import datetime
 from collections.abc import Callable
 from pathlib import Path
@@ -326,3 +327,28 @@ def test_templates_are_parsed_once_not_per_message(
         catalog.render("north", "otp", "sms", OTP)  # override: parse 2, then cached
 
     assert calls == ["Code: {{code}}", "Code: {{code}}"]
+
+
+@pytest.mark.parametrize("part", [TemplatePart.SMS, TemplatePart.EMAIL_HTML])
+@pytest.mark.parametrize(
+    "value", ["Tom & Jerry", 'Is <b>5 > 3</b> & "ok"?', "", "Zoë ✓", 0, 10, 2.5, True, False]
+)
+@pytest.mark.parametrize(
+    "source",
+    [
+        "Hi {{guest_name}}! {{! a comment }}Door {{door_code}} at {{property_name}}.\n",
+        "{{#guest_name}}Hi {{.}}, {{/guest_name}}{{^guest_name}}Hello, {{/guest_name}}"
+        "door {{door_code}}{{#door_code}} ({{guest_name}}{{#guest_name}}/{{.}}{{/guest_name}})"
+        "{{/door_code}}",
+    ],
+    ids=["variables", "sections"],
+)
+def test_templates_render_exactly_as_pystache_would(
+    catalog: TemplateCatalog, part: TemplatePart, value: object, source: str
+) -> None:
+    compiled = compile_template(source, catalog.event("key_is_ready"), part)
+    through_pystache = dataclasses.replace(compiled, _pieces=None)
+    assert compiled._pieces is not None
+    data = {**KEY_READY, "guest_name": value}
+
+    assert compiled.render(data) == through_pystache.render(data)

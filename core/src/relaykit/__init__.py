@@ -27,7 +27,7 @@ from relaykit.errors import (
 )
 from relaykit.hookspecs import hookimpl
 from relaykit.host import ConnectorHost
-from relaykit.middleware import around_async
+from relaykit.middleware import Middleware, around_async
 from relaykit.plugins import CONNECTOR_GROUP, MIDDLEWARE_GROUP, PluginHost, build_plugin_host
 from relaykit.results import (
     CallbackEvent,
@@ -105,6 +105,7 @@ __all__ = [
     "InboundMessage",
     "InstanceConfig",
     "MessageStatus",
+    "Middleware",
     "OptOutError",
     "OutboundMessage",
     "PacedError",

@@ -7,10 +7,13 @@ There are two kinds of plugin:
   nothing else. The connector class they register implements the
   :class:`relaykit.Connector` protocol.
 * **Middleware plugins** (entry-point group ``relaykit.plugins``) wrap the
-  connector hooks :func:`authenticate`, :func:`send`, :func:`handle_callback`
-  and :func:`describe_fields` with ``@hookimpl(wrapper=True)``: logging,
-  metrics, rate limits. The async hooks' inner result is an awaitable; use
-  :func:`relaykit.middleware.around_async` to await it in an ``async def``.
+  connector hooks: logging, metrics, rate limits. Preferably as a
+  :class:`relaykit.Middleware` object, whose plain async methods
+  (``send(call_next, connector, message)``, ...) the host composes once; or
+  with ``@hookimpl(wrapper=True)`` on :func:`authenticate`, :func:`send`,
+  :func:`handle_callback` or :func:`describe_fields`. The async hooks' inner
+  result is then an awaitable; use :func:`relaykit.middleware.around_async`
+  to await it in an ``async def``.
 
 The core's built-in plugin is the only non-wrapper implementation of the four
 connector hooks: it calls the method of the same name on the one connector
@@ -113,7 +116,9 @@ def authenticate(connector: Connector) -> Awaitable[ConnectionStatus]:
     Stops at the first non-None result (``firstresult``): only the core
     implements it.
 
-    Use in middleware: ``@hookimpl(wrapper=True)`` to log or record checks.
+    Use in middleware: a :class:`relaykit.Middleware` with ``async def
+    authenticate(self, call_next, connector)``, or ``@hookimpl(wrapper=True)``,
+    to log or record checks.
     """
     raise NotImplementedError
 
@@ -143,10 +148,11 @@ def send(connector: Connector, message: OutboundMessage) -> Awaitable[SendReceip
 
     Stops at the first non-None result: only the core implements it.
 
-    Use in middleware: ``@hookimpl(wrapper=True)`` with
-    :func:`relaykit.middleware.around_async`; a rate limiter may raise
-    :class:`RateLimitedError` before awaiting the inner call, so the connector
-    is never called.
+    Use in middleware: a :class:`relaykit.Middleware` with
+    ``async def send(self, call_next, connector, message)``, or
+    ``@hookimpl(wrapper=True)`` with :func:`relaykit.middleware.around_async`;
+    a rate limiter may raise :class:`RateLimitedError` before calling the rest
+    of the chain, so the connector is never called.
     """
     raise NotImplementedError
 
@@ -171,7 +177,9 @@ def handle_callback(connector: Connector, request: CallbackRequest) -> Awaitable
 
     Stops at the first non-None result: only the core implements it.
 
-    Use in middleware: ``@hookimpl(wrapper=True)`` to log or count callbacks.
+    Use in middleware: a :class:`relaykit.Middleware` with ``async def
+    handle_callback(self, call_next, connector, request)``, or
+    ``@hookimpl(wrapper=True)``, to log or count callbacks.
     """
     raise NotImplementedError
 

@@ -8,7 +8,6 @@ from typing import Any
 from relaykit.connectors import Connector, InstanceConfig
 from relaykit.errors import UnknownInstanceError
 from relaykit.instances import build_instance_configs
-from relaykit.middleware.call_log import CALL_LOG_PLUGIN_NAME, CallLog
 from relaykit.plugins import PluginHost, build_plugin_host
 from relaykit.results import (
     CallbackOutcome,
@@ -26,17 +25,15 @@ __all__ = ["ConnectorHost"]
 class ConnectorHost:
     """Configured connector instances, reachable by ``tenant/instance``.
 
-    Every call goes through the plugin manager's hook of the same name, so
-    middleware wraps it; the core's implementation calls the one connector
-    instance named. Instances are built on first use and reused (one SDK
+    Every call goes through the plugin host's composed chain of the hook of
+    the same name (:attr:`PluginHost.chains`), so middleware wraps it and the
+    one connector instance named answers it. Instances are built on first use and reused (one SDK
     client per instance, never one per message).
     """
 
     def __init__(self, settings: RelaykitSettings, plugins: PluginHost) -> None:
         self.settings = settings
         self.plugins = plugins
-        if not plugins.pm.has_plugin(CALL_LOG_PLUGIN_NAME):
-            plugins.pm.register(CallLog(), name=CALL_LOG_PLUGIN_NAME)
         self.configs: dict[str, InstanceConfig] = build_instance_configs(
             settings, plugins.connectors
         )
@@ -151,25 +148,16 @@ class ConnectorHost:
         for label in self.configs:
             self.connector(label)
 
-    # -- calls through the hooks ----------------------------------------------------------------
+    # -- calls through the middleware ------------------------------------------------------------
 
     async def authenticate(self, ref: str) -> ConnectionStatus:
-        result: ConnectionStatus = await self.plugins.pm.hook.authenticate(
-            connector=self.connector(ref)
-        )
-        return result
+        return await self.plugins.chains.authenticate(self.connector(ref))
 
     async def send(self, ref: str, message: OutboundMessage) -> SendReceipt:
-        result: SendReceipt = await self.plugins.pm.hook.send(
-            connector=self.connector(ref), message=message
-        )
-        return result
+        return await self.plugins.chains.send(self.connector(ref), message)
 
     async def handle_callback(self, ref: str, request: CallbackRequest) -> CallbackOutcome:
-        result: CallbackOutcome = await self.plugins.pm.hook.handle_callback(
-            connector=self.connector(ref), request=request
-        )
-        return result
+        return await self.plugins.chains.handle_callback(self.connector(ref), request)
 
     def describe_fields(self, connector_name: str) -> list[FieldSpec]:
         connector_class = self.plugins.connectors.get(connector_name).connector_class

@@ -91,21 +91,50 @@ def get_logger(name: str) -> Any:
 
 
 class _RelaykitLogger:
-    """Picks the logger at each call, so configuring logging later still takes effect."""
+    """Resolves its logger once per logging configuration, so configuring logging later
+    (or restoring an earlier configuration) still takes effect, at a dictionary's cost a call."""
+
+    __slots__ = ("_context", "_name", "_resolved")
 
     def __init__(self, name: str, context: dict[str, Any]) -> None:
         self._name = name
         self._context = context
+        self._resolved: tuple[tuple[object, ...], Any] | None = None
 
     def bind(self, **values: Any) -> _RelaykitLogger:
         return _RelaykitLogger(self._name, {**self._context, **values})
 
+    # The levels relaykit logs at, spelled out: a __getattr__ lookup costs a caught AttributeError.
+    def debug(self, event: str, *args: Any, **kw: Any) -> Any:
+        return self._logger().debug(event, *args, **kw)
+
+    def info(self, event: str, *args: Any, **kw: Any) -> Any:
+        return self._logger().info(event, *args, **kw)
+
+    def warning(self, event: str, *args: Any, **kw: Any) -> Any:
+        return self._logger().warning(event, *args, **kw)
+
+    def error(self, event: str, *args: Any, **kw: Any) -> Any:
+        return self._logger().error(event, *args, **kw)
+
+    def exception(self, event: str, *args: Any, **kw: Any) -> Any:
+        return self._logger().exception(event, *args, **kw)
+
     def __getattr__(self, method: str) -> Any:
-        if redact_event in structlog.get_config()["processors"]:  # configure_logging ran
-            logger = structlog.get_logger(self._name)
-        else:
-            logger = _library_logger(self._name)
-        return getattr(logger.bind(**self._context), method)
+        return getattr(self._logger(), method)
+
+    def _logger(self) -> Any:
+        config = structlog.get_config()
+        # Identities of what structlog.configure replaces; a tuple compares them by identity first.
+        key = (config["processors"], config["wrapper_class"], config["logger_factory"])
+        resolved = self._resolved
+        if resolved is None or resolved[0] != key:
+            if redact_event in config["processors"]:  # configure_logging ran
+                logger = structlog.get_logger(self._name).bind(**self._context)
+            else:
+                logger = _library_logger(self._name).bind(**self._context)
+            resolved = self._resolved = (key, logger)
+        return resolved[1]
 
 
 class _RenderedToStdlib(structlog.stdlib.BoundLogger):

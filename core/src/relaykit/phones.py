@@ -11,17 +11,98 @@
 
 from __future__ import annotations
 
+import enum
 import functools
+from dataclasses import dataclass
 
 import phonenumbers
 
-__all__ = ["InvalidPhoneNumber", "normalize_phone", "region_of"]
+__all__ = [
+    "InvalidPhoneNumber",
+    "NumberProblem",
+    "ValidNumber",
+    "normalize_phone",
+    "parse_valid",
+    "region_of",
+]
 
 _PREFIXES = ("tel:", "sms:", "whatsapp:")
+#: Validated E.164 numbers, at most this many remembered (then forgotten all at once).
+_KNOWN_LIMIT = 65536
+
+
+class NumberProblem(enum.Enum):
+    """Why :func:`parse_valid` refused a number."""
+
+    UNPARSEABLE = "unparseable"
+    EXTENSION = "extension"
+    INVALID = "invalid"
 
 
 class InvalidPhoneNumber(ValueError):
-    """A phone number that cannot be used, with the reason."""
+    """A phone number that cannot be used, with the reason.
+
+    :ivar problem: what is wrong, for callers that word their own message.
+    :ivar cause: phonenumbers' parse error, for an unparseable number.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        problem: NumberProblem = NumberProblem.INVALID,
+        cause: phonenumbers.NumberParseException | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.problem = problem
+        self.cause = cause
+
+
+@dataclass(frozen=True, slots=True)
+class ValidNumber:
+    """A valid phone number: its E.164 form and ISO region (``None`` for non-geographic ones)."""
+
+    e164: str
+    region: str | None
+
+
+#: E.164 form -> the number, for every number validated so far. Parsing an E.164 string gives
+#: back the same number, so the planner's parse of a recipient answers the connector's too.
+_known: dict[str, ValidNumber] = {}
+
+
+def parse_valid(text: str, region: str | None = None) -> ValidNumber:
+    """``text`` (no channel prefix) as a valid number; ``region`` reads numbers without ``+``.
+
+    A pure function, cached: every E.164 number it has validated is answered
+    without parsing again, whatever form it was first read in.
+
+    :raises InvalidPhoneNumber: with :attr:`~InvalidPhoneNumber.problem` saying why.
+    """
+    known = _known.get(text)
+    if known is not None:
+        return known
+    return _parse_valid(text, None if text.startswith("+") else region)
+
+
+@functools.lru_cache(maxsize=_KNOWN_LIMIT)
+def _parse_valid(text: str, region: str | None) -> ValidNumber:
+    try:
+        parsed = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidPhoneNumber(str(exc), NumberProblem.UNPARSEABLE, exc) from None
+    if parsed.extension:
+        raise InvalidPhoneNumber("has an extension", NumberProblem.EXTENSION)
+    # is_valid_number() looks the region up itself; for +1 that lookup tries every NANP
+    # region and is most of the cost, so do it once and keep it.
+    number_region = phonenumbers.region_code_for_number(parsed)
+    if number_region is None or not phonenumbers.is_valid_number_for_region(parsed, number_region):
+        raise InvalidPhoneNumber("is not a valid phone number", NumberProblem.INVALID)
+    e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    valid = ValidNumber(e164, number_region if number_region.isalpha() else None)
+    if len(_known) >= _KNOWN_LIMIT:
+        _known.clear()
+    _known[e164] = valid
+    return valid
 
 
 @functools.lru_cache(maxsize=65536)
@@ -36,19 +117,21 @@ def normalize_phone(raw: str, default_region: str | None = None) -> str:
             text = text[len(prefix) :]
             break
     try:
-        parsed = phonenumbers.parse(text, None if text.startswith("+") else default_region)
-    except phonenumbers.NumberParseException as exc:
-        hint = (
-            ""
-            if default_region or text.startswith("+")
-            else " (write it with + and the country code)"
-        )
-        raise InvalidPhoneNumber(f"{raw!r} is not a phone number: {exc._msg}{hint}") from None
-    if parsed.extension:
-        raise InvalidPhoneNumber(f"{raw!r} has an extension; SMS cannot reach an extension")
-    if not phonenumbers.is_valid_number(parsed):
-        raise InvalidPhoneNumber(f"{raw!r} is not a valid phone number")
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        return parse_valid(text, default_region).e164
+    except InvalidPhoneNumber as exc:
+        if exc.problem is NumberProblem.UNPARSEABLE:
+            assert exc.cause is not None
+            hint = (
+                ""
+                if default_region or text.startswith("+")
+                else " (write it with + and the country code)"
+            )
+            message = f"{raw!r} is not a phone number: {exc.cause._msg}{hint}"
+        elif exc.problem is NumberProblem.EXTENSION:
+            message = f"{raw!r} has an extension; SMS cannot reach an extension"
+        else:
+            message = f"{raw!r} is not a valid phone number"
+        raise InvalidPhoneNumber(message, exc.problem, exc.cause) from None
 
 
 def region_of(e164: str) -> str | None:

@@ -13,6 +13,11 @@ Environment:
   but empty loads none. Unset loads all.
 * ``RELAYKIT_STRICT_PLUGINS=1``: raise on the first plugin that fails.
 * ``RELAYKIT_TRACE_PLUGINS=1``: log every hook call and its result.
+
+relaykit's own plugins are listed once, in :data:`BUILTIN_PLUGINS`, in the
+order their middleware runs. Connector calls go through
+:attr:`PluginHost.chains`: the middleware composed once per plugin set
+(see :mod:`relaykit.middleware`), not a pluggy dispatch per call.
 """
 
 from __future__ import annotations
@@ -33,11 +38,15 @@ from relaykit._core_plugin import CORE_PLUGIN_NAME, CorePlugin
 from relaykit.connectors import Connector, ConnectorRegistry, RegisteredConnector
 from relaykit.errors import DuplicateConnectorError, PluginLoadError
 from relaykit.logs import get_logger
+from relaykit.middleware import Chains, Middleware, compose_chains
+from relaykit.middleware.call_log import CALL_LOG_PLUGIN_NAME, CallLog
 from relaykit.sandboxes import SandboxFactory, SandboxRegistry
 
 __all__ = [
+    "BUILTIN_PLUGINS",
     "CONNECTOR_GROUP",
     "MIDDLEWARE_GROUP",
+    "RATE_LIMIT_PLUGIN_NAME",
     "PluginHost",
     "PluginStatus",
     "build_plugin_host",
@@ -46,6 +55,15 @@ __all__ = [
 CONNECTOR_GROUP = "relaykit.connectors"
 MIDDLEWARE_GROUP = "relaykit.plugins"
 _ASYNC_METHODS = ("authenticate", "send", "handle_callback", "aclose")
+
+#: The per-sender rate limiter (:class:`relaykit.delivery.ratelimit.RateLimiter`). It needs
+#: the store, so the relay registers it under this name; every plugin host has the others.
+RATE_LIMIT_PLUGIN_NAME = "relaykit.rate_limit"
+#: relaykit's own plugins, outermost first: every connector call is logged (paced sends
+#: too), then waits for its sender's token, then reaches the core's call of the connector.
+BUILTIN_PLUGINS = (CALL_LOG_PLUGIN_NAME, RATE_LIMIT_PLUGIN_NAME, CORE_PLUGIN_NAME)
+#: The built-ins every plugin host registers at once.
+_ALWAYS: dict[str, type[object]] = {CALL_LOG_PLUGIN_NAME: CallLog, CORE_PLUGIN_NAME: CorePlugin}
 
 log = get_logger("relaykit.plugins")
 
@@ -70,6 +88,26 @@ class _Origin:
     entry_point: str | None
 
 
+class _PluginManager(pluggy.PluginManager):
+    """pluggy's manager, counting registrations so composed chains know when they are stale."""
+
+    changes = 0
+    #: hook calls are logged (``RELAYKIT_TRACE_PLUGINS``), so every call goes through pluggy
+    traced = False
+
+    def register(self, plugin: object, name: str | None = None) -> str | None:
+        try:
+            return super().register(plugin, name)
+        finally:
+            self.changes += 1
+
+    def unregister(self, plugin: object | None = None, name: str | None = None) -> Any | None:
+        try:
+            return super().unregister(plugin, name)
+        finally:
+            self.changes += 1
+
+
 class PluginHost:
     """The plugin manager together with what the plugins registered.
 
@@ -78,16 +116,44 @@ class PluginHost:
     """
 
     def __init__(self, *, strict: bool = False) -> None:
-        self.pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        self.pm = _PluginManager(hookspecs.PROJECT_NAME)
         self.pm.add_hookspecs(hookspecs)
         self.strict = strict
         self.connectors = ConnectorRegistry()
         self.sandboxes = SandboxRegistry()
         self.statuses: list[PluginStatus] = []
         self._origin: _Origin | None = None
-        self.pm.register(CorePlugin(), name=CORE_PLUGIN_NAME)
+        self._chains: tuple[int, Chains] | None = None
+        for name, builtin in _ALWAYS.items():
+            self.pm.register(builtin(), name=name)
         self.pm.hook.register_connectors.call_historic(kwargs={"register": self._add_connector})
         self.pm.hook.register_sandboxes.call_historic(kwargs={"register": self._add_sandbox})
+
+    @property
+    def chains(self) -> Chains:
+        """The connector hooks' calls through every :class:`Middleware`, composed once.
+
+        Built-ins run in :data:`BUILTIN_PLUGINS` order, then other middleware in
+        registration order (outermost first), then pluggy wrappers, if any.
+        Composed again after any plugin is registered or unregistered.
+        """
+        chains = self._chains
+        if chains is None or chains[0] != self.pm.changes:
+            composed = compose_chains(
+                self.pm, self.middleware(), CORE_PLUGIN_NAME, traced=self.pm.traced
+            )
+            chains = self._chains = (self.pm.changes, composed)
+        return chains[1]
+
+    def middleware(self) -> list[Middleware]:
+        """The registered :class:`Middleware` objects, outermost first."""
+        rank = {name: index for index, name in enumerate(BUILTIN_PLUGINS)}
+        found = [
+            (rank.get(name, len(rank)), plugin)
+            for name, plugin in self.pm.list_name_plugin()
+            if isinstance(plugin, Middleware)
+        ]
+        return [plugin for _, plugin in sorted(found, key=lambda pair: pair[0])]
 
     # -- registration -------------------------------------------------------------------------
 
@@ -271,7 +337,7 @@ def _wanted_plugins() -> set[str] | None:
     return {name.strip() for name in raw.split(",") if name.strip()}
 
 
-def _trace(pm: pluggy.PluginManager) -> None:
+def _trace(pm: _PluginManager) -> None:
     def before(hook_name: str, impls: Sequence[HookImpl], kwargs: Mapping[str, Any]) -> None:
         log.debug("hook_call", hook=hook_name, plugins=[i.plugin_name for i in impls])
 
@@ -282,3 +348,5 @@ def _trace(pm: pluggy.PluginManager) -> None:
         log.debug("hook_result", hook=hook_name, error=repr(error) if error else None)
 
     pm.add_hookcall_monitoring(before, after)
+    pm.traced = True
+    pm.changes += 1

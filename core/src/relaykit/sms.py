@@ -16,6 +16,7 @@ The rules are GSM 03.38's, checked against Twilio's message-segment-calculator
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -72,21 +73,25 @@ def is_gsm7(text: str) -> bool:
     return _GSM7.issuperset(text)
 
 
+@functools.lru_cache(maxsize=1024)  # the planner and the connector count the same body
 def count_segments(text: str) -> SegmentCount:
     """The encoding ``text`` is sent with and the number of segments it is billed as."""
-    if is_gsm7(text):
-        encoding: SmsEncoding = "GSM-7"
-        sizes = [2 if c in GSM7_EXTENSION else 1 for c in text]
+    encoding: SmsEncoding = "GSM-7" if is_gsm7(text) else "UCS-2"
+    # Characters that take two units: the extension table's (GSM-7), or astral ones (UCS-2).
+    if encoding == "GSM-7":
+        units = len(text) + sum(text.count(c) for c in GSM7_EXTENSION)
     else:
-        encoding = "UCS-2"
-        sizes = [2 if ord(c) > 0xFFFF else 1 for c in text]
-    units = sum(sizes)
+        units = len(text) + sum(ord(c) > 0xFFFF for c in text)
     single, per_segment = _LIMITS[encoding]
     if units == 0:
         segments = 0
     elif units <= single:
         segments = 1
     else:
+        if encoding == "GSM-7":
+            sizes = [2 if c in GSM7_EXTENSION else 1 for c in text]
+        else:
+            sizes = [2 if ord(c) > 0xFFFF else 1 for c in text]
         segments, used = 1, 0
         for size in sizes:
             if used + size > per_segment:

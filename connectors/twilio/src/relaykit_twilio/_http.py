@@ -25,6 +25,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -41,6 +42,7 @@ __all__ = ["Exchange", "RelaykitHttpClient", "track_exchange"]
 
 SDK_LOGGER = "twilio.http_client"
 _CONNECT_TIMEOUT = 5.0
+_REWRITTEN_LIMIT = 256
 
 
 #: No connection was made (refused, DNS, TLS handshake, connect timeout): nothing left.
@@ -96,11 +98,22 @@ class RelaykitHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
             None if _is_twilio_host(parts.hostname) else (parts.scheme, parts.netloc, parts.path)
         )
         self._session: aiohttp.ClientSession | None = None
+        #: Rewritten URLs: a send posts to the same URL every time.
+        self._rewritten: dict[str, str] = {}
 
     def rewrite(self, url: str) -> str:
         """``url`` moved onto the configured API base URL, when that is not Twilio's."""
         if self._base is None:
             return url
+        rewritten = self._rewritten.get(url)
+        if rewritten is None:
+            if len(self._rewritten) >= _REWRITTEN_LIMIT:  # fetches name a message each
+                self._rewritten.clear()
+            rewritten = self._rewritten[url] = self._moved(url)
+        return rewritten
+
+    def _moved(self, url: str) -> str:
+        assert self._base is not None
         parts = urlsplit(url)
         if parts.scheme != "https" or not _is_twilio_host(parts.hostname):
             return url
@@ -138,7 +151,10 @@ class RelaykitHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
         }
         if timeout is not None:
             kwargs["timeout"] = aiohttp.ClientTimeout(total=timeout)
-        self.log_request(kwargs)  # before the credentials are added
+        # The SDK's request log formats every line before its logger checks the level.
+        logs = self.logger.isEnabledFor(logging.INFO)
+        if logs:
+            self.log_request(kwargs)  # before the credentials are added
         if auth is not None:
             kwargs["headers"]["Authorization"] = _basic_auth(*auth)
         exchange = _current.get()
@@ -157,7 +173,8 @@ class RelaykitHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
             raise
         if exchange is not None:
             exchange.sent, exchange.status, exchange.headers = True, answer.status, answer.headers
-        self.log_response(answer.status, answer)
+        if logs:
+            self.log_response(answer.status, answer)
         return Response(answer.status, text, answer.headers)
 
     async def close(self) -> None:
@@ -167,6 +184,7 @@ class RelaykitHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
             self._session = None
 
 
+@functools.lru_cache(maxsize=16)
 def _basic_auth(username: str, password: str) -> str:
     token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
     return f"Basic {token}"

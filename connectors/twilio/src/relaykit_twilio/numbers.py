@@ -59,8 +59,48 @@ def normalize_number(raw: str, channel: Channel, *, default_region: str | None =
 
 @lru_cache(maxsize=4096)
 def _normalize(raw: str, channel: Channel, default_region: str | None) -> Recipient:
-    import phonenumbers  # ~40 ms to import: only when a number is actually read
+    # relaykit.phones imports phonenumbers (~40 ms): only when a number is actually read
+    from relaykit.phones import InvalidPhoneNumber, NumberProblem, parse_valid
 
+    if _is_plain_e164(raw):
+        # what the host sends: no prefix, spaces, letters or extension to look for
+        text, international = raw, True
+    else:
+        text = _checked_text(raw, channel)
+        international = text.lstrip("( ").startswith("+")
+    if not international and default_region is None:
+        raise InvalidNumberError(
+            f"recipient {raw!r} has no country code: write it in E.164 form with a leading + "
+            "(e.g. +447400123456), or set the instance's default_region"
+        )
+    try:
+        # relaykit's parse is cached by E.164: the planner has usually read this number already.
+        valid = parse_valid(text, None if international else default_region)
+    except InvalidPhoneNumber as exc:
+        if exc.problem is NumberProblem.UNPARSEABLE:
+            raise InvalidNumberError(
+                f"recipient {raw!r} is not a phone number ({exc.cause})"
+            ) from None
+        if exc.problem is NumberProblem.EXTENSION:
+            raise InvalidNumberError(
+                f"recipient {raw!r} has an extension; SMS and WhatsApp reach a whole number, "
+                "so give it without one"
+            ) from None
+        hint = (
+            f" (read with default region {default_region}; write it with + and the country code)"
+            if not international
+            else ""
+        )
+        raise InvalidNumberError(f"recipient {raw!r} is not a valid phone number{hint}") from None
+    return Recipient(e164=valid.e164, country=valid.region)
+
+
+def _is_plain_e164(raw: str) -> bool:
+    return raw.startswith("+") and raw.isascii() and raw[1:].isdigit()
+
+
+def _checked_text(raw: str, channel: Channel) -> str:
+    """``raw`` normalised (NFKC), without its channel prefix; refused if empty or extended."""
     text = unicodedata.normalize("NFKC", raw).strip()
     text = _strip_prefix(text, raw, channel)
     if not text:
@@ -72,33 +112,7 @@ def _normalize(raw: str, channel: Channel, default_region: str | None) -> Recipi
             f"recipient {raw!r} has an extension or URI parameters; "
             "SMS and WhatsApp reach a whole number, so give it without them"
         )
-    international = text.lstrip("( ").startswith("+")
-    if not international and default_region is None:
-        raise InvalidNumberError(
-            f"recipient {raw!r} has no country code: write it in E.164 form with a leading + "
-            "(e.g. +447400123456), or set the instance's default_region"
-        )
-    try:
-        number = phonenumbers.parse(text, None if international else default_region)
-    except phonenumbers.NumberParseException as exc:
-        raise InvalidNumberError(f"recipient {raw!r} is not a phone number ({exc})") from None
-    if number.extension:
-        raise InvalidNumberError(
-            f"recipient {raw!r} has an extension; SMS and WhatsApp reach a whole number, "
-            "so give it without one"
-        )
-    # is_valid_number() would look the region up itself; for +1 that lookup tries
-    # every NANP region and is most of the cost, so do it once.
-    region = phonenumbers.region_code_for_number(number)
-    if region is None or not phonenumbers.is_valid_number_for_region(number, region):
-        hint = (
-            f" (read with default region {default_region}; write it with + and the country code)"
-            if not international
-            else ""
-        )
-        raise InvalidNumberError(f"recipient {raw!r} is not a valid phone number{hint}")
-    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    return Recipient(e164=e164, country=region if region and region.isalpha() else None)
+    return text
 
 
 def _strip_prefix(text: str, raw: str, channel: Channel) -> str:

@@ -19,18 +19,17 @@ import asyncio
 import random
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Callable
 
 from relaykit.connectors import Connector
 from relaykit.errors import PacedError
-from relaykit.hookspecs import hookimpl
-from relaykit.middleware import around_async
+from relaykit.middleware import Middleware, SendCall
+from relaykit.plugins import RATE_LIMIT_PLUGIN_NAME
 from relaykit.results import Channel, OutboundMessage, SendReceipt
 from relaykit.store import Store
 
 __all__ = ["RATE_LIMIT_PLUGIN_NAME", "TEXT_DEFAULT_RATE", "RateLimiter"]
 
-RATE_LIMIT_PLUGIN_NAME = "relaykit.rate_limit"
 #: A US long code sends about one SMS a second.
 TEXT_DEFAULT_RATE = 1.0
 
@@ -44,7 +43,7 @@ LEASE_TTL = 1.0
 RateLookup = Callable[[str, Channel], tuple[float, float] | None]
 
 
-class RateLimiter:
+class RateLimiter(Middleware):
     """Waits for the sender's token before each send."""
 
     def __init__(self, store: Store, rate: RateLookup, *, max_wait: float = 30.0) -> None:
@@ -55,14 +54,8 @@ class RateLimiter:
         self._leased: dict[str, deque[float]] = {}
         self._locks: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Lock]] = {}
 
-    @hookimpl(wrapper=True)
-    def send(
-        self, connector: Connector, message: OutboundMessage
-    ) -> Generator[None, Awaitable[SendReceipt], Awaitable[SendReceipt]]:
-        return (yield from around_async(self._limited, connector, message))
-
-    async def _limited(
-        self, inner: Awaitable[SendReceipt], connector: Connector, message: OutboundMessage
+    async def send(
+        self, call_next: SendCall, connector: Connector, message: OutboundMessage
     ) -> SendReceipt:
         label = connector.config.label
         limit = self.rate(label, message.channel)
@@ -78,7 +71,7 @@ class RateLimiter:
                 )
             if wait:
                 await asyncio.sleep(wait)
-        return await inner
+        return await call_next(connector, message)
 
     async def _token(self, key: str, rate: float, burst: float) -> float:
         """The wait before this send's token: one already leased, else a new block's first."""

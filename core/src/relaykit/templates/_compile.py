@@ -9,7 +9,10 @@ pystache does the parsing and rendering. What relaykit adds:
   (chevron even outside its partials directory, PITFALLS 18);
 * escaping depends on the part: HTML escaping in the HTML email only
   (PITFALLS 16); unescaped tags (``{{{x}}}``, ``{{&x}}``) are refused there;
-* missing variables are errors, never empty text (PITFALLS 17).
+* missing variables are errors, never empty text (PITFALLS 17);
+* the parsed tree is also kept as plain pieces (:mod:`._pieces`), which
+  render a context of scalars exactly as pystache does, at a fraction of
+  its cost.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from relaykit.templates._model import (
     TemplatePart,
     checked_value,
 )
+from relaykit.templates._pieces import NotScalar, Pieces, pieces_of, render_pieces
 
 __all__ = ["CompiledTemplate", "Scalar", "compile_template"]
 
@@ -117,6 +121,8 @@ class CompiledTemplate:
     used_variables: frozenset[str]
     undeclared_variables: frozenset[str]
     _parsed: Any = field(repr=False, compare=False)
+    #: the parsed tree as plain pieces (``None``: render with pystache)
+    _pieces: Pieces | None = field(default=None, repr=False, compare=False)
 
     def render(self, data: Mapping[str, object]) -> str:
         """Render for a real send.
@@ -153,19 +159,34 @@ class CompiledTemplate:
         """``value`` when a template may show it; otherwise a :class:`TemplateError`."""
         return checked_value(self.event.name, name, value, self.part)
 
+    def _missing(self, key: object) -> MissingVariableError:
+        return MissingVariableError(
+            f"template uses variable {key!r} of event {self.event.name!r} "
+            "but the data has no value for it",
+            event=self.event.name,
+            part=self.part,
+            variable=str(key),
+        )
+
+    def _render_pieces(self, context: dict[str, Scalar]) -> str | None:
+        if self._pieces is None:
+            return None
+        try:
+            return render_pieces(self._pieces, context, self.part.escapes_html)
+        except KeyError as exc:
+            raise self._missing(exc.args[0]) from None
+        except NotScalar:
+            return None
+
     def render_context(self, context: dict[str, Scalar]) -> str:
         """Render the parsed form with a prepared context; strict about missing names."""
-        renderer = _HTML_RENDERER if self.part.escapes_html else _PLAIN_RENDERER
-        try:
-            text: str = renderer.render(self._parsed, context)
-        except KeyNotFoundError as exc:
-            raise MissingVariableError(
-                f"template uses variable {exc.key!r} of event {self.event.name!r} "
-                "but the data has no value for it",
-                event=self.event.name,
-                part=self.part,
-                variable=str(exc.key),
-            ) from None
+        text = self._render_pieces(context)
+        if text is None:
+            renderer = _HTML_RENDERER if self.part.escapes_html else _PLAIN_RENDERER
+            try:
+                text = renderer.render(self._parsed, context)
+            except KeyNotFoundError as exc:
+                raise self._missing(exc.key) from None
         # A trailing newline left by a multi-line template would cost a character
         # and show as a blank line on the phone.
         return text.strip() if self.part.is_text_message else text
@@ -233,4 +254,5 @@ def compile_template(
         used_variables=frozenset(used),
         undeclared_variables=undeclared,
         _parsed=parsed,
+        _pieces=pieces_of(parsed),
     )
