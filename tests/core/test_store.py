@@ -220,6 +220,64 @@ def test_optouts_upsert_and_lookup(store: Store) -> None:
     }
 
 
+def test_a_stop_written_by_another_process_is_seen_by_the_next_lookup(
+    store: Store, database_url: str
+) -> None:
+    """The lookup's kept connection (SQLite) holds no snapshot between reads: a STOP
+    another worker commits applies to the very next message."""
+    other_worker = Store.open(database_url)
+    try:
+        assert store.optouts.opted_out("t", "sms", ["+15005550004"]) == frozenset()
+        other_worker.optouts.set("t", "sms", ["+15005550004"], opted_out=True, source="STOP")
+        assert store.optouts.opted_out("t", "sms", ["+15005550004"]) == {"+15005550004"}
+        other_worker.optouts.set("t", "sms", ["+15005550004"], opted_out=False, source="START")
+        assert store.optouts.opted_out("t", "sms", ["+15005550004"]) == frozenset()
+    finally:
+        other_worker.close()
+
+
+async def test_async_optout_writes_go_through_the_writer_and_a_replay_changes_nothing(
+    store: Store,
+) -> None:
+    async def stop() -> bool:
+        return await store.optouts.aset(
+            "t", "sms", ["+15005550004"], opted_out=True, source="STOP", dedupe_key="idem-2"
+        )
+
+    assert await stop()
+    assert store.optouts.opted_out("t", "sms", ["+15005550004", "+1500"]) == {"+15005550004"}
+    await store.optouts.aset("t", "sms", ["+15005550004"], opted_out=False, source="START")
+    assert not await stop()  # the replayed STOP changes nothing
+    assert store.optouts.opted_out("t", "sms", ["+15005550004"]) == frozenset()
+
+
+async def test_async_sender_assignment_assigns_once_per_staff_user(store: Store) -> None:
+    pool = ["+15005550100", "+15005550101"]
+    first, again, other = [
+        await store.senders.aassign("t", user, pool) for user in ("ms-jones", "ms-jones", "mr-lee")
+    ]
+    assert (first, again, other) == ("+15005550100", "+15005550100", "+15005550101")
+    assert await store.senders.arelease("t", number="+15005550101") == 1
+    assert store.senders.holder("t", "+15005550101") is None
+
+
+async def test_async_inbound_record_stores_a_replay_once(store: Store) -> None:
+    message = {
+        "tenant": "t",
+        "instance": "sms",
+        "provider_message_id": "SM-in-1",
+        "channel": "sms",
+        "sender": "+15005550006",
+        "recipient": "+15005550100",
+        "body": "STOP",
+        "media_urls": [],
+    }
+    stored = await store.inbound.arecord("in-1", **message)
+    assert stored is not None
+    assert await store.inbound.arecord("in-2", **message) is None  # same provider message
+    assert [m["id"] for m in store.inbound.messages("t")] == [stored]
+
+
 def test_template_overrides_set_get_reset(store: Store) -> None:
     store.templates.set("t", "otp", "sms", "Code {{code}}")
     store.templates.set("t", "otp", "sms", "Your code: {{code}}")

@@ -54,13 +54,14 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.deliveries = Deliveries(engine)
-        self.optouts = OptOuts(engine)
+        writer = self.deliveries.group  # every async write of this store goes through it
+        self.optouts = OptOuts(engine, writer)
         self.usage = Usage(engine)
-        self.senders = Senders(engine)
+        self.senders = Senders(engine, writer)
         self.templates = TemplateStore(engine)
-        self.inbound = Inbound(engine)
-        self.rate_buckets = RateBuckets(engine, self.deliveries.group)
-        self.statuses = ProviderStatuses(self.deliveries.group)
+        self.inbound = Inbound(engine, writer)
+        self.rate_buckets = RateBuckets(engine, writer)
+        self.statuses = ProviderStatuses(writer)
 
     @classmethod
     def open(cls, url: str | None = None, *, data_dir: Path | None = None) -> Store:
@@ -85,4 +86,7 @@ class Store:
         return cls(engine)
 
     def close(self) -> None:
+        """Stop the writer thread (after the batch in flight commits), then the engine."""
+        self.deliveries.group.close()
+        self.optouts.close()
         self.engine.dispose()

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, func, update
 
 from relaykit.results import MessageStatus
+from relaykit.store import _compiled
 from relaykit.store._sql import insert, insert_if_absent, utcnow
 from relaykit.store._statements import (
     ACCEPTED,
@@ -152,7 +153,9 @@ def _sent(connection: Connection, accepted: AcceptedAttempt) -> Rows[SentOutcome
     callback may have moved on) now; the rest as rows grouped across the batch."""
     now = utcnow()
     status = accepted.status
-    row = connection.execute(
+    # on the DBAPI cursor: this runs once per message (``_compiled``)
+    ((current, notification_id, message_channel),) = _compiled.execute(
+        connection,
         ACCEPTED,
         {
             "m_id": accepted.message_id,
@@ -163,8 +166,8 @@ def _sent(connection: Connection, accepted: AcceptedAttempt) -> Rows[SentOutcome
             "now": now,
             "st": status.value,
         },
-    ).one()
-    applied = row.status == status.value
+    )
+    applied = current == status.value
     rows: list[tuple[Any, dict[str, Any]]] = [
         (
             CLOSE_ATTEMPT,
@@ -189,11 +192,11 @@ def _sent(connection: Connection, accepted: AcceptedAttempt) -> Rows[SentOutcome
         ),
     ]
     if applied:
-        state = notification_state(row.status)
+        state = notification_state(current)
         rows.append(
             (
                 MARK_NOTIFICATION,
-                {"n_id": row.notification_id, "state": state, "ch": row.channel, "now": now},
+                {"n_id": notification_id, "state": state, "ch": message_channel, "now": now},
             )
         )
     if accepted.usage is not None:
@@ -201,7 +204,7 @@ def _sent(connection: Connection, accepted: AcceptedAttempt) -> Rows[SentOutcome
         rows.append(
             (COUNT_USAGE(connection), {"tenant": tenant, "month": month, "channel": channel})
         )
-    return Rows(rows, SentOutcome(str(row.status), applied, now))
+    return Rows(rows, SentOutcome(str(current), applied, now))
 
 
 def _failed(connection: Connection, failed: FailedAttempt) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Iterable, Sequence
@@ -12,8 +13,10 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 
+from relaykit.store import _compiled
+from relaykit.store._lookup import Lookups
 from relaykit.store._sql import insert, insert_if_absent, upsert_statements, utcnow
-from relaykit.store.engine import reader, single_reader
+from relaykit.store.engine import reader
 from relaykit.store.group_commit import GroupCommitter
 from relaykit.store.outcomes import first_time_in
 from relaykit.store.records import new_id
@@ -38,12 +41,18 @@ __all__ = [
 ]
 
 
-_OPTED_OUT = select(optouts.c.address).where(
-    optouts.c.tenant == bindparam("tenant"),
-    optouts.c.channel == bindparam("channel"),
-    optouts.c.address.in_(bindparam("addresses", expanding=True)),
-    optouts.c.opted_out.is_(True),
-)
+@functools.lru_cache(maxsize=64)
+def _opted_out_among(count: int) -> Any:
+    """The opt-out lookup for ``count`` addresses, bound one by one (``a0``, ``a1``, …),
+    so it compiles once per count and runs on the fast path."""
+    return select(optouts.c.address).where(
+        optouts.c.tenant == bindparam("tenant"),
+        optouts.c.channel == bindparam("channel"),
+        optouts.c.address.in_([bindparam(f"a{i}") for i in range(count)]),
+        optouts.c.opted_out.is_(True),
+    )
+
+
 _OVERRIDES = select(
     template_overrides.c.event, template_overrides.c.part, template_overrides.c.source
 ).where(template_overrides.c.tenant == bindparam("tenant"))
@@ -125,10 +134,11 @@ class OptOutEntry:
 class OptOuts:
     """Who asked not to be messaged on which address (normalised: E.164 for phones)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, group: GroupCommitter | None = None) -> None:
         self.engine = engine
         self.reader = reader(engine)
-        self._lookup = single_reader(engine)
+        self._lookups = Lookups(engine)
+        self._group = group or GroupCommitter(engine)
 
     def set(
         self,
@@ -146,42 +156,86 @@ class OptOuts:
         :param dedupe_key: a callback's key, recorded in the same transaction.
         :returns: False (and nothing changed) when ``dedupe_key`` was seen before.
         """
-        now = utcnow()
         with self.engine.begin() as connection:
-            if dedupe_key is not None and not first_time_in(connection, dedupe_key):
-                return False
-            for address in addresses:
-                statement = insert(connection, optouts).values(
-                    tenant=tenant,
-                    channel=channel,
-                    address=address,
-                    opted_out=opted_out,
-                    source=source,
-                    recipient_id=recipient_id,
-                    updated_at=now,
+            return self._set_in(
+                connection,
+                tenant,
+                channel,
+                list(addresses),
+                opted_out,
+                source,
+                recipient_id,
+                dedupe_key,
+            )
+
+    async def aset(
+        self,
+        tenant: str,
+        channel: str,
+        addresses: Iterable[str],
+        *,
+        opted_out: bool,
+        source: str,
+        recipient_id: str | None = None,
+        dedupe_key: str | None = None,
+    ) -> bool:
+        """:meth:`set` through the writer (group-committed, off the event loop)."""
+        listed = list(addresses)
+        return await self._group.run(
+            lambda connection: self._set_in(
+                connection, tenant, channel, listed, opted_out, source, recipient_id, dedupe_key
+            )
+        )
+
+    def _set_in(
+        self,
+        connection: Connection,
+        tenant: str,
+        channel: str,
+        addresses: list[str],
+        opted_out: bool,
+        source: str,
+        recipient_id: str | None,
+        dedupe_key: str | None,
+    ) -> bool:
+        if dedupe_key is not None and not first_time_in(connection, dedupe_key):
+            return False
+        now = utcnow()
+        for address in addresses:
+            statement = insert(connection, optouts).values(
+                tenant=tenant,
+                channel=channel,
+                address=address,
+                opted_out=opted_out,
+                source=source,
+                recipient_id=recipient_id,
+                updated_at=now,
+            )
+            connection.execute(
+                statement.on_conflict_do_update(
+                    index_elements=["tenant", "channel", "address"],
+                    set_={
+                        "opted_out": opted_out,
+                        "source": source,
+                        "updated_at": now,
+                        "recipient_id": statement.excluded.recipient_id,
+                    },
                 )
-                connection.execute(
-                    statement.on_conflict_do_update(
-                        index_elements=["tenant", "channel", "address"],
-                        set_={
-                            "opted_out": opted_out,
-                            "source": source,
-                            "updated_at": now,
-                            "recipient_id": statement.excluded.recipient_id,
-                        },
-                    )
-                )
+            )
         return True
 
     def opted_out(self, tenant: str, channel: str, addresses: Sequence[str]) -> frozenset[str]:
         """The subset of ``addresses`` that are opted out."""
         if not addresses:
             return frozenset()
-        with self._lookup.connect() as connection:
-            rows = connection.execute(
-                _OPTED_OUT, {"tenant": tenant, "channel": channel, "addresses": list(addresses)}
-            ).all()
-        return frozenset(row.address for row in rows)
+        parameters = {f"a{i}": address for i, address in enumerate(addresses)}
+        parameters.update(tenant=tenant, channel=channel)
+        rows = self._lookups.rows(_opted_out_among(len(addresses)), parameters)
+        return frozenset(str(address) for (address,) in rows)
+
+    def close(self) -> None:
+        """Return the connections kept for lookups to the pool."""
+        self._lookups.close()
 
     def entries(self, tenant: str | None = None) -> list[OptOutEntry]:
         query = select(optouts).order_by(optouts.c.tenant, optouts.c.address)
@@ -240,9 +294,10 @@ def _assignment(row: Any) -> SenderAssignment:
 class Senders:
     """Sender numbers from a tenant's pool, held by staff users until released."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, group: GroupCommitter | None = None) -> None:
         self.engine = engine
         self.reader = reader(engine)
+        self._group = group or GroupCommitter(engine)
 
     def assign(
         self, tenant: str, staff_user: str, pool: Sequence[str], *, staff_email: str | None = None
@@ -252,39 +307,71 @@ class Senders:
         :returns: the number, or ``None`` when the pool is used up.
         """
         with self.engine.begin() as connection:
-            held = connection.execute(
-                select(sender_assignments.c.number).where(
-                    and_(
-                        sender_assignments.c.tenant == tenant,
-                        sender_assignments.c.staff_user == staff_user,
-                    )
+            return self._assign_in(connection, tenant, staff_user, list(pool), staff_email)
+
+    async def aassign(
+        self, tenant: str, staff_user: str, pool: Sequence[str], *, staff_email: str | None = None
+    ) -> str | None:
+        """:meth:`assign` through the writer (group-committed, off the event loop)."""
+        numbers = list(pool)
+        return await self._group.run(
+            lambda connection: self._assign_in(connection, tenant, staff_user, numbers, staff_email)
+        )
+
+    def _assign_in(
+        self,
+        connection: Connection,
+        tenant: str,
+        staff_user: str,
+        pool: list[str],
+        staff_email: str | None,
+    ) -> str | None:
+        held = connection.execute(
+            select(sender_assignments.c.number).where(
+                and_(
+                    sender_assignments.c.tenant == tenant,
+                    sender_assignments.c.staff_user == staff_user,
                 )
-            ).scalar_one_or_none()
-            if held is not None:
-                return str(held)
-            for number in pool:
-                statement = insert(connection, sender_assignments).values(
-                    tenant=tenant,
-                    number=number,
-                    staff_user=staff_user,
-                    staff_email=staff_email,
-                    assigned_at=utcnow(),
-                )
-                if insert_if_absent(connection, statement):
-                    return number
+            )
+        ).scalar_one_or_none()
+        if held is not None:
+            return str(held)
+        for number in pool:
+            statement = insert(connection, sender_assignments).values(
+                tenant=tenant,
+                number=number,
+                staff_user=staff_user,
+                staff_email=staff_email,
+                assigned_at=utcnow(),
+            )
+            if insert_if_absent(connection, statement):
+                return number
         return None
 
     def release(
         self, tenant: str, *, staff_user: str | None = None, number: str | None = None
     ) -> int:
         """Release a staff user's number (or a number); returns how many were released."""
+        with self.engine.begin() as connection:
+            return self._release_in(connection, tenant, staff_user, number)
+
+    async def arelease(
+        self, tenant: str, *, staff_user: str | None = None, number: str | None = None
+    ) -> int:
+        """:meth:`release` through the writer (group-committed, off the event loop)."""
+        return await self._group.run(
+            lambda connection: self._release_in(connection, tenant, staff_user, number)
+        )
+
+    def _release_in(
+        self, connection: Connection, tenant: str, staff_user: str | None, number: str | None
+    ) -> int:
         condition = sender_assignments.c.tenant == tenant
         if staff_user:
             condition = and_(condition, sender_assignments.c.staff_user == staff_user)
         if number:
             condition = and_(condition, sender_assignments.c.number == number)
-        with self.engine.begin() as connection:
-            return int(connection.execute(delete(sender_assignments).where(condition)).rowcount)
+        return int(connection.execute(delete(sender_assignments).where(condition)).rowcount)
 
     def holder(self, tenant: str, number: str) -> SenderAssignment | None:
         """Who holds ``number`` now, if anyone."""
@@ -359,21 +446,32 @@ class TemplateStore:
 class Inbound:
     """Messages people sent to the tenant's numbers; a replay is stored once."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, group: GroupCommitter | None = None) -> None:
         self.engine = engine
         self.reader = reader(engine)
+        self._group = group or GroupCommitter(engine)
 
     def record(self, dedupe_key: str | None = None, **values: Any) -> str | None:
         """Store an inbound message; ``None`` if it (or ``dedupe_key``) was stored before."""
-        inbound_id = new_id()
         with self.engine.begin() as connection:
-            if dedupe_key is not None and not first_time_in(connection, dedupe_key):
-                return None
-            statement = insert(connection, inbound_messages).values(
-                id=inbound_id, received_at=utcnow(), **values
-            )
-            inserted = insert_if_absent(connection, statement)
-        return inbound_id if inserted else None
+            return self._record_in(connection, dedupe_key, values)
+
+    async def arecord(self, dedupe_key: str | None = None, **values: Any) -> str | None:
+        """:meth:`record` through the writer (group-committed, off the event loop)."""
+        return await self._group.run(
+            lambda connection: self._record_in(connection, dedupe_key, values)
+        )
+
+    def _record_in(
+        self, connection: Connection, dedupe_key: str | None, values: dict[str, Any]
+    ) -> str | None:
+        if dedupe_key is not None and not first_time_in(connection, dedupe_key):
+            return None
+        inbound_id = new_id()
+        statement = insert(connection, inbound_messages).values(
+            id=inbound_id, received_at=utcnow(), **values
+        )
+        return inbound_id if insert_if_absent(connection, statement) else None
 
     def messages(
         self, tenant: str | None = None, staff_user: str | None = None
@@ -438,17 +536,19 @@ class RateBuckets:
         max_wait: float = math.inf,
     ) -> list[float]:
         """:meth:`alease` on ``connection``."""
-        left = float(
-            connection.execute(
-                _LEASE(connection),
-                {"key": key, "now": time.time(), "rate": rate, "burst": burst, "take": count},
-            ).scalar_one()
+        ((left,),) = _compiled.execute(
+            connection,
+            _LEASE(connection),
+            {"key": key, "now": time.time(), "rate": rate, "burst": burst, "take": count},
         )
+        left = float(left)
         # token j of the block leaves the bucket at ``left + count - j``
         waits = [max(0.0, -(left + count - j) / rate) for j in range(1, count + 1)]
         kept = [wait for wait in waits if wait <= max_wait]
         if len(kept) < count:
-            connection.execute(_GIVE_BACK, {"bucket": key, "count": float(count - len(kept))})
+            _compiled.execute(
+                connection, _GIVE_BACK, {"bucket": key, "count": float(count - len(kept))}
+            )
         return kept or waits[:1]
 
     def reserve_in(
@@ -461,10 +561,12 @@ class RateBuckets:
     ) -> float:
         """One atomic ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` on ``connection``,
         and the refund of a reservation that would wait longer than ``max_wait``."""
-        tokens = connection.execute(
-            _RESERVE(connection), {"key": key, "now": time.time(), "rate": rate, "burst": burst}
-        ).scalar_one()
+        ((tokens,),) = _compiled.execute(
+            connection,
+            _RESERVE(connection),
+            {"key": key, "now": time.time(), "rate": rate, "burst": burst},
+        )
         wait = max(0.0, -float(tokens) / rate)
         if wait > max_wait:
-            connection.execute(_REFUND, {"bucket": key})
+            _compiled.execute(connection, _REFUND, {"bucket": key})
         return wait
