@@ -54,3 +54,24 @@ async def test_an_sms_waiting_for_its_retry_is_withdrawn_by_stop(make_stack: Mak
     assert (sms.status, sms.attempt_count) == ("canceled", 1)  # the failed attempt only
     assert "withdrawn before sending: opted_out" in [c.detail for c in sms.timeline]
     assert stack.sandbox.sent_to(NUMBER) == []
+
+
+async def test_a_21610_refusal_at_send_withdraws_the_persons_other_queued_sms(
+    make_stack: MakeStack,
+) -> None:
+    opted_out_at_twilio = "+15005550004"  # the sandbox refuses it with 21610 at create
+    stack = await make_stack(inline=False)
+    person = student(phone(opted_out_at_twilio))
+    first = await stack.relay.anotify(TENANT, EVENT, person, SCHOOL_DATA)
+    second = await stack.relay.anotify(TENANT, EVENT, person, SCHOOL_DATA)
+    [claimed] = stack.relay.store.deliveries.claim_ids([first.messages[0].id])
+    await stack.relay.dispatcher.attempt(claimed)
+    await drain(stack)
+
+    refused, withdrawn = stack.relay.delivery(first.id), stack.relay.delivery(second.id)
+    assert refused is not None and withdrawn is not None
+    assert refused.messages[0].error_code == "21610"
+    sms = withdrawn.messages[0]
+    assert (sms.status, sms.attempt_count) == ("canceled", 0)  # never handed to Twilio again
+    assert withdrawn.fallbacks == [("sms", "opted_out")]
+    assert len(stack.emails_to("parent@example.org")) == 2  # both went by email

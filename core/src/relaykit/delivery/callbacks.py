@@ -70,10 +70,10 @@ class CallbackApplier:
             if isinstance(event, StatusUpdate):
                 applied.pending += await self._status(tenant, instance, event, key)
             elif isinstance(event, ConsentChange):
-                queued = self.consent.apply(tenant, event, dedupe_key=key)
-                applied.pending += await self._withdraw(queued)
+                queued = await self.consent.apply(tenant, event, dedupe_key=key)
+                applied.pending += await self.router.withdraw(queued, FallbackReason.OPTED_OUT)
             elif isinstance(event, InboundMessage):
-                applied.notify += self._inbound(tenant, instance, event, key)
+                applied.notify += await self._inbound(tenant, instance, event, key)
         return applied
 
     async def _status(
@@ -117,28 +117,17 @@ class CallbackApplier:
         queued: list[MessageRecord] = []
         if update.error_code in OPT_OUT_CODES:
             source = f"provider:{update.error_code}"
-            queued = self.consent.opt_out_recipient(message, source=source)
+            queued = await self.consent.opt_out_recipient(message, source=source)
             reason = FallbackReason.OPTED_OUT
         pending = await self.router.move_on(message, reason) or []
-        return pending + await self._withdraw(queued)
+        return pending + await self.router.withdraw(queued, FallbackReason.OPTED_OUT)
 
-    async def _withdraw(self, queued: list[MessageRecord]) -> list[str]:
-        """Move on from messages an opt-out caught queued: withdrawn (``canceled``) before
-        any attempt, their notifications go to the next step."""
-        pending: list[str] = []
-        for message in queued:
-            log.info(
-                "withdrawn_on_opt_out", message=message.id, notification=message.notification_id
-            )
-            pending += await self.router.move_on(message, FallbackReason.OPTED_OUT) or []
-        return pending
-
-    def _inbound(
+    async def _inbound(
         self, tenant: str, instance: str, inbound: InboundMessage, key: str | None
     ) -> list[Plan]:
         """Record a reply; a reply to a staff user's pool number is theirs to hear of."""
         holder = self.store.senders.holder(tenant, inbound.recipient)
-        stored = self.store.inbound.record(
+        stored = await self.store.inbound.arecord(
             dedupe_key=key,
             tenant=tenant,
             instance=instance,

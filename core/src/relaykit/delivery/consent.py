@@ -28,7 +28,7 @@ class Consent:
         self.store = store
         self.settings = settings
 
-    def apply(
+    async def apply(
         self, tenant: str, change: ConsentChange, *, dedupe_key: str | None = None
     ) -> list[MessageRecord]:
         """An inbound keyword: an opt-in (START) re-enables only the number it came from; an
@@ -39,7 +39,7 @@ class Consent:
             (none for a replay, whose ``dedupe_key`` was seen before).
         """
         if change.action == "opt_in":
-            self.store.optouts.set(
+            await self.store.optouts.aset(
                 tenant,
                 change.channel.value,
                 [change.address],
@@ -50,21 +50,23 @@ class Consent:
             return []
         snapshot = self.store.deliveries.recipient_by_address(tenant, change.address)
         source = change.keyword or "opt_out"
-        return self._opt_out_person(
+        return await self._opt_out_person(
             tenant, change.channel, change.address, snapshot, source, dedupe_key
         )
 
-    def opt_out_recipient(self, message: MessageRecord, *, source: str) -> list[MessageRecord]:
+    async def opt_out_recipient(
+        self, message: MessageRecord, *, source: str
+    ) -> list[MessageRecord]:
         """An opt-out reported for a message we sent (a 21610): every number of its recipient.
 
         :returns: the recipient's other messages still queued to those numbers.
         """
         _, snapshot, _ = self.store.deliveries.notification_of(message.id)
-        return self._opt_out_person(
+        return await self._opt_out_person(
             message.tenant, message.channel, message.to_address, snapshot, source
         )
 
-    def _opt_out_person(
+    async def _opt_out_person(
         self,
         tenant: str,
         channel: Channel,
@@ -80,7 +82,7 @@ class Consent:
             recipient_id = person.id
             region = self.settings.tenant(tenant).sms.default_region
             addresses |= set(phone_numbers(person, region))
-        changed = self.store.optouts.set(
+        changed = await self.store.optouts.aset(
             tenant,
             channel.value,
             sorted(addresses),

@@ -180,8 +180,12 @@ class Dispatcher:
         except TransientSendError as exc:
             return await self._transient(message, number, exc)
         except PermanentSendError as exc:
-            reason = self._permanent_reason(message, label, exc)
-            return await self._move_on(message, reason, _failure(message, number, exc, None))
+            reason, queued = await self._permanent_reason(message, label, exc)
+            moved = await self._move_on(message, reason, _failure(message, number, exc, None))
+            if not queued:
+                return moved
+            withdrawn = await self.router.withdraw(queued, FallbackReason.OPTED_OUT)
+            return replace(moved, next_messages=(*moved.next_messages, *withdrawn))
         return Accepted(message.id, await self.succeeded(message, number, receipt))
 
     async def _transient(
@@ -208,17 +212,20 @@ class Dispatcher:
         moved = await self.router.move_on(message, reason, failed=failed)
         return MovedOn(message.id, reason, tuple(moved or ()), moved=moved is not None)
 
-    def _permanent_reason(
+    async def _permanent_reason(
         self, message: MessageRecord, label: str, exc: PermanentSendError
-    ) -> FallbackReason:
+    ) -> tuple[FallbackReason, list[MessageRecord]]:
+        """Why a permanent error moves the notification on, and the person's messages
+        still queued that an opt-out refusal withdraws too."""
         if isinstance(exc, OptOutError):
             source = f"provider:{exc.provider_code or 'opt-out'}"
-            self.consent.opt_out_recipient(message, source=source)
-            return FallbackReason.OPTED_OUT
+            return FallbackReason.OPTED_OUT, await self.consent.opt_out_recipient(
+                message, source=source
+            )
         if isinstance(exc, AuthenticationError):
             self.health.mark_down(label, str(exc))
-            return FallbackReason.NOT_CONNECTED
-        return FallbackReason.PROVIDER_ERROR
+            return FallbackReason.NOT_CONNECTED, []
+        return FallbackReason.PROVIDER_ERROR, []
 
     async def succeeded(
         self, message: MessageRecord, number: int, receipt: SendReceipt

@@ -11,7 +11,9 @@ Every trigger that makes a notification try its next step calls
 * an ``undelivered``/``failed`` status callback, a 21610 opt-out among them
   (:class:`~relaykit.delivery.callbacks.CallbackApplier`);
 * a missed delivery deadline (:meth:`Relay.sweep_deadlines
-  <relaykit.delivery.relay.Relay.sweep_deadlines>`).
+  <relaykit.delivery.relay.Relay.sweep_deadlines>`);
+* an opt-out (inbound STOP, a 21610 status or send refusal) catching a person's
+  messages still queued (:meth:`Router.withdraw`).
 
 The router marks the message, plans the next steps and adds their messages
 in one transaction, once per message, and returns the ids of the messages to
@@ -67,6 +69,19 @@ class Router:
         pending = await self.store.deliveries.afall_back(message, reason, planned, failed=failed)
         if pending is not None:
             log.info("fell_back", message=message.id, reason=reason.value, next=pending)
+        return pending
+
+    async def withdraw(self, queued: list[MessageRecord], reason: FallbackReason) -> list[str]:
+        """Move on from messages still queued (not yet handed to a provider) that must not
+        go, e.g. to numbers an opt-out just disabled: each is withdrawn (``canceled``,
+        no attempt) and its notification goes to its next step.
+
+        :returns: the ids of the new messages to send.
+        """
+        pending: list[str] = []
+        for message in queued:
+            log.info("withdrawn", message=message.id, reason=reason.value)
+            pending += await self.move_on(message, reason) or []
         return pending
 
     def _next(self, message: MessageRecord) -> list[NewMessage]:

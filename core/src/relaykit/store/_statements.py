@@ -11,7 +11,6 @@ from sqlalchemy import bindparam, case, select, update
 
 from relaykit.store._sql import upsert_statements
 from relaykit.store.states import (
-    CLAIMABLE,
     LOCAL_STATES,
     LocalStatus,
     NotificationState,
@@ -31,16 +30,6 @@ INSERT_NOTIFICATION = notifications.insert()
 INSERT_MESSAGE = messages.insert()
 INSERT_STATUS = status_events.insert()
 INSERT_ATTEMPT = attempts.insert()
-CLAIM = (
-    update(messages)
-    .where(messages.c.id == bindparam("m_id"), messages.c.status.in_(CLAIMABLE))
-    .values(
-        attempt_count=messages.c.attempt_count + 1,
-        status=SUBMITTING,
-        updated_at=bindparam("now"),
-    )
-    .returning(messages.c.attempt_count)
-)
 CLOSE_ATTEMPT = (
     update(attempts)
     .where(attempts.c.message_id == bindparam("m_id"), attempts.c.number == bindparam("n"))
