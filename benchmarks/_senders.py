@@ -201,8 +201,11 @@ def apprise_n_targets(url: str, count: int) -> int:
 API_KEY = "rk_benchmark_key_not_a_secret"
 
 
-def build_relay(url: str, data_dir: Path, **overrides: Any) -> Relay:
-    """A relay with one tenant whose SMS goes to ``url``; no sender rate limit to speak of."""
+def build_relay(url: str, data_dir: Path, *, max_connections: int = 100, **overrides: Any) -> Relay:
+    """A relay with one tenant whose SMS goes to ``url``; no sender rate limit to speak of.
+
+    :param max_connections: the Twilio instance's connection pool (its setting, default 100).
+    """
     tenant = {
         "display_name": "North High School",
         "api_keys": [hash_api_key(API_KEY)],
@@ -214,6 +217,7 @@ def build_relay(url: str, data_dir: Path, **overrides: Any) -> Relay:
                     "auth_token": AUTH_TOKEN,
                     "sms_sender": SENDER,
                     "api_base_url": url,
+                    "max_connections": max_connections,
                 },
                 "rate_per_second": 1e9,
                 "burst": 1e9,
@@ -239,6 +243,8 @@ class RelaykitSender:
     """``Relay.anotify`` with ``concurrency`` workers, on a fresh relay (new SQLite file) per run.
 
     ``prepare()`` builds the relay (settings, plugins, migrations) outside the timed part.
+    Its Twilio instance's ``max_connections`` is ``concurrency`` (at least the default
+    100), as an integrator sending that many at once would set it.
     """
 
     def __init__(self, url: str, concurrency: int) -> None:
@@ -249,7 +255,9 @@ class RelaykitSender:
 
     def prepare(self) -> None:
         self._data_dir = tempfile.TemporaryDirectory(prefix="relaykit-bench-")
-        self._relay = build_relay(self.url, Path(self._data_dir.name))
+        self._relay = build_relay(
+            self.url, Path(self._data_dir.name), max_connections=max(100, self.concurrency)
+        )
 
     def run(self, count: int, recipients: AsyncIterator[dict[str, Any]] | None = None) -> int:
         return asyncio.run(self.dispatch(count, recipients or _generated(count)))

@@ -152,6 +152,12 @@ def _ratios(results: dict[str, Measurement], latency: float, concurrency: int) -
         ideal = concurrency / (latency / 1000)
         ratio = rk.rate / ideal
         print(f"ideal (concurrency / latency)  {ideal:,.0f}/s")
+        pool = min(concurrency, 100) / (latency / 1000)
+        print(
+            f"100-connection pool            {pool:,.0f}/s at most: the SDK's create_async"
+            " (aiohttp's default pool); relaykit's instance has max_connections ="
+            f" {max(100, concurrency)}"
+        )
         print(
             f"relaykit / ideal               {ratio:.2f}x   at concurrency {concurrency}"
             f" (target >= {IDEAL_RATIO}x: {_verdict(ratio >= IDEAL_RATIO)})"

@@ -160,6 +160,7 @@ def test_defaults_apply_and_the_token_stays_wrapped(twilio_config) -> None:  # t
     assert s.api_base_url == "https://api.twilio.com"
     assert s.allowed_countries is None and s.default_region is None
     assert s.request_timeout_seconds == 15.0
+    assert s.max_connections == 100
     assert AUTH_TOKEN not in repr(connector) + repr(s) + str(connector)
     assert s.auth_token.get_secret_value() == AUTH_TOKEN
 

@@ -86,7 +86,7 @@ class RelaykitHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
     :param timeout: seconds a request may take in all.
     """
 
-    def __init__(self, *, api_base_url: str, timeout: float) -> None:
+    def __init__(self, *, api_base_url: str, timeout: float, max_connections: int = 100) -> None:
         super().__init__(
             pool_connections=False,  # the session is built lazily, inside the event loop
             timeout=timeout,
@@ -98,6 +98,7 @@ class RelaykitHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
             None if _is_twilio_host(parts.hostname) else (parts.scheme, parts.netloc, parts.path)
         )
         self._session: aiohttp.ClientSession | None = None
+        self._max_connections = max_connections
         #: Rewritten URLs: a send posts to the same URL every time.
         self._rewritten: dict[str, str] = {}
 
@@ -123,6 +124,7 @@ class RelaykitHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
     def _client_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._max_connections),
                 timeout=aiohttp.ClientTimeout(
                     total=self.timeout, connect=min(_CONNECT_TIMEOUT, self.timeout or 1e9)
                 ),

@@ -111,6 +111,7 @@ class TwilioConnector:
             self._http = RelaykitHttpClient(
                 api_base_url=self.settings.api_base_url,
                 timeout=self.settings.request_timeout_seconds,
+                max_connections=self.settings.max_connections,
             )
             self._client = Client(
                 self.settings.account_sid,

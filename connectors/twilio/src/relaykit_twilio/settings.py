@@ -19,6 +19,7 @@ __all__ = ["DEFAULT_API_BASE_URL", "TwilioSettings"]
 DEFAULT_API_BASE_URL = "https://api.twilio.com"
 DEFAULT_MAX_BODY_LENGTH = 1000
 DEFAULT_TIMEOUT_SECONDS = 15.0
+DEFAULT_MAX_CONNECTIONS = 100
 
 
 class _Secret(Protocol):
@@ -40,6 +41,7 @@ class TwilioSettings:
     public_base_url: str | None
     api_base_url: str
     request_timeout_seconds: float
+    max_connections: int
 
     @classmethod
     def from_config(cls, config: InstanceConfig) -> TwilioSettings:
@@ -77,6 +79,7 @@ class TwilioSettings:
             request_timeout_seconds=float(
                 raw.get("request_timeout_seconds", DEFAULT_TIMEOUT_SECONDS)
             ),
+            max_connections=int(raw.get("max_connections", DEFAULT_MAX_CONNECTIONS)),
         )
 
     def __repr__(self) -> str:
