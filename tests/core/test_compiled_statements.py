@@ -15,14 +15,13 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, event, select
+from sqlalchemy import Connection, bindparam, event, select, update
 from sqlalchemy.exc import IntegrityError
 
 from relaykit.store import Store, _compiled
 from relaykit.store._sql import UtcDateTime
 from relaykit.store._statements import (
     ACCEPTED,
-    CLAIM,
     CLOSE_ATTEMPT,
     COUNT_USAGE,
     INSERT_ATTEMPT,
@@ -31,7 +30,20 @@ from relaykit.store._statements import (
     INSERT_STATUS,
     MARK_NOTIFICATION,
 )
+from relaykit.store.states import CLAIMABLE, LocalStatus
 from relaykit.store.tables import messages, notifications, usage_counters
+
+#: a one-message claim: an UPDATE ... RETURNING with an IN list and bound parameters
+CLAIM = (
+    update(messages)
+    .where(messages.c.id == bindparam("m_id"), messages.c.status.in_(CLAIMABLE))
+    .values(
+        attempt_count=messages.c.attempt_count + 1,
+        status=LocalStatus.SUBMITTING,
+        updated_at=bindparam("now"),
+    )
+    .returning(messages.c.attempt_count)
+)
 
 #: 09:30 at UTC+14: stored and compared as 19:30 UTC the day before (PITFALLS 32)
 KIRITIMATI = datetime(2026, 3, 1, 9, 30, 0, 123456, tzinfo=timezone(timedelta(hours=14)))
