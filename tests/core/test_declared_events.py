@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
@@ -283,3 +284,35 @@ def test_a_missing_events_file_is_a_config_error(tmp_path: Path, write_config: W
     message = config_error(path)
 
     assert "event_files" in message and "'nowhere.toml' does not exist" in message
+
+
+DOCS = (Path(__file__).parents[2] / "docs" / "events.md").read_text("utf-8")
+
+
+def toml_blocks() -> list[str]:
+    return [block.split("```", 1)[0] for block in DOCS.split("```toml\n")[1:]]
+
+
+def test_the_docs_declaration_and_route_load_and_render(
+    tmp_path: Path, write_config: WriteConfig
+) -> None:
+    declaration, route, *_ = toml_blocks()
+    path = write_config(declaration + tenant(tmp_path) + route)
+    data = {"site_name": "Harbour View", "door_code": "4821"}
+
+    rendered = catalog_of(path).render("north-high", "gate_code_changed", "sms", data)
+
+    assert rendered == "Harbour View: the code is now 4821."
+
+
+def test_the_docs_otp_change_keeps_the_rest_of_otp(
+    tmp_path: Path, write_config: WriteConfig
+) -> None:
+    otp = next(block for block in toml_blocks() if "[events.otp.templates]" in block)
+    path = write_config(textwrap.dedent(otp) + tenant(tmp_path))
+    data = {"code": "804251", "expires_minutes": 10, "service_name": "Harbour"}
+
+    catalog = catalog_of(path)
+
+    assert catalog.render(None, "otp", "sms", data) == "804251 is your Harbour code"
+    assert catalog.event("otp") == TemplateCatalog().event("otp")
