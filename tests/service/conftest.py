@@ -228,10 +228,14 @@ async def start_service(
     drain_timeout_s: float = 30.0,
     delivery: Mapping[str, Any] | None = None,
     database_url: str | None = None,
+    events: Mapping[str, Any] | None = None,
+    tenant_events: Mapping[str, Any] | None = None,
 ) -> Service:
     """Start the sandbox, the sink and the service; ``cleanups`` gets what stops them, in order.
 
     :param database_url: the store (default: a SQLite file in ``data_dir``).
+    :param events: declared events of every tenant (``[events]``).
+    :param tenant_events: declared events of ``north-high`` alone.
     """
     server = EmbeddedServer()
     public = public_base_url or server.url
@@ -266,9 +270,13 @@ async def start_service(
         service={"max_body_bytes": max_body_bytes} if max_body_bytes else {},
         delivery=dict(delivery or {}),
         tenants={
-            TENANT: tenant_settings(sms, mail_port, KEY, pool),
+            TENANT: {
+                **tenant_settings(sms, mail_port, KEY, pool),
+                "events": dict(tenant_events or {}),
+            },
             OTHER_TENANT: tenant_settings(sms, mail_port, OTHER_KEY),
         },
+        events=dict(events or {}),
     )
     app = create_app(
         relay,

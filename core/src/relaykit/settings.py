@@ -8,6 +8,10 @@ named like the env var without the prefix, e.g.
 ``tenants__north-high__instances__sms__settings__auth_token``), then the TOML
 file (``--config``, ``RELAYKIT_CONFIG``, default ``./relaykit.toml``).
 
+Declared events (``[events.NAME]``, ``[tenants.T.events.NAME]``, and the
+``event_files`` they name) are checked here, with their templates compiled, so a
+bad declaration fails at load; :mod:`relaykit.templates` reads them.
+
 Connector instance settings are kept as plain mappings here; they are
 validated against each connector's own settings schema when the host builds
 its instances (:mod:`relaykit.instances`).
@@ -51,6 +55,15 @@ from relaykit.errors import ConfigError
 from relaykit.policy import QuietHours, Route, SmsPolicy, TwoWayPolicy
 from relaykit.redaction import register_secret
 from relaykit.results import Channel
+from relaykit.templates import (
+    DeclaredEvents,
+    DefaultTemplates,
+    EventTables,
+    TemplateError,
+    declare_layers,
+    default_templates,
+    missing_channels,
+)
 
 __all__ = [
     "BOOLEAN_TEXT",
@@ -117,6 +130,38 @@ def _url_segment(kind: str) -> Callable[[str], str]:
 _TenantName = Annotated[str, AfterValidator(_url_segment("tenant"))]
 _InstanceName = Annotated[str, AfterValidator(_url_segment("instance"))]
 
+
+def _event_file(path: Path) -> Path:
+    """An events file, relative to the config file's directory unless absolute."""
+    config = _toml_path.get()
+    found = path if path.is_absolute() or config is None else config.parent / path
+    if not found.is_file():
+        raise ValueError(
+            f"events file {str(path)!r} does not exist ({str(found)!r}); give a path relative "
+            "to the config file's directory, or an absolute one, of a TOML file with one "
+            "[NAME] table per event"
+        )
+    return found
+
+
+#: A TOML file declaring events: one ``[NAME]`` table per event, as in ``[events.NAME]``.
+_EventFile = Annotated[Path, AfterValidator(_event_file)]
+
+
+def _event_layers(files: tuple[Path, ...], inline: dict[str, Any], where: str) -> list[EventTables]:
+    """The events files in order, then the inline tables: each layer over the previous."""
+    layers = []
+    for file in files:
+        try:
+            tables = tomllib.loads(file.read_text("utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ValueError(f"events file {str(file)!r} cannot be read: {exc}") from None
+        layers.append(EventTables(tables, where="", file=str(file)))
+    if inline:
+        layers.append(EventTables(inline, where=where))
+    return layers
+
+
 #: Backends relaykit ships drivers for; ``postgresql://`` means psycopg 3, its only driver.
 _DATABASE_SCHEMES = {
     "sqlite": "sqlite",
@@ -167,6 +212,10 @@ class TenantSettings(BaseModel):
     quiet_hours: QuietHours | None = None
     #: API keys of this tenant for the HTTP API, stored hashed: "sha256:<hex digest>".
     api_keys: tuple[str, ...] = ()
+    #: This tenant's own events, over the config's (``[tenants.T.events.NAME]``).
+    events: dict[str, Any] = Field(default_factory=dict)
+    #: Files declaring more of this tenant's events, read before ``events``.
+    event_files: tuple[_EventFile, ...] = ()
 
     @field_validator("api_keys")
     @classmethod
@@ -278,6 +327,36 @@ class RelaykitSettings(BaseSettings):
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     tenants: dict[_TenantName, TenantSettings] = Field(default_factory=dict)
+    #: Events every tenant has, over the shipped ones (``[events.NAME]``).
+    events: dict[str, Any] = Field(default_factory=dict)
+    #: Files declaring more events for every tenant, read before ``events``.
+    event_files: tuple[_EventFile, ...] = ()
+
+    def declared_events(self) -> DeclaredEvents:
+        """The events this configuration declares, in layers, for the template catalog."""
+        return DeclaredEvents(
+            shared=tuple(_event_layers(self.event_files, self.events, "events")),
+            tenants={
+                name: tuple(_event_layers(t.event_files, t.events, f"tenants.{name}.events"))
+                for name, t in self.tenants.items()
+            },
+        )
+
+    @model_validator(mode="after")
+    def _events_usable(self) -> RelaykitSettings:
+        """Declared events compile, and each tenant's routes send them only where they have
+        templates (a shipped event has every channel's)."""
+        declared = self.declared_events()
+        try:
+            shared = declare_layers(default_templates(), declared.shared)
+            for name, tenant in self.tenants.items():
+                layer = declare_layers(shared, declared.tenants[name])
+                own = {n for t in (*declared.shared, *declared.tenants[name]) for n in t.tables}
+                for event in sorted(own):
+                    _check_route(name, tenant, event, layer)
+        except TemplateError as exc:
+            raise ValueError(str(exc)) from None
+        return self
 
     def tenant(self, name: str) -> TenantSettings:
         """A tenant's settings; :class:`ConfigError` naming the configured ones if unknown."""
@@ -358,6 +437,26 @@ class RelaykitSettings(BaseSettings):
         return str(self.public_base_url).rstrip("/") if self.public_base_url else None
 
 
+def _check_route(
+    tenant: str, settings: TenantSettings, event: str, layer: DefaultTemplates
+) -> None:
+    """A declared event's route may use only channels the event has templates for."""
+    key = event if event in settings.routes else "default"
+    route = settings.routes.get(key)
+    if route is None:
+        return
+    channels = {step.channel for step in route.steps}
+    channels |= {step.channel for steps in route.by_kind.values() for step in steps}
+    missing = missing_channels(layer, event, channels)
+    if missing:
+        names = ", ".join(c.value for c in missing)
+        raise ValueError(
+            f"tenants.{tenant}.routes.{key} sends {event!r} by {names}, but the event has no "
+            f"{names} template: add it under [events.{event}.templates], or give {event!r} a "
+            f"route of its own ([tenants.{tenant}.routes.{event}]) without {names}"
+        )
+
+
 def directory_problem(path: Path) -> str | None:
     """Why ``path`` cannot be (or be created as) a directory, else ``None``."""
     existing = next((p for p in (path, *path.parents) if p.exists()), None)
@@ -431,7 +530,9 @@ def _describe(exc: ValidationError, where: str) -> str:
     for error in exc.errors(include_input=False, include_url=False):
         location = ".".join(str(part) for part in error["loc"])
         hint = _HINTS.get(error["type"], "")
-        lines.append(f"  {location}: {error['msg'].removeprefix('Value error, ')}{hint}")
+        message = error["msg"].removeprefix("Value error, ")
+        # A check across settings (declared events) names its fields in the message.
+        lines.append(f"  {location}: {message}{hint}" if location else f"  {message}{hint}")
     return "\n".join(lines)
 
 

@@ -25,19 +25,24 @@ PARTS = ("sms", "whatsapp", "email_subject", "email_text", "email_html")
 
 @app.command("list")
 def list_templates(ctx: typer.Context, tenant: TenantOption = None, json: JsonFlag = False) -> None:
-    """Events with their variables, and which parts the tenant overrides."""
+    """Events with their variables (shipped and declared), and which parts the tenant overrides."""
     context = ctx.ensure_object(CliContext)
     catalog, name = context.relay().templates, context.tenant(tenant)
     rows: list[dict[str, Any]] = []
     table = Table("event", "variables (* required)", "overridden", title=f"Templates of {name}")
-    for event in catalog.events():
+    for event in catalog.events(name):
         overridden = [p for p in PARTS if catalog.is_overridden(name, event.name, p)]
         rows.append(
             {
                 "event": event.name,
                 "title": event.title,
                 "variables": [
-                    {"name": v.name, "required": v.required, "description": v.description}
+                    {
+                        "name": v.name,
+                        "required": v.required,
+                        "description": v.description,
+                        "example": v.example,
+                    }
                     for v in event.variables
                 ],
                 "overridden": overridden,

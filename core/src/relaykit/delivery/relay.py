@@ -82,7 +82,9 @@ class Relay:
     ) -> None:
         self.host = host
         self.store = store
-        self.templates = templates or TemplateCatalog(store.templates)
+        self.templates = templates or TemplateCatalog(
+            store.templates, declared=host.settings.declared_events()
+        )
         self.inline = inline
         self.health = InstanceHealth()
         planner = Planner(store, self.templates, self.health, host.reports_delivery)
@@ -180,7 +182,7 @@ class Relay:
         plan = Plan.build(tenant, settings, event, person, dict(data or {}), sender)
         # An unknown event, or data its templates cannot use, fails before anything is stored
         # (even when no step will render, e.g. a recipient with no address): as published.
-        self.templates.event(event).checked_data(data or {})
+        self.templates.event(event, tenant).checked_data(data or {})
         return await self._start(plan, idempotency_key, fingerprint)
 
     def notify(self, *args: Any, **kwargs: Any) -> DeliveryRecord:

@@ -179,9 +179,14 @@ class JsonApi:
         return json_response({"connectors": list(reports)})
 
     async def events(self, request: Request) -> Response:
-        """``GET /v1/events``: each event's variables, and the tenant's channels for it."""
-        settings = self._relay.tenant(self._tenant(request))
-        found = self._relay.templates.events()
+        """``GET /v1/events``: each event's variables, and the tenant's channels for it.
+
+        The shipped events, with those the configuration declares for every tenant
+        and for this one.
+        """
+        tenant = self._tenant(request)
+        settings = self._relay.tenant(tenant)
+        found = self._relay.templates.events(tenant)
         return json_response({"events": [_event(e, settings.route_for(e.name)) for e in found]})
 
     async def preview(self, request: Request) -> Response:

@@ -61,7 +61,7 @@ def create_app(
     webhooks = WebhookEndpoint(relay, applier)
     connections = ConnectionCache(relay, connection_ttl_s)
     api = JsonApi(relay, ApiKeys(relay.host.settings), connections)
-    document = openapi_json().encode("utf-8")
+    document = openapi_json(relay.templates.events()).encode("utf-8")
 
     async def health(request: Request) -> Response:
         return json_response({"status": "ok"})

@@ -3,6 +3,9 @@
 Each event (``key_is_ready``, ``otp``, ...) has five parts: the SMS body, the
 WhatsApp body, and the email's subject, text and HTML. relaykit ships a default
 for each (``defaults.toml`` in this package); a tenant may override any part.
+Integrators declare their own events (or replace shipped ones) in the
+configuration: ``[events.NAME]`` for every tenant, ``[tenants.T.events.NAME]``
+for one (see docs/events.md).
 
 >>> catalog = TemplateCatalog()
 >>> data = {"code": "804251", "expires_minutes": 10, "service_name": "Tom & Jerry's"}
@@ -19,6 +22,14 @@ variables.
 
 from relaykit.templates._catalog import RenderedMessage, TemplateCatalog
 from relaykit.templates._compile import CompiledTemplate, Scalar, compile_template
+from relaykit.templates._declared import (
+    CHANNEL_PARTS,
+    DeclaredEvents,
+    EventTables,
+    declare_events,
+    declare_layers,
+    missing_channels,
+)
 from relaykit.templates._defaults import DefaultTemplates, default_templates, parse_defaults
 from relaykit.templates._model import (
     EventSpec,
@@ -37,10 +48,13 @@ from relaykit.templates._preview import (
 )
 
 __all__ = [
+    "CHANNEL_PARTS",
     "DEFAULT_MAX_LENGTH",
     "CompiledTemplate",
+    "DeclaredEvents",
     "DefaultTemplates",
     "EventSpec",
+    "EventTables",
     "InMemoryTemplateOverrides",
     "MissingVariableError",
     "Preview",
@@ -55,6 +69,9 @@ __all__ = [
     "Variable",
     "WarningKind",
     "compile_template",
+    "declare_events",
+    "declare_layers",
     "default_templates",
+    "missing_channels",
     "parse_defaults",
 ]

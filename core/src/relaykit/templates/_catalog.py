@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from relaykit.results import Channel
 from relaykit.templates._compile import CompiledTemplate, compile_template
+from relaykit.templates._declared import CHANNEL_PARTS, DeclaredEvents, declare_layers
 from relaykit.templates._defaults import DefaultTemplates, default_templates
 from relaykit.templates._model import EventSpec, TemplateError, TemplatePart, UnknownEventError
 from relaykit.templates._overrides import InMemoryTemplateOverrides, TemplateOverrides
@@ -43,6 +44,11 @@ def as_part(part: TemplatePart | str) -> TemplatePart:
 class TemplateCatalog:
     """Every event's templates: the shipped default, unless the tenant overrides it.
 
+    Events come in layers: the shipped ones, then those the whole config
+    declares (``[events.NAME]``), then a tenant's own
+    (``[tenants.T.events.NAME]``); a declaration replaces the event of the same
+    name beneath it. A tenant's stored overrides apply on top.
+
     Templates are parsed once: the defaults when first loaded, each distinct
     override source the first time it is used (kept in an LRU cache of
     ``cache_size`` entries), never per message.
@@ -50,6 +56,9 @@ class TemplateCatalog:
     :param overrides: where tenants' sources are kept; an empty in-memory store
         when omitted.
     :param defaults: the shipped defaults, unless a test supplies others.
+    :param declared: the events the configuration declares
+        (:meth:`relaykit.settings.RelaykitSettings.declared_events`).
+    :raises TemplateError: a declared event is malformed (names the field).
     """
 
     def __init__(
@@ -57,9 +66,17 @@ class TemplateCatalog:
         overrides: TemplateOverrides | None = None,
         *,
         defaults: DefaultTemplates | None = None,
+        declared: DeclaredEvents | None = None,
         cache_size: int = 1024,
     ) -> None:
-        self._defaults = defaults if defaults is not None else default_templates()
+        shipped = defaults if defaults is not None else default_templates()
+        declared = declared or DeclaredEvents()
+        self._defaults = declare_layers(shipped, declared.shared)
+        self._tenants = {
+            tenant: declare_layers(self._defaults, layers)
+            for tenant, layers in declared.tenants.items()
+            if layers
+        }
         self.overrides: TemplateOverrides = (
             overrides if overrides is not None else InMemoryTemplateOverrides()
         )
@@ -67,28 +84,38 @@ class TemplateCatalog:
 
     # -- events -----------------------------------------------------------------
 
-    def events(self) -> tuple[EventSpec, ...]:
-        """Every event with templates, with its declared variables and their descriptions."""
-        return tuple(self._defaults.events.values())
+    def _layer(self, tenant: str | None) -> DefaultTemplates:
+        """The events in effect for ``tenant`` (the config's, when ``None``)."""
+        return self._tenants.get(tenant, self._defaults) if tenant else self._defaults
 
-    def event(self, name: str) -> EventSpec:
-        """The event called ``name``.
+    def events(self, tenant: str | None = None) -> tuple[EventSpec, ...]:
+        """Every event with templates, with its declared variables and their descriptions.
+
+        :param tenant: include the tenant's own events; ``None`` for the config's.
+        """
+        return tuple(self._layer(tenant).events.values())
+
+    def event(self, name: str, tenant: str | None = None) -> EventSpec:
+        """The event called ``name``, as ``tenant`` has it.
 
         :raises UnknownEventError: no event of that name has templates.
         """
+        layer = self._layer(tenant)
         try:
-            return self._defaults.events[name]
+            return layer.events[name]
         except KeyError:
-            known = ", ".join(self._defaults.events)
+            known = ", ".join(layer.events)
             raise UnknownEventError(
                 f"no templates for event {name!r}; known events: {known}", event=name
             ) from None
 
     # -- sources ----------------------------------------------------------------
 
-    def default_source(self, event: str, part: TemplatePart | str) -> str:
-        """The shipped source of one part of an event's message."""
-        return self._default(event, as_part(part)).source
+    def default_source(
+        self, event: str, part: TemplatePart | str, tenant: str | None = None
+    ) -> str:
+        """The source of one part before any stored override: shipped or declared."""
+        return self._default(event, as_part(part), tenant).source
 
     def source(self, event: str, part: TemplatePart | str, tenant: str | None = None) -> str:
         """The source in effect: the tenant's override, else the shipped default."""
@@ -96,7 +123,7 @@ class TemplateCatalog:
 
     def is_overridden(self, tenant: str, event: str, part: TemplatePart | str) -> bool:
         """True when the tenant has its own source for this part."""
-        self.event(event)
+        self.event(event, tenant)
         return self.overrides.get(tenant, event, as_part(part)) is not None
 
     def template(
@@ -108,14 +135,14 @@ class TemplateCatalog:
             a variable the event stopped declaring); the message names the tenant.
         """
         resolved = as_part(part)
-        default = self._default(event, resolved)
         if tenant is None:
-            return default
+            return self._default(event, resolved, None)
+        self.event(event, tenant)
         stored = self.overrides.get(tenant, event, resolved)
         if stored is None:
-            return default
+            return self._default(event, resolved, tenant)
         try:
-            return self._compile_stored(event, resolved, stored)
+            return self._compile_stored(tenant, event, resolved, stored)
         except TemplateError as exc:
             raise TemplateError(
                 f"the tenant's saved template is unusable: {exc}",
@@ -184,13 +211,13 @@ class TemplateCatalog:
         :raises TemplateError: the draft does not parse or uses a partial.
         """
         resolved = as_part(part)
-        spec = self.event(event)
+        spec = self.event(event, tenant)
         values = spec.example_data() if data is None else data
         if source is not None:
             draft = compile_template(source, spec, resolved, allow_undeclared=True)
             return build_preview(draft, values, origin="draft", max_length=max_length)
         template = self.template(event, resolved, tenant)
-        is_default = template is self._default(event, resolved)
+        is_default = not (tenant and self.overrides.get(tenant, event, resolved) is not None)
         return build_preview(
             template,
             values,
@@ -200,20 +227,22 @@ class TemplateCatalog:
 
     # -- overrides --------------------------------------------------------------
 
-    def validate(self, event: str, part: TemplatePart | str, source: str) -> CompiledTemplate:
+    def validate(
+        self, event: str, part: TemplatePart | str, source: str, tenant: str | None = None
+    ) -> CompiledTemplate:
         """Compile ``source`` as this part of the event, as :meth:`set_override` would.
 
         :raises TemplateError: it does not parse, uses an undeclared variable
             (named in the message), a partial, an unescaped tag in HTML, or a line
             break in a subject.
         """
-        return compile_template(source, self.event(event), as_part(part))
+        return compile_template(source, self.event(event, tenant), as_part(part))
 
     def set_override(
         self, tenant: str, event: str, part: TemplatePart | str, source: str
     ) -> CompiledTemplate:
         """Validate ``source`` and store it as the tenant's template for this part."""
-        compiled = self.validate(event, part, source)
+        compiled = self.validate(event, part, source, tenant)
         self.overrides.set(tenant, event, compiled.part, source)
         return compiled
 
@@ -221,14 +250,27 @@ class TemplateCatalog:
         self, tenant: str, event: str, part: TemplatePart | str | None = None
     ) -> None:
         """Return one part (or every part, when ``part`` is ``None``) to the default."""
-        self.event(event)
+        self.event(event, tenant)
         self.overrides.reset(tenant, event, None if part is None else as_part(part))
 
     # -- internals --------------------------------------------------------------
 
-    def _default(self, event: str, part: TemplatePart) -> CompiledTemplate:
-        self.event(event)
-        return self._defaults.templates[event, part]
+    def _default(self, event: str, part: TemplatePart, tenant: str | None) -> CompiledTemplate:
+        self.event(event, tenant)
+        try:
+            return self._layer(tenant).templates[event, part]
+        except KeyError:
+            channel = part.channel
+            needed = " + ".join(p.value for p in CHANNEL_PARTS[channel])
+            raise TemplateError(
+                f"event {event!r} has no {channel.value} template: declare {needed} under "
+                f"[events.{event}.templates], or route {event!r} by another channel",
+                event=event,
+                part=part,
+                tenant=tenant,
+            ) from None
 
-    def _compile(self, event: str, part: TemplatePart, source: str) -> CompiledTemplate:
-        return compile_template(source, self.event(event), part)
+    def _compile(
+        self, tenant: str, event: str, part: TemplatePart, source: str
+    ) -> CompiledTemplate:
+        return compile_template(source, self.event(event, tenant), part)

@@ -1,0 +1,235 @@
+"""Events declared by integrators: ``[events.NAME]`` tables layered over the shipped ones.
+
+A declaration has the shape of a ``defaults.toml`` entry (title, description,
+variables, templates). A new event needs a title, its variables and the
+templates of at least one channel (``sms``, ``whatsapp``, or all three email
+parts). A declaration named like an event beneath it (a shipped event, or one
+the whole config declares, for a tenant's own) replaces that event:
+
+* without ``variables``, it changes only what it gives (the title, one
+  template part...); everything else is kept from the event beneath;
+* with ``variables``, it defines the event anew: the templates are only those
+  it gives (templates written for other variables are not kept); a title or
+  description left out is kept.
+
+Every error names the field (``events.doorcode_changed.templates.sms``) and the fix.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from relaykit.results import Channel
+from relaykit.templates._compile import CompiledTemplate, compile_template
+from relaykit.templates._defaults import DefaultTemplates
+from relaykit.templates._model import EventSpec, TemplateError, TemplatePart, Variable
+
+__all__ = [
+    "CHANNEL_PARTS",
+    "DeclaredEvents",
+    "EventTables",
+    "declare_events",
+    "declare_layers",
+    "missing_channels",
+]
+
+_EVENT_NAME: Final = re.compile(r"[a-z][a-z0-9_]*")
+_VARIABLE_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_EVENT_KEYS: Final = ("title", "description", "variables", "templates")
+_VARIABLE_KEYS: Final = ("description", "required", "example")
+
+#: The template parts a channel needs: one body, or the email's subject, text and HTML.
+CHANNEL_PARTS: Final[Mapping[Channel, tuple[TemplatePart, ...]]] = {
+    Channel.SMS: (TemplatePart.SMS,),
+    Channel.WHATSAPP: (TemplatePart.WHATSAPP,),
+    Channel.EMAIL: (
+        TemplatePart.EMAIL_SUBJECT,
+        TemplatePart.EMAIL_TEXT,
+        TemplatePart.EMAIL_HTML,
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class EventTables:
+    """One source of declared events: a configuration's ``[events]``, or an events file.
+
+    :ivar tables: event name to its declaration (plain TOML values).
+    :ivar where: the dotted path of ``tables`` in their document (``events``,
+        ``tenants.T.events``), or ``""`` for an events file (one table per event).
+    :ivar file: the events file, named in messages; ``None`` for the configuration.
+    """
+
+    tables: Mapping[str, Any]
+    where: str = "events"
+    file: str | None = None
+
+    def path(self, *keys: str) -> str:
+        """The dotted path of a field, e.g. ``events.doorcode_changed.templates.sms``."""
+        return ".".join((self.where, *keys) if self.where else keys)
+
+
+@dataclass(frozen=True, slots=True)
+class DeclaredEvents:
+    """Every event the configuration declares, in layers, as the settings hold them.
+
+    :ivar shared: events every tenant has: the events files, then ``[events.NAME]``.
+    :ivar tenants: per tenant, its own files, then ``[tenants.T.events.NAME]``.
+    """
+
+    shared: tuple[EventTables, ...] = ()
+    tenants: Mapping[str, tuple[EventTables, ...]] = field(default_factory=dict)
+
+
+Keys = tuple[str, ...]
+
+#: What a declaration with its own ``variables`` inherits templates from: nothing.
+_NOTHING: Final = DefaultTemplates(events={}, templates={})
+
+
+class _Source:
+    """Reads one :class:`EventTables`; its errors name the field's path and the fix."""
+
+    def __init__(self, tables: EventTables) -> None:
+        self.tables = tables
+
+    def fail(self, keys: Keys, message: str) -> TemplateError:
+        file = f"{self.tables.file}: " if self.tables.file else ""
+        return TemplateError(f"{file}{self.tables.path(*keys)}: {message}")
+
+    def text(self, value: object, keys: Keys, *, allow_empty: bool = False) -> str:
+        if not isinstance(value, str) or (not value and not allow_empty):
+            raise self.fail(keys, "must be non-empty text (a quoted TOML string)")
+        return value
+
+    def table(self, value: object, keys: Keys, allowed: tuple[str, ...] = ()) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(keys, f"must be a table, e.g. [{self.tables.path(*keys)}]")
+        for key in value:
+            if allowed and key not in allowed:
+                raise self.fail((*keys, key), f"unknown key; use {', '.join(allowed)}")
+        return value
+
+    def variable(self, name: str, raw: object, keys: Keys) -> Variable:
+        if not _VARIABLE_NAME.fullmatch(name):
+            raise self.fail(
+                keys, "a variable name is letters, digits and _, not starting with a digit"
+            )
+        table = self.table(raw, keys, _VARIABLE_KEYS)
+        required = table.get("required", True)
+        if not isinstance(required, bool):
+            raise self.fail((*keys, "required"), "must be true or false")
+        example = table.get("example", "")
+        if not isinstance(example, str):
+            raise self.fail((*keys, "example"), 'must be text (quote numbers: example = "4821")')
+        description = self.text(table.get("description"), (*keys, "description"))
+        return Variable(name, description, required, example)
+
+    def compiled(self, source: str, spec: EventSpec, part: TemplatePart) -> CompiledTemplate:
+        keys = (spec.name, "templates", part.value)
+        try:
+            compiled = compile_template(source, spec, part, allow_undeclared=True)
+        except TemplateError as exc:
+            raise self.fail(keys, str(exc)) from None
+        if compiled.undeclared_variables:
+            name = sorted(compiled.undeclared_variables)[0]
+            raise self.fail(
+                keys,
+                f"the template uses variable {name!r}, which the event does not "
+                f"declare: declare it under [{self.tables.path(spec.name, 'variables', name)}] "
+                f"(with a description) or remove {{{{{name}}}}} from the template",
+            )
+        return compiled
+
+    def event(
+        self, name: str, raw: object, beneath: DefaultTemplates
+    ) -> tuple[EventSpec, dict[TemplatePart, CompiledTemplate]]:
+        keys: Keys = (name,)
+        if not _EVENT_NAME.fullmatch(name):
+            raise self.fail(keys, "an event name is lower_snake_case, e.g. doorcode_changed")
+        table = self.table(raw, keys, _EVENT_KEYS)
+        old = beneath.events.get(name)
+        if "variables" in table:
+            variables = self.table(table["variables"], (name, "variables"))
+            declared = tuple(
+                self.variable(k, v, (name, "variables", k)) for k, v in variables.items()
+            )
+        elif old is not None:
+            declared = old.variables
+        else:
+            raise self.fail((name, "variables"), "a new event declares its variables ({} for none)")
+        if "title" in table or old is None:
+            title = self.text(table.get("title"), (name, "title"))
+        else:
+            title = old.title
+        if "description" in table:
+            description = self.text(table["description"], (name, "description"), allow_empty=True)
+        else:
+            description = old.description if old else ""
+        spec = EventSpec(name, title, description, declared)
+        inherit = beneath if "variables" not in table else _NOTHING
+        return spec, self.templates(spec, table.get("templates", {}), inherit)
+
+    def templates(
+        self, spec: EventSpec, raw: object, beneath: DefaultTemplates
+    ) -> dict[TemplatePart, CompiledTemplate]:
+        keys = (spec.name, "templates")
+        table = self.table(raw, keys, tuple(p.value for p in TemplatePart))
+        given = {TemplatePart(k): self.text(v, (*keys, k)) for k, v in table.items()}
+        kept = {
+            part: t.source
+            for (event, part), t in beneath.templates.items()
+            if event == spec.name and part not in given
+        }
+        if not given and not kept:
+            raise self.fail(
+                keys,
+                "give the templates of at least one channel: sms, whatsapp, "
+                "or email_subject + email_text + email_html",
+            )
+        sources = {**kept, **given}
+        email = CHANNEL_PARTS[Channel.EMAIL]
+        missing = [p.value for p in email if p not in sources]
+        if 0 < len(missing) < len(email):
+            raise self.fail(
+                keys,
+                f"email needs email_subject, email_text and email_html; add {', '.join(missing)}",
+            )
+        return {part: self.compiled(source, spec, part) for part, source in sources.items()}
+
+
+def declare_events(beneath: DefaultTemplates, declared: EventTables) -> DefaultTemplates:
+    """``beneath`` with the ``declared`` events added, or replacing those of the same name.
+
+    :raises TemplateError: a declaration is malformed, or a template (given or
+        kept) uses a variable the event does not declare; names the field and the fix.
+    """
+    if not declared.tables:
+        return beneath
+    source = _Source(declared)
+    events = dict(beneath.events)
+    templates = {k: v for k, v in beneath.templates.items() if k[0] not in declared.tables}
+    for name, raw in declared.tables.items():
+        spec, compiled = source.event(name, raw, beneath)
+        events[name] = spec
+        templates.update({(name, part): t for part, t in compiled.items()})
+    return DefaultTemplates(events=events, templates=templates)
+
+
+def declare_layers(beneath: DefaultTemplates, layers: tuple[EventTables, ...]) -> DefaultTemplates:
+    """``beneath`` with each layer declared over the previous ones, in order."""
+    for layer in layers:
+        beneath = declare_events(beneath, layer)
+    return beneath
+
+
+def missing_channels(layer: DefaultTemplates, event: str, channels: set[Channel]) -> list[Channel]:
+    """Which of ``channels`` the event has no templates for, in channel order."""
+    return [
+        c
+        for c in CHANNEL_PARTS
+        if c in channels and any((event, p) not in layer.templates for p in CHANNEL_PARTS[c])
+    ]
