@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from relaykit import CallbackRequest, InstanceConfig
+from relaykit.contract import CallbackRequest, InstanceConfig
 from relaykit.instances import validate_instance_settings
 from relaykit.testing import ConnectorConformance
 from relaykit_outbox.connector import OutboxConnector

@@ -4,6 +4,8 @@ The public API for plugin authors and hosts. Everything not listed in
 ``__all__`` here or in a public module's ``__all__`` is private.
 """
 
+from typing import TYPE_CHECKING
+
 from relaykit.connectors import Connector, ConnectorRegistry, InstanceConfig, RegisteredConnector
 from relaykit.errors import (
     AmbiguousSendError,
@@ -26,9 +28,6 @@ from relaykit.errors import (
     UnknownInstanceError,
 )
 from relaykit.hookspecs import hookimpl
-from relaykit.host import ConnectorHost
-from relaykit.middleware import Middleware, around_async
-from relaykit.plugins import CONNECTOR_GROUP, MIDDLEWARE_GROUP, PluginHost, build_plugin_host
 from relaykit.results import (
     CallbackEvent,
     CallbackOutcome,
@@ -49,8 +48,26 @@ from relaykit.results import (
 from relaykit.sandboxes import RunningSandbox, SandboxOptions
 from relaykit.spec import ConnectorSpec, load_spec_resource
 
-#: Heavier parts (the store, templates) load on first use, keeping plugin discovery cheap.
+if TYPE_CHECKING:
+    # ``X as X`` marks them re-exported for type checkers; at run time ``__getattr__`` loads them.
+    from relaykit.host import ConnectorHost as ConnectorHost
+    from relaykit.middleware import Middleware as Middleware
+    from relaykit.middleware import around_async as around_async
+    from relaykit.plugins import CONNECTOR_GROUP as CONNECTOR_GROUP
+    from relaykit.plugins import MIDDLEWARE_GROUP as MIDDLEWARE_GROUP
+    from relaykit.plugins import PluginHost as PluginHost
+    from relaykit.plugins import build_plugin_host as build_plugin_host
+
+#: The host layer (plugin manager, settings, the store, templates) loads on first use, so
+#: that ``import relaykit.contract`` - which runs this module - does not load it.
 _LAZY = {
+    "ConnectorHost": "relaykit.host",
+    "Middleware": "relaykit.middleware",
+    "around_async": "relaykit.middleware",
+    "CONNECTOR_GROUP": "relaykit.plugins",
+    "MIDDLEWARE_GROUP": "relaykit.plugins",
+    "PluginHost": "relaykit.plugins",
+    "build_plugin_host": "relaykit.plugins",
     "Relay": "relaykit.delivery",
     "RetryPolicy": "relaykit.delivery",
     "NotPermittedError": "relaykit.delivery",
@@ -80,8 +97,6 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
-    "CONNECTOR_GROUP",
-    "MIDDLEWARE_GROUP",
     "AmbiguousSendError",
     "AuthenticationError",
     "CallbackEvent",
@@ -95,7 +110,6 @@ __all__ = [
     "ConnectionStatus",
     "Connector",
     "ConnectorError",
-    "ConnectorHost",
     "ConnectorRegistry",
     "ConnectorSpec",
     "ConsentChange",
@@ -105,12 +119,10 @@ __all__ = [
     "InboundMessage",
     "InstanceConfig",
     "MessageStatus",
-    "Middleware",
     "OptOutError",
     "OutboundMessage",
     "PacedError",
     "PermanentSendError",
-    "PluginHost",
     "PluginLoadError",
     "RateLimitedError",
     "RegisteredConnector",
@@ -125,8 +137,6 @@ __all__ = [
     "TransientSendError",
     "UnknownConnectorError",
     "UnknownInstanceError",
-    "around_async",
-    "build_plugin_host",
     "hookimpl",
     "load_spec_resource",
     *_LAZY,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,12 +22,19 @@ from relaykit.results import (
 from relaykit.spec import ConnectorSpec
 
 __all__ = [
+    "CONTRACT_VERSION",
     "Connector",
     "ConnectorRegistry",
     "InstanceConfig",
     "RegisteredConnector",
     "SupportsReconcile",
+    "contract_version_problem",
 ]
+
+#: The version of the connector contract (``relaykit.contract``) this host implements.
+#: The major number changes when a connector written for the old one would break; a
+#: connector declares the version it was written for as ``contract_version``.
+CONTRACT_VERSION = "1.0"
 
 
 @dataclass(frozen=True)
@@ -80,6 +88,12 @@ class Connector(Protocol):
     The methods are called by the host through the hooks of the same name,
     which lets middleware plugins wrap them; a connector never implements those
     hooks itself.
+
+    A connector class should also declare ``contract_version = "1.0"``: the
+    contract version (:data:`CONTRACT_VERSION`) it was written for. The host
+    refuses one whose major number differs from its own; a class without the
+    attribute is taken as written for ``1.x``. (It is not a protocol member, so
+    that connectors written before it existed still match the protocol.)
     """
 
     #: unique connector name; equals the entry-point name and the spec's ``id``.
@@ -141,6 +155,33 @@ class SupportsReconcile(Protocol):
     async def fetch_status(self, provider_message_id: str) -> StatusUpdate:
         """The provider's current status of a message (for the stuck-status sweeper)."""
         ...
+
+
+def contract_version_problem(name: str, declared: object) -> str | None:
+    """Why connector ``name`` declaring ``declared`` cannot load here, or ``None`` if it can.
+
+    Compatible means the same major number as :data:`CONTRACT_VERSION`; a minor
+    number only adds to the contract, so any is accepted. ``None`` declared (no
+    attribute) counts as ``1.x``, the contract before versions were declared.
+    """
+    host_major = CONTRACT_VERSION.split(".")[0]
+    if declared is None:
+        declared_major = "1"
+    elif isinstance(declared, str) and re.fullmatch(r"\d+\.\d+", declared):
+        declared_major = declared.split(".")[0]
+    else:
+        return (
+            f"connector {name!r} declares contract_version {declared!r}; "
+            f"it must be a 'MAJOR.MINOR' string such as {CONTRACT_VERSION!r}"
+        )
+    if declared_major == host_major:
+        return None
+    return (
+        f"connector {name!r} was written for connector contract {declared}, but this "
+        f"relaykit implements contract {CONTRACT_VERSION}; install a version of the connector "
+        f"written for contract {host_major}.x, or a relaykit implementing contract "
+        f"{declared_major}.x"
+    )
 
 
 @dataclass(frozen=True)

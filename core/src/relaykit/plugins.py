@@ -35,7 +35,12 @@ from pluggy import HookImpl, Result
 
 from relaykit import hookspecs
 from relaykit._core_plugin import CORE_PLUGIN_NAME, CorePlugin
-from relaykit.connectors import Connector, ConnectorRegistry, RegisteredConnector
+from relaykit.connectors import (
+    Connector,
+    ConnectorRegistry,
+    RegisteredConnector,
+    contract_version_problem,
+)
 from relaykit.errors import DuplicateConnectorError, PluginLoadError
 from relaykit.logs import get_logger
 from relaykit.middleware import Chains, Middleware, compose_chains
@@ -226,6 +231,9 @@ class PluginHost:
         name = getattr(connector_class, "name", None)
         if not isinstance(name, str) or not name:
             raise PluginLoadError(f"{connector_class!r} has no string class attribute 'name'")
+        problem = contract_version_problem(name, getattr(connector_class, "contract_version", None))
+        if problem is not None:
+            raise PluginLoadError(problem)
         missing = [
             m
             for m in _ASYNC_METHODS

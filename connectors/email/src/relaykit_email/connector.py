@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from relaykit import (
+from relaykit.contract import (
     CallbackOutcome,
     CallbackParseError,
     CallbackRequest,
@@ -45,6 +45,7 @@ class EmailConnector:
     """
 
     name: ClassVar[str] = "email"
+    contract_version: ClassVar[str] = "1.0"
     #: SMTP reports acceptance, never delivery: no delivery deadline applies (a bounce may fail it).
     reports_delivery: ClassVar[bool] = False
 

@@ -9,14 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 
-import relaykit
-from relaykit import RunningSandbox, SandboxOptions
+from relaykit.contract import RunningSandbox, SandboxOptions, hookimpl
 from relaykit_email.connector import EmailConnector
 
 __all__ = ["register_connectors", "register_sandboxes"]
 
 
-@relaykit.hookimpl
+@hookimpl
 def register_connectors(register: Callable[[type[EmailConnector]], None]) -> None:
     register(EmailConnector)
 
@@ -27,7 +26,7 @@ def _email_sandbox(options: SandboxOptions) -> AbstractAsyncContextManager[Runni
     return sandbox_factory(options)
 
 
-@relaykit.hookimpl
+@hookimpl
 def register_sandboxes(
     register: Callable[
         [str, Callable[[SandboxOptions], AbstractAsyncContextManager[RunningSandbox]]], None

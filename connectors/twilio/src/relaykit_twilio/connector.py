@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
-from relaykit import (
+from relaykit.contract import (
     AuthenticationError,
     CallbackOutcome,
     CallbackParseError,
@@ -75,6 +75,7 @@ class TwilioConnector:
     """
 
     name: ClassVar[str] = "twilio"
+    contract_version: ClassVar[str] = "1.0"
 
     def __init__(self, config: InstanceConfig) -> None:
         """Read the settings; no I/O, no SDK import.

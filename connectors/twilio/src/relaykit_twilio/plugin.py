@@ -8,15 +8,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 
-import relaykit
-from relaykit import RunningSandbox, SandboxOptions
-from relaykit.sandboxes import SandboxFactory
+from relaykit.contract import RunningSandbox, SandboxFactory, SandboxOptions, hookimpl
 from relaykit_twilio.connector import TwilioConnector
 
 __all__ = ["register_connectors", "register_sandboxes", "twilio_sandbox"]
 
 
-@relaykit.hookimpl
+@hookimpl
 def register_connectors(register: Callable[[type[TwilioConnector]], None]) -> None:
     """Register :class:`TwilioConnector` under the name ``twilio``."""
     register(TwilioConnector)
@@ -29,7 +27,7 @@ def twilio_sandbox(options: SandboxOptions) -> AbstractAsyncContextManager[Runni
     return sandbox_factory(options)
 
 
-@relaykit.hookimpl
+@hookimpl
 def register_sandboxes(
     register: Callable[[str, SandboxFactory], None],
 ) -> None:

@@ -9,7 +9,7 @@ import json
 import uuid
 from pathlib import Path
 
-from relaykit import (
+from relaykit.contract import (
     CallbackOutcome,
     CallbackParseError,
     CallbackRequest,
@@ -35,6 +35,7 @@ class OutboxConnector:
     """Writes messages to a file; accepts HMAC-signed status callbacks."""
 
     name = "outbox"
+    contract_version = "1.0"
 
     def __init__(self, config: InstanceConfig) -> None:
         self.config = config

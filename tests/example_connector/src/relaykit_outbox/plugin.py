@@ -1,9 +1,9 @@
 """Entry point of the outbox connector: it only registers (imports nothing heavy)."""
 
-import relaykit
+from relaykit.contract import hookimpl
 from relaykit_outbox.connector import OutboxConnector
 
 
-@relaykit.hookimpl
+@hookimpl
 def register_connectors(register):  # type: ignore[no-untyped-def]
     register(OutboxConnector)

@@ -1,0 +1,105 @@
+"""The connector contract: every name a connector author needs, and nothing of the host.
+
+Import a connector's types from here::
+
+    from relaykit.contract import CONTRACT_VERSION, InstanceConfig, SendReceipt, hookimpl
+
+Importing this module loads only the leaf modules the contract is made of
+(results, errors, the ``Connector`` protocol, hook specifications, spec
+documents, sandbox types); it does not load the host (``relaykit.host``,
+``relaykit.plugins``, settings, the store, the delivery engine). The host's
+API stays in :mod:`relaykit`.
+
+A connector class declares the contract version it was written for::
+
+    class PagerConnector:
+        name = "pager"
+        contract_version = "1.0"
+
+The host refuses a connector whose major number differs from
+:data:`CONTRACT_VERSION`'s, naming both versions; a connector without
+``contract_version`` is taken as written for ``1.x``.
+"""
+
+from __future__ import annotations
+
+from relaykit.connectors import (
+    CONTRACT_VERSION,
+    Connector,
+    InstanceConfig,
+    RegisterConnector,
+    SupportsReconcile,
+)
+from relaykit.errors import (
+    AmbiguousSendError,
+    AuthenticationError,
+    CallbackParseError,
+    CallbackVerificationError,
+    ConfigError,
+    ConnectorError,
+    PermanentSendError,
+    RateLimitedError,
+    RelaykitError,
+    SpecValidationError,
+    TransientSendError,
+)
+from relaykit.hookspecs import hookimpl
+from relaykit.results import (
+    CallbackEvent,
+    CallbackOutcome,
+    CallbackRequest,
+    Channel,
+    ConnectionState,
+    ConnectionStatus,
+    ConsentChange,
+    Direction,
+    FieldSpec,
+    InboundMessage,
+    MessageStatus,
+    OutboundMessage,
+    SenderCheck,
+    SendReceipt,
+    StatusUpdate,
+)
+from relaykit.sandboxes import RunningSandbox, SandboxFactory, SandboxOptions
+from relaykit.spec import ConnectorSpec, load_spec_resource
+
+__all__ = [
+    "CONTRACT_VERSION",
+    "AmbiguousSendError",
+    "AuthenticationError",
+    "CallbackEvent",
+    "CallbackOutcome",
+    "CallbackParseError",
+    "CallbackRequest",
+    "CallbackVerificationError",
+    "Channel",
+    "ConfigError",
+    "ConnectionState",
+    "ConnectionStatus",
+    "Connector",
+    "ConnectorError",
+    "ConnectorSpec",
+    "ConsentChange",
+    "Direction",
+    "FieldSpec",
+    "InboundMessage",
+    "InstanceConfig",
+    "MessageStatus",
+    "OutboundMessage",
+    "PermanentSendError",
+    "RateLimitedError",
+    "RegisterConnector",
+    "RelaykitError",
+    "RunningSandbox",
+    "SandboxFactory",
+    "SandboxOptions",
+    "SendReceipt",
+    "SenderCheck",
+    "SpecValidationError",
+    "StatusUpdate",
+    "SupportsReconcile",
+    "TransientSendError",
+    "hookimpl",
+    "load_spec_resource",
+]
