@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 from collections.abc import Iterator
 
 import pytest
+import structlog
 from sqlalchemy import create_engine, text
 
 from tests.postgres_server import postgres_server
@@ -44,3 +46,21 @@ def database_url(request: pytest.FixtureRequest, tmp_path: object) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/relaykit.db"
     return str(request.getfixturevalue("fresh_postgres_url"))
+
+
+@pytest.fixture(autouse=True)
+def _logging_left_as_found() -> Iterator[None]:
+    """A test that configures logging in-process (every CLI command run through
+    ``CliRunner`` does, at ``warning`` by default) leaves the next test's logging as
+    it found it, so a later test's ``caplog`` still sees relaykit's info records."""
+    configured = structlog.is_configured()
+    saved = structlog.get_config() if configured else None
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    if saved is not None:
+        structlog.configure(**saved)
+    else:
+        structlog.reset_defaults()
+    root.handlers[:] = handlers
+    root.setLevel(level)
