@@ -11,7 +11,7 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
 
-from relaykit import OutboundMessage
+from relaykit.contract import OutboundMessage
 from relaykit_email._fields import FieldValueError, check_header_text, normalize_address
 from relaykit_email._settings import EmailSettings
 

@@ -25,7 +25,7 @@ from email.parser import HeaderParser
 from email.policy import compat32
 from email.utils import parsedate_to_datetime
 
-from relaykit import CallbackParseError, MessageStatus, StatusUpdate
+from relaykit.contract import CallbackParseError, MessageStatus, StatusUpdate
 from relaykit_email._compose import REFERENCE_HEADER
 
 __all__ = ["parse_delivery_report"]

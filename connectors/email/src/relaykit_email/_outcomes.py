@@ -20,7 +20,7 @@ disconnect or timeout once DATA was sent      AmbiguousSendError
 
 from __future__ import annotations
 
-from relaykit import (
+from relaykit.contract import (
     AmbiguousSendError,
     AuthenticationError,
     ConnectionState,

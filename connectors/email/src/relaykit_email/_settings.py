@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import SecretStr
 
-from relaykit import ConfigError, InstanceConfig
+from relaykit.contract import ConfigError, InstanceConfig
 from relaykit_email._fields import FieldValueError, check_header_text, normalize_address
 
 __all__ = ["DEFAULT_PORTS", "DEFAULT_SUBJECT", "EmailSettings", "Security"]

@@ -29,7 +29,7 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from relaykit import RunningSandbox, SandboxOptions
+from relaykit.contract import RunningSandbox, SandboxOptions
 
 __all__ = ["MAILDIR_NAME", "ReceivedMail", "SmtpSink", "main", "sandbox_factory", "serve_smtp"]
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from relaykit import CallbackRequest, CallbackVerificationError
+from relaykit.contract import CallbackRequest, CallbackVerificationError
 
 __all__ = ["SIGNATURE_HEADER", "sign_bounce", "verify_bounce"]
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from relaykit import AmbiguousSendError, MessageStatus
+from relaykit.contract import AmbiguousSendError, MessageStatus
 
 __all__ = ["Candidate", "message_status", "pick_sent"]
 

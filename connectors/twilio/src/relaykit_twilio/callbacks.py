@@ -24,7 +24,7 @@ import json
 from collections.abc import Mapping
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
-from relaykit import (
+from relaykit.contract import (
     CallbackEvent,
     CallbackParseError,
     Channel,

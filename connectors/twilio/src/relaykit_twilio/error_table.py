@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
-from relaykit import (
+from relaykit.contract import (
     AmbiguousSendError,
     AuthenticationError,
     ConnectorError,

@@ -16,7 +16,7 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
-from relaykit import Channel
+from relaykit.contract import Channel
 
 __all__ = ["InvalidNumberError", "Recipient", "normalize_number"]
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from relaykit import ConfigError, InstanceConfig
+from relaykit.contract import ConfigError, InstanceConfig
 from relaykit_twilio.senders import Sender, parse_sender
 
 __all__ = ["DEFAULT_API_BASE_URL", "TwilioSettings"]

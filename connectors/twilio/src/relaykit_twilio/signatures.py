@@ -30,7 +30,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from urllib.parse import parse_qs, urlsplit
 
-from relaykit import CallbackVerificationError
+from relaykit.contract import CallbackVerificationError
 
 __all__ = ["BODY_HASH_PARAM", "SIGNATURE_HEADER", "FormParams", "signs_body", "verify_signature"]
 
