@@ -6,47 +6,18 @@ The public API for plugin authors and hosts. Everything not listed in
 
 from typing import TYPE_CHECKING
 
-from relaykit.connectors import Connector, ConnectorRegistry, InstanceConfig, RegisteredConnector
+# The connector author's names come from their one list, :mod:`relaykit.contract`.
+from relaykit import contract as _contract
+from relaykit.connectors import ConnectorRegistry, RegisteredConnector
+from relaykit.contract import *  # noqa: F403
 from relaykit.errors import (
-    AmbiguousSendError,
-    AuthenticationError,
-    CallbackParseError,
-    CallbackVerificationError,
-    ConfigError,
-    ConnectorError,
     DuplicateConnectorError,
-    OptOutError,
     PacedError,
-    PermanentSendError,
     PluginLoadError,
-    RateLimitedError,
-    RelaykitError,
-    SpecValidationError,
     StoreError,
-    TransientSendError,
     UnknownConnectorError,
     UnknownInstanceError,
 )
-from relaykit.hookspecs import hookimpl
-from relaykit.results import (
-    CallbackEvent,
-    CallbackOutcome,
-    CallbackRequest,
-    Channel,
-    ConnectionState,
-    ConnectionStatus,
-    ConsentChange,
-    Direction,
-    FieldSpec,
-    InboundMessage,
-    MessageStatus,
-    OutboundMessage,
-    SenderCheck,
-    SendReceipt,
-    StatusUpdate,
-)
-from relaykit.sandboxes import RunningSandbox, SandboxOptions
-from relaykit.spec import ConnectorSpec, load_spec_resource
 
 if TYPE_CHECKING:
     # ``X as X`` marks them re-exported for type checkers; at run time ``__getattr__`` loads them.
@@ -97,47 +68,14 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
-    "AmbiguousSendError",
-    "AuthenticationError",
-    "CallbackEvent",
-    "CallbackOutcome",
-    "CallbackParseError",
-    "CallbackRequest",
-    "CallbackVerificationError",
-    "Channel",
-    "ConfigError",
-    "ConnectionState",
-    "ConnectionStatus",
-    "Connector",
-    "ConnectorError",
+    *_contract.__all__,
     "ConnectorRegistry",
-    "ConnectorSpec",
-    "ConsentChange",
-    "Direction",
     "DuplicateConnectorError",
-    "FieldSpec",
-    "InboundMessage",
-    "InstanceConfig",
-    "MessageStatus",
-    "OptOutError",
-    "OutboundMessage",
     "PacedError",
-    "PermanentSendError",
     "PluginLoadError",
-    "RateLimitedError",
     "RegisteredConnector",
-    "RelaykitError",
-    "RunningSandbox",
-    "SandboxOptions",
-    "SendReceipt",
-    "SenderCheck",
-    "SpecValidationError",
     "StoreError",
-    "StatusUpdate",
-    "TransientSendError",
     "UnknownConnectorError",
     "UnknownInstanceError",
-    "hookimpl",
-    "load_spec_resource",
     *_LAZY,
 ]
