@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from relaykit.cli._new import checkout_core
+from relaykit.cli._new import ConnectorNames, checkout_core, render_connector
 
 pytestmark = pytest.mark.slow
 
@@ -136,3 +136,13 @@ def test_a_relaykit_path_to_the_checkout_root_finds_core(tmp_path: Path) -> None
     assert result.returncode == 0, result.stderr
     pyproject = (tmp_path / "pager" / "pyproject.toml").read_text("utf-8")
     assert f'path = "{core}"' in pyproject
+
+
+def test_without_a_checkout_it_writes_no_path_source_and_says_where_relaykit_must_come_from() -> (
+    None
+):
+    files = render_connector(ConnectorNames("pager", "Pager"), None)
+
+    assert "[tool.uv.sources]" not in files["pyproject.toml"]
+    assert 'dependencies = ["relaykit>=0.1"]' in files["pyproject.toml"]
+    assert "must be installable from your package index" in files["README.md"]
