@@ -138,9 +138,7 @@ def test_a_relaykit_path_to_the_checkout_root_finds_core(tmp_path: Path) -> None
     assert f'path = "{core}"' in pyproject
 
 
-def test_without_a_checkout_it_writes_no_path_source_and_says_where_relaykit_must_come_from() -> (
-    None
-):
+def test_without_a_checkout_it_writes_no_path_source_and_says_so() -> None:
     files = render_connector(ConnectorNames("pager", "Pager"), None)
 
     assert "[tool.uv.sources]" not in files["pyproject.toml"]

@@ -1,7 +1,12 @@
 """Test helpers for connector authors; a pytest plugin (``pytest11`` entry point ``relaykit``).
 
+Install ``relaykit[testing]`` for what it needs (pytest, pytest-asyncio); its
+async checks are marked, so pytest-asyncio's strict mode runs them too.
+
 * :class:`ConnectorConformance` - subclass it in your plugin's test suite and
-  every connector passes the same checks the first-party ones do.
+  every connector passes the same checks the first-party ones do, plus one
+  check derived from each required setting, secret setting, callback kind
+  and undeclared channel of its spec.
 * :func:`assert_no_secret` - fail if a text holds a secret in any encoding.
 * the ``connector_distribution`` fixture - writes a tiny installed
   distribution with a ``relaykit.connectors`` entry point into ``tmp_path``,
