@@ -66,6 +66,7 @@ def test_it_writes_a_distribution_pointing_relaykit_at_this_checkout(generated: 
         "src/relaykit_pagerduty_like/plugin.py",
         "src/relaykit_pagerduty_like/spec.json",
         "tests/test_conformance.py",
+        "tests/test_send.py",
     ]
     pyproject = (generated / "pyproject.toml").read_text("utf-8")
     assert f'relaykit = {{ path = "{checkout_core()}", editable = true }}' in pyproject
@@ -82,6 +83,8 @@ def test_its_own_tests_pass_conformance_in_a_fresh_env(generated: Path) -> None:
     assert "test_each_secret_setting_stays_out_of_reprs_errors_and_logs[api_token]" in (
         result.stdout
     )
+    # and the sketch's HTTP mapping, against a local stand-in for the provider's API
+    assert "PASSED tests/test_send.py::test_429_is_rate_limited_with_retry_after" in result.stdout
 
 
 def test_the_fresh_env_lists_the_connector_as_available(generated: Path) -> None:

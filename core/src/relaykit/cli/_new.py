@@ -37,6 +37,7 @@ CONNECTOR_FILES = {
     "src/{package}/connector.py": "connector.py.tmpl",
     "src/{package}/spec.json": "spec.json.tmpl",
     "tests/test_conformance.py": "test_conformance.py.tmpl",
+    "tests/test_send.py": "test_send.py.tmpl",
 }
 
 
