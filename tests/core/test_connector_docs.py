@@ -6,7 +6,10 @@ import os
 import re
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
+
+import pytest
 
 from tests.core.conftest import EXAMPLE_SRC
 
@@ -50,3 +53,49 @@ def test_the_example_recipient_number_is_valid() -> None:
     assert numbers
     for number in numbers:
         assert phonenumbers.is_valid_number(phonenumbers.parse(number)), number
+
+
+DOCS_DIR = Path(__file__).parents[2] / "docs"
+SNIPPET_DOCS = ("writing-a-connector.md", "hooks.md")
+#: the marker a doc puts on the line before an excerpt that cannot run on its own
+FRAGMENT = "<!-- fragment -->"
+
+
+def python_snippets(*, fragments: bool) -> list[pytest.ParameterSet]:
+    """Every fenced python block of the snippet docs (or only the marked fragments)."""
+    snippets = []
+    for doc in SNIPPET_DOCS:
+        text = (DOCS_DIR / doc).read_text("utf-8")
+        for match in re.finditer(r"^(<!-- fragment -->\n)?```python\n(.*?)^```", text, re.M | re.S):
+            if bool(match.group(1)) == fragments:
+                line = text.count("\n", 0, match.start()) + 1
+                snippets.append(pytest.param(match.group(2), id=f"{doc}:{line}"))
+    return snippets
+
+
+def test_the_guides_have_python_snippets_to_run() -> None:
+    assert len(python_snippets(fragments=False)) >= 7
+    assert len(python_snippets(fragments=True)) <= 1, "mark only true excerpts as fragments"
+
+
+@pytest.mark.parametrize("snippet", python_snippets(fragments=False))
+def test_each_python_snippet_runs_as_written(tmp_path: Path, snippet: str) -> None:
+    script = tmp_path / "snippet.py"
+    script.write_text(snippet, "utf-8")
+
+    result = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(EXAMPLE_SRC)},
+    )
+
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("snippet", python_snippets(fragments=True))
+def test_each_fragment_is_valid_python_in_a_method_body(snippet: str) -> None:
+    body = textwrap.indent(snippet, "    ")
+    compile(f"async def method(self):\n{body}", "<fragment>", "exec")

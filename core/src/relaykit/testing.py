@@ -1,7 +1,12 @@
 """Test helpers for connector authors; a pytest plugin (``pytest11`` entry point ``relaykit``).
 
+Install ``relaykit[testing]`` for what it needs (pytest, pytest-asyncio); its
+async checks are marked, so pytest-asyncio's strict mode runs them too.
+
 * :class:`ConnectorConformance` - subclass it in your plugin's test suite and
-  every connector passes the same checks the first-party ones do.
+  every connector passes the same checks the first-party ones do, plus one
+  check derived from each required setting, secret setting, callback kind
+  and undeclared channel of its spec.
 * :func:`assert_no_secret` - fail if a text holds a secret in any encoding.
 * the ``connector_distribution`` fixture - writes a tiny installed
   distribution with a ``relaykit.connectors`` entry point into ``tmp_path``,
@@ -17,20 +22,24 @@ import io
 import logging
 import sys
 import textwrap
-from collections.abc import Callable, Iterable, Iterator
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 import structlog
+from pydantic import SecretStr
 
 from relaykit.connectors import Connector, InstanceConfig
-from relaykit.errors import CallbackVerificationError
+from relaykit.errors import CallbackVerificationError, ConfigError, PermanentSendError
+from relaykit.instances import validate_instance_settings
 from relaykit.logs import configure_logging
 from relaykit.plugins import CONNECTOR_GROUP, PluginHost
 from relaykit.redaction import encoded_forms
-from relaykit.results import CallbackRequest, ConnectionStatus
+from relaykit.results import CallbackRequest, Channel, ConnectionStatus, Direction, OutboundMessage
 from relaykit.spec import ConnectorSpec
 
 __all__ = [
@@ -39,8 +48,10 @@ __all__ = [
     "assert_no_secret",
     "captured_logs",
     "connector_distribution",
+    "plain_settings",
     "plugin_host",
     "secret_values",
+    "spec_derived_parameters",
 ]
 
 
@@ -55,6 +66,45 @@ def secret_values(config: InstanceConfig, spec: ConnectorSpec) -> list[str]:
             value.get_secret_value() if hasattr(value, "get_secret_value") else str(value)
         )
     return values
+
+
+def plain_settings(config: InstanceConfig) -> dict[str, Any]:
+    """``config``'s settings as they were written: secrets unwrapped from ``SecretStr``."""
+    return {
+        name: value.get_secret_value() if isinstance(value, SecretStr) else value
+        for name, value in config.settings.items()
+    }
+
+
+#: an address of each shipped channel kind, valid for its kind, for messages the kit sends
+SAMPLE_ADDRESSES: Mapping[Channel, str] = {
+    Channel.SMS: "+14155552671",
+    Channel.WHATSAPP: "+14155552671",
+    Channel.EMAIL: "conformance@example.com",
+}
+
+
+#: the parameters of the spec-derived checks, each one test per declared (or undeclared) item
+SPEC_DERIVED_PARAMETERS = (
+    "required_setting",
+    "secret_setting",
+    "callback_kind",
+    "undeclared_channel",
+)
+
+
+def spec_derived_parameters(spec: ConnectorSpec) -> dict[str, list[Any]]:
+    """What a spec declares, as the parameters of :class:`ConnectorConformance`'s derived checks.
+
+    One test per required setting, per secret setting, per callback kind and per
+    channel the spec does *not* declare.
+    """
+    return {
+        "required_setting": list(spec.settings_schema.get("required", [])),
+        "secret_setting": sorted(spec.secret_settings),
+        "callback_kind": list(spec.callback_kinds),
+        "undeclared_channel": [c for c in Channel if c not in spec.channels],
+    }
 
 
 def assert_no_secret(text: str, secrets: Iterable[str], *, where: str = "output") -> None:
@@ -89,6 +139,16 @@ class ConnectorConformance:
     connector_class: ClassVar[type[Connector]]
     #: the module your ``relaykit.connectors`` entry point names
     plugin_module: ClassVar[str]
+
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        """Parametrize the spec-derived checks with what ``connector_class``'s spec declares."""
+        try:
+            parameters = spec_derived_parameters(self.connector_class.spec())
+        except Exception:  # an invalid spec: test_spec_validates_and_names_the_connector says why
+            parameters = {name: [] for name in SPEC_DERIVED_PARAMETERS}
+        for name, values in parameters.items():
+            if name in metafunc.fixturenames:
+                metafunc.parametrize(name, values, ids=[str(v) for v in values])
 
     @pytest.fixture
     def instance_config(self) -> InstanceConfig:
@@ -132,6 +192,7 @@ class ConnectorConformance:
         )
         assert_no_secret(shown, secrets, where="reprs")
 
+    @pytest.mark.asyncio
     async def test_authenticate_reports_instead_of_raising_and_leaks_nothing(
         self, instance_config: InstanceConfig
     ) -> None:
@@ -145,6 +206,7 @@ class ConnectorConformance:
         assert isinstance(status, ConnectionStatus)
         assert_no_secret(logs.getvalue() + status.detail, secrets, where="logs or status")
 
+    @pytest.mark.asyncio
     async def test_forged_callback_is_rejected(
         self, instance_config: InstanceConfig, forged_callback: CallbackRequest
     ) -> None:
@@ -154,6 +216,144 @@ class ConnectorConformance:
                 await connector.handle_callback(forged_callback)
         finally:
             await connector.aclose()
+
+    # Checks derived from the spec (Airbyte's request #9601): each required setting, secret
+    # setting, callback kind and undeclared channel the spec implies gets its own test.
+
+    def sample_address(self, channel: Channel) -> str:
+        """An address of ``channel``'s kind the kit sends to; override for other kinds."""
+        return SAMPLE_ADDRESSES[channel]
+
+    def secret_canary(self, name: str) -> str:
+        """A recognisable value for secret setting ``name``; override if its schema needs a form."""
+        return f"rk-canary-{name}-{uuid.uuid4().hex}"
+
+    def forged_callback_of_kind(self, forged: CallbackRequest, kind: str) -> CallbackRequest:
+        """``forged`` (the ``forged_callback`` fixture) sent to the webhook of ``kind``."""
+        return replace(forged, kind=kind)
+
+    def test_each_required_setting_when_missing_is_named(
+        self, instance_config: InstanceConfig, required_setting: str
+    ) -> None:
+        spec = self.connector_class.spec()
+        described = spec.settings_schema.get("properties", {}).get(required_setting, {})
+        assert described.get("description"), (
+            f"required setting {required_setting!r} has no description in the settings schema;"
+            " the error for a missing setting shows it"
+        )
+        raw = plain_settings(instance_config)
+        raw.pop(required_setting, None)
+        with pytest.raises(ConfigError) as refused:
+            validate_instance_settings(spec, raw)
+        assert f"settings.{required_setting}: is required" in str(refused.value)
+        assert_no_secret(str(refused.value), secret_values(instance_config, spec), where="error")
+
+    @pytest.mark.asyncio
+    async def test_each_secret_setting_stays_out_of_reprs_errors_and_logs(
+        self,
+        instance_config: InstanceConfig,
+        forged_callback: CallbackRequest,
+        secret_setting: str,
+    ) -> None:
+        spec = self.connector_class.spec()
+        config, secret = self._canary_config(instance_config, spec, secret_setting)
+        shown: list[str] = []
+        with captured_logs() as logs:
+            connector = self.connector_class(config)
+            try:
+                shown += [repr(connector), str(connector), repr(config)]
+                status = await connector.authenticate()
+                shown += [repr(status), status.detail]
+                for channel in spec.channels:
+                    message = OutboundMessage(
+                        channel, self.sample_address(channel), "conformance", reference="rk-1"
+                    )
+                    shown.append(await _outcome_text(connector.send(message)))
+                for kind in spec.callback_kinds:
+                    request = self.forged_callback_of_kind(forged_callback, kind)
+                    shown.append(await _outcome_text(connector.handle_callback(request)))
+            finally:
+                await connector.aclose()
+        assert_no_secret(
+            "\n".join(shown) + logs.getvalue(),
+            [secret],
+            where=f"a repr, status, error or log line (secret setting {secret_setting!r})",
+        )
+
+    def _canary_config(
+        self, config: InstanceConfig, spec: ConnectorSpec, name: str
+    ) -> tuple[InstanceConfig, str]:
+        """``config`` with secret ``name`` set to a canary, and the canary's plain value."""
+        raw = plain_settings(config)
+        for candidate in (self.secret_canary(name), raw.get(name)):
+            if not isinstance(candidate, str):
+                continue
+            try:
+                settings = validate_instance_settings(spec, {**raw, name: candidate})
+            except ConfigError:
+                continue
+            return replace(config, settings=settings), candidate
+        pytest.skip(
+            f"no valid value for secret setting {name!r}: set it in instance_config, or"
+            " override secret_canary() to return a value its schema accepts"
+        )
+
+    @pytest.mark.asyncio
+    async def test_each_callback_kind_refuses_forged_and_unsigned_requests(
+        self, instance_config: InstanceConfig, forged_callback: CallbackRequest, callback_kind: str
+    ) -> None:
+        forged = self.forged_callback_of_kind(forged_callback, callback_kind)
+        unsigned = replace(forged, headers={})
+        connector = self.connector_class(instance_config)
+        try:
+            for request in (forged, unsigned):
+                with pytest.raises(CallbackVerificationError):
+                    await connector.handle_callback(request)
+        finally:
+            await connector.aclose()
+
+    @pytest.mark.asyncio
+    async def test_send_on_an_undeclared_channel_is_refused(
+        self, instance_config: InstanceConfig, undeclared_channel: Channel
+    ) -> None:
+        message = OutboundMessage(
+            undeclared_channel, self.sample_address(undeclared_channel), "conformance"
+        )
+        connector = self.connector_class(instance_config)
+        try:
+            with pytest.raises(PermanentSendError) as refused:
+                await connector.send(message)
+        finally:
+            await connector.aclose()
+        assert undeclared_channel.value in str(refused.value), (
+            "the refusal should name the channel it does not serve"
+        )
+
+    def test_data_fields_are_well_formed(self) -> None:
+        spec = self.connector_class.spec()
+        rows = spec.fields()
+        for row in rows:
+            for field in (row.host_field, row.vendor_field):
+                assert field.strip() == field and field, f"blank or padded field name {field!r}"
+        keys = [(row.direction, row.host_field) for row in rows]
+        duplicates = sorted({f"{d.value} {h}" for d, h in keys if keys.count((d, h)) > 1})
+        assert not duplicates, f"data_fields repeat a host field: {duplicates}"
+        assert any(row.direction is Direction.OUTBOUND for row in rows), (
+            "data_fields declare nothing outbound, but every connector sends"
+        )
+        if spec.callback_kinds:
+            assert any(row.direction is Direction.INBOUND for row in rows), (
+                f"the spec declares callbacks {list(spec.callback_kinds)}"
+                " but no inbound data_fields"
+            )
+
+
+async def _outcome_text(call: Awaitable[object]) -> str:
+    """What a caller gets to see of ``call``: its result's repr, or its error's text."""
+    try:
+        return repr(await call)
+    except Exception as exc:  # any error's text must be free of secrets
+        return f"{exc!s} {exc!r}"
 
 
 @contextmanager

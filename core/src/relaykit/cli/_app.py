@@ -13,6 +13,7 @@ from relaykit.cli import (
     _connectors,
     _demo,
     _messages,
+    _new,
     _registry,
     _sandbox,
     _serve,
@@ -36,6 +37,7 @@ app.add_typer(_messages.app, name="messages")
 app.add_typer(_templates.app, name="templates")
 app.add_typer(_registry.optouts, name="optouts")
 app.add_typer(_registry.senders, name="senders")
+app.add_typer(_new.app, name="new")
 app.command("check")(_check.check)
 app.command("notify")(_messages.notify)
 app.command("usage")(_registry.usage)

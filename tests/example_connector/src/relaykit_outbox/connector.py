@@ -63,6 +63,11 @@ class OutboxConnector:
         return ConnectionStatus(ConnectionState.CONNECTED)
 
     async def send(self, message: OutboundMessage) -> SendReceipt:
+        if message.channel not in self.spec().channels:
+            raise PermanentSendError(
+                f"sends only {', '.join(self.spec().channels)}, not {message.channel}",
+                connector=self.name,
+            )
         if not message.to:
             raise PermanentSendError("the message has no recipient", connector=self.name)
         message_id = f"OB{uuid.uuid4().hex}"
