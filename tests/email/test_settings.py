@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from relaykit import ConfigError, InstanceConfig
+from relaykit import ConfigError, InstanceConfig, PluginHost
 from relaykit_email import EmailConnector
 from tests.email.conftest import PASSWORD, make_connector
 
@@ -105,7 +105,7 @@ def test_repr_names_the_instance_and_relay_but_no_secret() -> None:
 
 
 def test_describe_fields_are_the_spec_rows() -> None:
-    fields = EmailConnector.describe_fields()
+    fields = PluginHost(strict=True).pm.hook.describe_fields(connector_class=EmailConnector)
 
     assert fields == EmailConnector.spec().fields()
     assert [(f.host_field, f.direction.value, f.required) for f in fields] == [

@@ -7,7 +7,7 @@ from importlib import resources
 
 import pytest
 
-from relaykit import ConfigError, ConnectorSpec
+from relaykit import ConfigError, ConnectorSpec, PluginHost
 from relaykit.instances import validate_instance_settings
 from relaykit.testing import assert_no_secret
 from relaykit_twilio import TwilioConnector
@@ -35,7 +35,7 @@ def test_spec_document_passes_the_meta_schema_and_lists_both_callbacks() -> None
 
 
 def test_describe_fields_returns_the_spec_rows() -> None:
-    fields = TwilioConnector.describe_fields()
+    fields = PluginHost(strict=True).pm.hook.describe_fields(connector_class=TwilioConnector)
     assert fields == TwilioConnector.spec().fields()
     assert [f.host_field for f in fields] == [
         "SMS Message",
