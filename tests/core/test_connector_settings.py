@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import Field, SecretStr, model_validator
 
-from relaykit import ConfigError, ConnectorSpec
+from relaykit import ConfigError, ConnectorSpec, InstanceConfig
 from relaykit.connector_settings import parse_settings
 from relaykit.contract import ConnectorSettings, SettingValueError, settings_schema
 from relaykit.testing import assert_no_secret
@@ -289,3 +291,27 @@ def test_export_outside_the_connectors_project_leaves_its_spec_json_alone(
     assert shipped.read_text("utf-8") == before
     published = json.loads((elsewhere / "pager.json").read_text("utf-8"))
     assert published["settings_schema"]["properties"]["retries"]["default"] == 3
+
+
+# -- docs/connector-settings.md's snippets run as written ---------------------------------------
+
+GUIDE = (Path(__file__).parents[2] / "docs" / "connector-settings.md").read_text("utf-8")
+
+
+def test_the_guides_model_and_connector_work_as_the_guide_says() -> None:
+    namespace: dict[str, object] = {}
+    for block in re.findall(r"```python\n(.*?)```", GUIDE, flags=re.DOTALL):
+        exec(compile(block, "docs/connector-settings.md", "exec", dont_inherit=True), namespace)
+    model: type[ConnectorSettings] = namespace["PagerSettings"]  # type: ignore[assignment]
+    connector_class: Any = namespace["PagerConnector"]
+
+    config = InstanceConfig("ops", "pager", "pager", {"api_token": CANARY_SECRET})
+    settings = connector_class(config).settings
+    assert (settings.base_url, settings.timeout_seconds) == ("https://api.pager.example", 10.0)
+    schema = settings_schema(model)
+    assert schema["properties"]["api_token"]["x-secret"] is True
+    assert schema["properties"]["timeout_seconds"]["default"] == 10.0
+    ConnectorSpec.from_document({**OUTBOX_SPEC, "settings_schema": schema})
+    with pytest.raises(ConfigError) as raised:
+        parse_settings(model, {"api_token": CANARY_SECRET, "escalation_team": "ops"})
+    assert raised.value.location == "settings.escalate_after_minutes"
