@@ -15,6 +15,9 @@ from relaykit.errors import UnknownConnectorError
 from relaykit.plugins import PluginHost
 from relaykit.spec import META_SCHEMA_RESOURCE, meta_schema
 
+#: where the project being exported lives: shipped spec.json files are rewritten only below it
+_HERE = Path(".")
+
 app = typer.Typer(help="Published connector spec documents.", no_args_is_help=True)
 
 
@@ -66,9 +69,7 @@ def export(
     is regenerated from the model too.
     """
     try:
-        files = exported_files(
-            ctx.ensure_object(CliContext).plugins(), connector, directory, Path.cwd()
-        )
+        files = exported_files(ctx.ensure_object(CliContext).plugins(), connector, directory, _HERE)
     except UnknownConnectorError as exc:
         fail(str(exc))
         return
@@ -79,7 +80,7 @@ def export(
     ]
     if check:
         for path in stale:
-            stdout.print(f"out of date: {path}")
+            stdout.print(f"out of date: {_shown(path)}")
         if stale:
             stdout.print("run: relaykit specs export")
             raise typer.Exit(EXIT_FAILED)
@@ -91,4 +92,12 @@ def export(
     stdout.print(f"wrote {len(files)} file(s) to {directory} ({len(stale)} changed)")
     for path in stale:
         if path.parent != directory:
-            stdout.print(f"regenerated settings_schema in {path}")
+            stdout.print(f"regenerated settings_schema in {_shown(path)}")
+
+
+def _shown(path: Path) -> Path:
+    """``path`` relative to the current directory where it lies below it."""
+    try:
+        return path.resolve().relative_to(_HERE.resolve())
+    except ValueError:
+        return path
