@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from pydantic import Field, SecretStr, model_validator
 
-from relaykit import ConfigError, ConnectorSpec, InstanceConfig
+from relaykit import ConfigError, ConnectorHost, ConnectorSpec, InstanceConfig, build_plugin_host
 from relaykit.connector_settings import parse_settings
 from relaykit.contract import ConnectorSettings, SettingValueError, settings_schema
 from relaykit.testing import assert_no_secret
@@ -208,6 +208,7 @@ def run(project: Path, *args: str, cwd: Path | None = None) -> subprocess.Comple
         "PYTHONPATH": os.pathsep.join([str(project / "src"), str(project / "site")]),
         "RELAYKIT_LOAD_PLUGINS": "pager",
         "RELAYKIT_STRICT_PLUGINS": "1",
+        "COLUMNS": "250",  # rich's tables: one line per row
     }
     env.pop("RELAYKIT_CONFIG", None)
     return subprocess.run(
@@ -230,7 +231,10 @@ def test_describe_shows_the_default_the_running_connector_gets(project: Path) ->
     assert shown["default"] == 3 == int(running.stdout)
     assert shown["description"] == "how often a page is repeated"
     table = run(project, "-m", "relaykit", "connectors", "describe", "pager")
+    assert table.returncode == 0, table.stderr
     assert "retries" in table.stdout and "│ 3 " in table.stdout, table.stdout
+    # no describe_fields classmethod: the data fields come from the spec, through the hook
+    assert OUTBOX_SPEC["data_fields"][0]["host_field"] in table.stdout
 
 
 def test_export_check_catches_a_model_changed_without_export_and_export_fixes_it(
@@ -315,3 +319,42 @@ def test_the_guides_model_and_connector_work_as_the_guide_says() -> None:
     with pytest.raises(ConfigError) as raised:
         parse_settings(model, {"api_token": CANARY_SECRET, "escalation_team": "ops"})
     assert raised.value.location == "settings.escalate_after_minutes"
+
+
+# -- the first-party connectors: what describe shows is what the connector gets -----------------
+
+MINIMAL = {
+    "twilio": {"account_sid": "AC" + "0123456789abcdef" * 2, "auth_token": CANARY_SECRET},
+    "email": {"host": "smtp.example.org", "from_address": "notifications@example.org"},
+}
+
+
+@pytest.mark.parametrize("name", sorted(MINIMAL))
+def test_every_default_describe_shows_is_what_the_first_party_connector_gets(
+    name: str, tmp_path: Path
+) -> None:
+    described = subprocess.run(
+        [sys.executable, "-m", "relaykit", "connectors", "describe", name, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={k: v for k, v in os.environ.items() if k != "RELAYKIT_LOAD_PLUGINS"},
+    )
+    assert described.returncode == 0, described.stderr
+    properties = json.loads(described.stdout)["settings_schema"]["properties"]
+    defaults = {key: prop["default"] for key, prop in properties.items() if "default" in prop}
+    config_file = tmp_path / "relaykit.toml"
+    config_file.write_text(
+        f'[tenants.t.instances.i]\nconnector = "{name}"\n[tenants.t.instances.i.settings]\n'
+        + "".join(f'{key} = "{value}"\n' for key, value in MINIMAL[name].items()),
+        "utf-8",
+    )
+
+    host = ConnectorHost.from_config(config_file, plugins=build_plugin_host(strict=True))
+    config = host.configs["t/i"]
+    connector: Any = host.connector("t/i")
+
+    assert len(defaults) >= 3, defaults
+    for key, default in defaults.items():
+        assert config.settings[key] == default, key
+        assert getattr(connector.settings, key) == default, key
