@@ -37,9 +37,10 @@ BOUNCE_CALLBACK = "bounce"
 class EmailConnector:
     """Sends email through one SMTP relay (one configured instance).
 
-    Building an instance checks the settings JSON Schema cannot express and
-    raises :class:`relaykit.ConfigError` naming the setting and the fix (e.g.
-    ``security: none`` on a host that is not loopback). Each send opens its
+    Its settings are :class:`EmailSettings` (``settings_model``): the host checks
+    them, including what JSON Schema cannot express, when it loads the config,
+    and raises :class:`relaykit.ConfigError` naming the setting and the fix
+    (e.g. ``security: none`` on a host that is not loopback). Each send opens its
     own SMTP connection; the TLS context and EHLO name are built once.
     """
 
