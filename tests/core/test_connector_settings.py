@@ -19,7 +19,16 @@ from typing import Any
 import pytest
 from pydantic import Field, SecretStr, model_validator
 
-from relaykit import ConfigError, ConnectorHost, ConnectorSpec, InstanceConfig, build_plugin_host
+import relaykit
+from relaykit import (
+    ConfigError,
+    ConnectorHost,
+    ConnectorSpec,
+    InstanceConfig,
+    PluginHost,
+    RegisterConnector,
+    build_plugin_host,
+)
 from relaykit.connector_settings import parse_settings
 from relaykit.contract import ConnectorSettings, SettingValueError, settings_schema
 from relaykit.testing import assert_no_secret
@@ -358,3 +367,24 @@ def test_every_default_describe_shows_is_what_the_first_party_connector_gets(
     for key, default in defaults.items():
         assert config.settings[key] == default, key
         assert getattr(connector.settings, key) == default, key
+
+
+def test_a_settings_model_that_is_not_connector_settings_makes_the_plugin_unavailable(
+    plugin_host: PluginHost,
+) -> None:
+    from relaykit_outbox.connector import OutboxConnector
+
+    class Misdeclared(OutboxConnector):
+        settings_model = dict
+
+    class Plugin:
+        @relaykit.hookimpl
+        def register_connectors(self, register: RegisterConnector) -> None:
+            register(Misdeclared)
+
+    plugin_host.strict = False
+    status = plugin_host.register_plugin(Plugin(), "misdeclared")
+
+    assert not status.available
+    assert "settings_model of Misdeclared must be a subclass of" in status.reason
+    assert "relaykit.contract.ConnectorSettings" in status.reason
