@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
-from relaykit import ConnectorSpec, SpecValidationError, build_plugin_host
+import relaykit
+from relaykit import (
+    ConnectorSpec,
+    PluginHost,
+    RegisterConnector,
+    SpecValidationError,
+    build_plugin_host,
+)
 from relaykit.cli._specs import published_documents, render
 from relaykit.spec import META_SCHEMA_RESOURCE, meta_schema
 
@@ -69,3 +76,30 @@ def test_spec_with_a_settings_property_lacking_a_description_is_rejected() -> No
         ConnectorSpec.from_document(example)
     example["settings_schema"]["properties"]["key"]["description"] = "Acme API key"
     assert ConnectorSpec.from_document(example).id == "acme"
+
+
+def test_the_drift_test_catches_a_settings_model_changed_without_export(
+    plugin_host: PluginHost,
+) -> None:
+    from pydantic import Field
+
+    from relaykit_twilio import TwilioConnector
+    from relaykit_twilio.settings import TwilioSettings
+
+    class Changed(TwilioSettings):
+        max_body_length: int = Field(900, ge=1, le=1600, description="a changed default")
+
+    class ChangedTwilio(TwilioConnector):
+        settings_model = Changed
+
+    class Plugin:
+        @relaykit.hookimpl
+        def register_connectors(self, register: RegisterConnector) -> None:
+            register(ChangedTwilio)
+
+    assert plugin_host.register_plugin(Plugin(), "changed-twilio").available
+    expected = published_documents(plugin_host, ["twilio"])["twilio.json"]
+
+    schema = json.loads(expected)["settings_schema"]
+    assert schema["properties"]["max_body_length"]["default"] == 900
+    assert (PUBLISHED / "twilio.json").read_text("utf-8") != expected

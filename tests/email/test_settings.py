@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from relaykit import ConfigError, InstanceConfig
+from relaykit import ConfigError, ConnectorHost, InstanceConfig, PluginHost, build_plugin_host
 from relaykit_email import EmailConnector
+from relaykit_email._settings import EmailSettings
 from tests.email.conftest import PASSWORD, make_connector
 
 WHERE = "tenants.north-high.instances.email.settings"
@@ -105,10 +106,48 @@ def test_repr_names_the_instance_and_relay_but_no_secret() -> None:
 
 
 def test_describe_fields_are_the_spec_rows() -> None:
-    fields = EmailConnector.describe_fields()
+    fields = PluginHost(strict=True).pm.hook.describe_fields(connector_class=EmailConnector)
 
     assert fields == EmailConnector.spec().fields()
     assert [(f.host_field, f.direction.value, f.required) for f in fields] == [
         ("Email Message", "outbound", True),
         ("Bounce / Delivery Status", "inbound", False),
     ]
+
+
+def test_the_host_fills_the_models_defaults_into_the_instance(tmp_path: Path) -> None:
+    config_file = tmp_path / "relaykit.toml"
+    config_file.write_text(
+        '[tenants.north-high.instances.email]\nconnector = "email"\n'
+        "[tenants.north-high.instances.email.settings]\n"
+        'host = "smtp.example.org"\nfrom_address = "notifications@north-high.example.com"\n'
+        'security = "tls"\n',
+        "utf-8",
+    )
+    host = ConnectorHost.from_config(config_file, plugins=build_plugin_host(strict=True))
+    config = host.configs["north-high/email"]
+
+    assert isinstance(config.parsed_settings, EmailSettings)
+    assert host.connector("north-high/email").settings is config.parsed_settings
+    assert config.settings["port"] == 465  # follows security, as the model says
+    assert config.settings["timeout"] == 30.0
+    assert config.settings["default_subject"] == "New message"
+
+
+def test_a_rule_only_the_model_knows_is_refused_when_the_host_loads_the_config(
+    tmp_path: Path,
+) -> None:
+    config_file = tmp_path / "relaykit.toml"
+    config_file.write_text(
+        '[tenants.north-high.instances.email]\nconnector = "email"\n'
+        "[tenants.north-high.instances.email.settings]\n"
+        'host = "smtp.example.org"\nfrom_address = "notifications@north-high.example.com"\n'
+        'security = "none"\n',
+        "utf-8",
+    )
+    with pytest.raises(ConfigError) as raised:
+        ConnectorHost.from_config(config_file, plugins=build_plugin_host(strict=True))
+
+    assert f"{WHERE}.security: is 'none' but host 'smtp.example.org' is not loopback" in str(
+        raised.value
+    )

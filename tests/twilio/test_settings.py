@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 from importlib import resources
+from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
-from relaykit import ConfigError, ConnectorSpec
+from relaykit import ConfigError, ConnectorHost, ConnectorSpec, PluginHost, build_plugin_host
 from relaykit.instances import validate_instance_settings
 from relaykit.testing import assert_no_secret
 from relaykit_twilio import TwilioConnector
 from relaykit_twilio.senders import SenderKind, parse_sender, sender_problem
+from relaykit_twilio.settings import TwilioSettings
 from tests.twilio.connector_fixtures import ACCOUNT_SID, AUTH_TOKEN
 
 LOCATION = "tenants.north-high.instances.sms.settings"
@@ -35,7 +38,7 @@ def test_spec_document_passes_the_meta_schema_and_lists_both_callbacks() -> None
 
 
 def test_describe_fields_returns_the_spec_rows() -> None:
-    fields = TwilioConnector.describe_fields()
+    fields = PluginHost(strict=True).pm.hook.describe_fields(connector_class=TwilioConnector)
     assert fields == TwilioConnector.spec().fields()
     assert [f.host_field for f in fields] == [
         "SMS Message",
@@ -93,8 +96,6 @@ def test_each_bad_sender_form_is_refused_naming_the_field_and_the_fix(
 
 
 def test_connector_names_the_exact_sender_problem_when_config_bypasses_the_schema() -> None:
-    from pydantic import SecretStr
-
     from relaykit import InstanceConfig
 
     config = InstanceConfig(
@@ -169,3 +170,26 @@ def test_settings_arriving_as_env_strings_are_converted() -> None:
     values = validate(allowed_countries="US, GB", max_body_length="480")
     assert values["allowed_countries"] == ["US", "GB"]
     assert values["max_body_length"] == 480
+
+
+def test_the_host_parses_once_and_its_defaults_reach_mapping_and_connector(
+    tmp_path: Path,
+) -> None:
+    config_file = tmp_path / "relaykit.toml"
+    config_file.write_text(
+        '[tenants.north-high.instances.sms]\nconnector = "twilio"\n'
+        "[tenants.north-high.instances.sms.settings]\n"
+        f'account_sid = "{ACCOUNT_SID}"\nauth_token = "{AUTH_TOKEN}"\nsms_sender = "NorthHigh"\n',
+        "utf-8",
+    )
+    host = ConnectorHost.from_config(config_file, plugins=build_plugin_host(strict=True))
+    config = host.configs["north-high/sms"]
+
+    assert isinstance(config.parsed_settings, TwilioSettings)
+    assert host.connector("north-high/sms").settings is config.parsed_settings
+    assert config.settings["max_body_length"] == config.parsed_settings.max_body_length == 1000
+    assert config.settings["api_base_url"] == "https://api.twilio.com"
+    assert config.settings["request_timeout_seconds"] == 15.0
+    assert isinstance(config.settings["auth_token"], SecretStr)
+    assert "sms_sender" in config.settings and "default_region" not in config.settings
+    assert_no_secret(repr(config) + repr(config.parsed_settings), [AUTH_TOKEN], where="reprs")

@@ -40,4 +40,4 @@ class CorePlugin:
 
     @hookimpl(trylast=True)
     def describe_fields(self, connector_class: type[Connector]) -> list[FieldSpec]:
-        return connector_class.describe_fields()
+        return connector_class.spec().fields()

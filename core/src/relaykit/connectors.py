@@ -8,13 +8,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
+from relaykit.connector_settings import ConnectorSettings
 from relaykit.errors import DuplicateConnectorError, UnknownConnectorError
 from relaykit.results import (
     CallbackOutcome,
     CallbackRequest,
     Channel,
     ConnectionStatus,
-    FieldSpec,
     OutboundMessage,
     SendReceipt,
     StatusUpdate,
@@ -54,6 +54,11 @@ class InstanceConfig:
         ``OutboundMessage.sender`` besides the instance's own (the tenant's
         ``two_way.sender_pool`` when ``two_way.instance`` names this
         instance); ``authenticate`` should check them too.
+    :ivar parsed_settings: for a connector declaring ``settings_model``, the
+        settings as that model, parsed once by the host with every default
+        filled in (``settings`` then holds those defaults too). Read it with
+        ``YourSettings.from_config(config)``, which also parses an
+        ``InstanceConfig`` built by hand. ``None`` for other connectors.
     """
 
     tenant: str
@@ -62,6 +67,7 @@ class InstanceConfig:
     settings: Mapping[str, Any] = field(default_factory=dict)
     callback_base_url: str | None = None
     extra_senders: tuple[str, ...] = ()
+    parsed_settings: ConnectorSettings | None = None
 
     @property
     def label(self) -> str:
@@ -94,6 +100,15 @@ class Connector(Protocol):
     refuses one whose major number differs from its own; a class without the
     attribute is taken as written for ``1.x``. (It is not a protocol member, so
     that connectors written before it existed still match the protocol.)
+
+    It may declare ``settings_model``, a :class:`~relaykit.contract.ConnectorSettings`
+    subclass: the one declaration of its settings (see docs/connector-settings.md).
+    Without one, the host validates settings with the shipped spec's
+    ``settings_schema`` alone.
+
+    The data-field mapping is the spec's ``data_fields`` (``spec().fields()``);
+    the ``describe_fields`` hook returns it. A ``describe_fields`` classmethod
+    that older connectors define is no longer called.
     """
 
     #: unique connector name; equals the entry-point name and the spec's ``id``.
@@ -106,11 +121,6 @@ class Connector(Protocol):
     @classmethod
     def spec(cls) -> ConnectorSpec:
         """The connector's spec document (usually ``load_spec_resource(__package__)``)."""
-        ...
-
-    @classmethod
-    def describe_fields(cls) -> list[FieldSpec]:
-        """The data-field mapping: host field ↔ vendor field, direction, required."""
         ...
 
     async def authenticate(self) -> ConnectionStatus:

@@ -16,6 +16,9 @@ A connector class declares the contract version it was written for::
         name = "pager"
         contract_version = "1.0"
 
+It declares its settings once, as a :class:`ConnectorSettings` model named by
+``settings_model`` (docs/connector-settings.md).
+
 The host refuses a connector whose major number differs from
 :data:`CONTRACT_VERSION`'s, naming both versions; a connector without
 ``contract_version`` is taken as written for ``1.x``.
@@ -23,6 +26,7 @@ The host refuses a connector whose major number differs from
 
 from __future__ import annotations
 
+from relaykit.connector_settings import ConnectorSettings, SettingValueError
 from relaykit.connectors import (
     CONTRACT_VERSION,
     Connector,
@@ -63,6 +67,7 @@ from relaykit.results import (
     StatusUpdate,
 )
 from relaykit.sandboxes import RunningSandbox, SandboxFactory, SandboxOptions
+from relaykit.settings_schema import settings_schema
 from relaykit.spec import ConnectorSpec, load_spec_resource
 
 __all__ = [
@@ -80,6 +85,7 @@ __all__ = [
     "ConnectionStatus",
     "Connector",
     "ConnectorError",
+    "ConnectorSettings",
     "ConnectorSpec",
     "ConsentChange",
     "Direction",
@@ -98,10 +104,12 @@ __all__ = [
     "SandboxOptions",
     "SendReceipt",
     "SenderCheck",
+    "SettingValueError",
     "SpecValidationError",
     "StatusUpdate",
     "SupportsReconcile",
     "TransientSendError",
     "hookimpl",
     "load_spec_resource",
+    "settings_schema",
 ]

@@ -188,9 +188,11 @@ def handle_callback(connector: Connector, request: CallbackRequest) -> Awaitable
 def describe_fields(connector_class: type[Connector]) -> list[FieldSpec]:
     """The data-field mapping of a connector: host field ↔ vendor field.
 
-    Default: the core returns ``connector_class.describe_fields()``, which
-    should agree with the ``data_fields`` of the connector's spec document
-    (``relaykit.testing`` checks that it does).
+    Default: the core returns ``connector_class.spec().fields()``, the
+    ``data_fields`` of the connector's spec document: the one place the
+    mapping is declared. (A connector's own ``describe_fields`` classmethod,
+    which the protocol once required, is not called.) The hook stays so that
+    middleware can wrap it.
 
     :param connector_class: the registered connector class (no instance is
         needed: the mapping does not depend on settings).

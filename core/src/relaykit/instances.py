@@ -10,6 +10,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError as SchemaError
 from pydantic import SecretStr
 
+from relaykit.connector_settings import ConnectorSettings, parse_settings, settings_model_of
 from relaykit.connectors import ConnectorRegistry, InstanceConfig
 from relaykit.errors import ConfigError, UnknownConnectorError
 from relaykit.redaction import register_secret
@@ -33,14 +34,16 @@ def build_instance_configs(
         for instance_name, instance in tenant.instances.items():
             where = f"tenants.{tenant_name}.instances.{instance_name}"
             try:
-                spec = connectors.get(instance.connector).spec
+                entry = connectors.get(instance.connector)
             except UnknownConnectorError as exc:
                 problems.append(f"{where}.connector: {exc}")
                 continue
+            spec = entry.spec
             try:
                 values = validate_instance_settings(
                     spec, instance.settings, location=f"{where}.settings"
                 )
+                parsed = _parse_with_model(entry.connector_class, values, f"{where}.settings")
             except ConfigError as exc:
                 problems.append(str(exc))
                 continue
@@ -60,6 +63,7 @@ def build_instance_configs(
                 extra_senders=(
                     tenant.two_way.sender_pool if tenant.two_way.instance == instance_name else ()
                 ),
+                parsed_settings=parsed,
             )
     if problems:
         raise ConfigError("invalid connector settings:\n  " + "\n  ".join(problems))
@@ -92,6 +96,30 @@ def validate_instance_settings(
             register_secret(values[name])
             values[name] = SecretStr(values[name])
     return values
+
+
+def _parse_with_model(
+    connector_class: type, values: dict[str, Any], location: str
+) -> ConnectorSettings | None:
+    """Parse ``values`` with the connector's ``settings_model`` and add its defaults to them.
+
+    ``values`` (what ``InstanceConfig.settings`` becomes) gains every default the
+    model filled in, so the mapping and the model never disagree. ``None`` for a
+    connector without a settings model.
+
+    :raises ConfigError: a check of the model (e.g. a cross-field rule) fails.
+    """
+    model = settings_model_of(connector_class)
+    if model is None:
+        return None
+    parsed = parse_settings(model, values, location=location)
+    filled = [name for name in model.model_fields if name not in values]
+    dumped = parsed.model_dump(mode="json", include=set(filled), exclude_none=True)
+    for name in filled:
+        value = getattr(parsed, name)
+        if value is not None:
+            values[name] = value if name in model.secret_fields else dumped[name]
+    return parsed
 
 
 @cache

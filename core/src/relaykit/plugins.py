@@ -46,6 +46,7 @@ from relaykit.logs import get_logger
 from relaykit.middleware import Chains, Middleware, compose_chains
 from relaykit.middleware.call_log import CALL_LOG_PLUGIN_NAME, CallLog
 from relaykit.sandboxes import SandboxFactory, SandboxRegistry
+from relaykit.settings_schema import spec_with_settings_model
 
 __all__ = [
     "BUILTIN_PLUGINS",
@@ -243,10 +244,9 @@ class PluginHost:
             raise PluginLoadError(
                 f"connector {name!r} must define async methods: {', '.join(missing)}"
             )
-        for method in ("spec", "describe_fields"):
-            if not callable(getattr(connector_class, method, None)):
-                raise PluginLoadError(f"connector {name!r} has no classmethod {method}()")
-        spec = connector_class.spec()
+        if not callable(getattr(connector_class, "spec", None)):
+            raise PluginLoadError(f"connector {name!r} has no classmethod spec()")
+        spec = spec_with_settings_model(connector_class, connector_class.spec())
         if spec.id != name:
             raise PluginLoadError(
                 f"connector {name!r} declares spec id {spec.id!r}; they must be equal"

@@ -68,6 +68,16 @@ class ConnectorSpec:
             ) from None
         return cls(document)
 
+    def with_settings_schema(self, schema: Mapping[str, Any]) -> ConnectorSpec:
+        """This spec with ``settings_schema`` replaced, validated like a loaded document.
+
+        The host uses it to put the schema generated from a connector's
+        ``settings_model`` in place of the copy in the shipped ``spec.json``.
+
+        :raises SpecValidationError: the schema breaks the meta-schema.
+        """
+        return ConnectorSpec.from_document({**self.document, "settings_schema": schema})
+
     @property
     def id(self) -> str:
         return str(self.document["id"])

@@ -33,6 +33,7 @@ import pytest
 import structlog
 from pydantic import SecretStr
 
+from relaykit.connector_settings import settings_model_of
 from relaykit.connectors import Connector, InstanceConfig
 from relaykit.errors import CallbackVerificationError, ConfigError, PermanentSendError
 from relaykit.instances import validate_instance_settings
@@ -40,6 +41,7 @@ from relaykit.logs import configure_logging
 from relaykit.plugins import CONNECTOR_GROUP, PluginHost
 from relaykit.redaction import encoded_forms
 from relaykit.results import CallbackRequest, Channel, ConnectionStatus, Direction, OutboundMessage
+from relaykit.settings_schema import settings_schema
 from relaykit.spec import ConnectorSpec
 
 __all__ = [
@@ -163,8 +165,37 @@ class ConnectorConformance:
         assert isinstance(spec, ConnectorSpec)
         assert spec.id == self.connector_class.name
 
-    def test_describe_fields_matches_spec(self) -> None:
-        assert self.connector_class.describe_fields() == self.connector_class.spec().fields()
+    def test_describe_fields_matches_spec(self, plugin_host: PluginHost) -> None:
+        spec = self.connector_class.spec()
+        described = plugin_host.pm.hook.describe_fields(connector_class=self.connector_class)
+        assert described == spec.fields()
+        legacy = getattr(self.connector_class, "describe_fields", None)
+        if callable(legacy):  # the classmethod older hosts called: it must not disagree
+            assert legacy() == spec.fields(), (
+                "describe_fields() differs from the spec's data_fields"
+            )
+
+    def test_shipped_settings_schema_is_the_settings_models(self) -> None:
+        model = settings_model_of(self.connector_class)
+        if model is None:
+            return  # spec.json's settings_schema is then the one declaration: nothing to agree
+        shipped = dict(self.connector_class.spec().settings_schema)
+        assert shipped == settings_schema(model), (
+            "spec.json's settings_schema differs from the settings_model: "
+            "run `relaykit specs export` in the connector's project"
+        )
+
+    def test_settings_model_parses_the_instance_settings(
+        self, instance_config: InstanceConfig
+    ) -> None:
+        model = settings_model_of(self.connector_class)
+        if model is None:
+            return  # the host validates with spec.json's settings_schema alone
+        parsed = model.from_config(instance_config)
+        assert isinstance(parsed, model)
+        for name in model.secret_fields:
+            value = getattr(parsed, name)
+            assert value is None or isinstance(value, SecretStr), f"{name} must stay SecretStr"
 
     def test_connector_methods_are_async(self) -> None:
         for method in ("authenticate", "send", "handle_callback", "aclose"):

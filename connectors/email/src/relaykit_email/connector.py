@@ -16,7 +16,6 @@ from relaykit.contract import (
     ConnectionState,
     ConnectionStatus,
     ConnectorSpec,
-    FieldSpec,
     InstanceConfig,
     MessageStatus,
     OutboundMessage,
@@ -24,10 +23,10 @@ from relaykit.contract import (
     SendReceipt,
     load_spec_resource,
 )
+from relaykit_email._settings import EmailSettings
 
 if TYPE_CHECKING:
     from relaykit_email._compose import MessageComposer
-    from relaykit_email._settings import EmailSettings
     from relaykit_email._smtp import SmtpRelay
 
 __all__ = ["BOUNCE_CALLBACK", "EmailConnector"]
@@ -38,9 +37,10 @@ BOUNCE_CALLBACK = "bounce"
 class EmailConnector:
     """Sends email through one SMTP relay (one configured instance).
 
-    Building an instance checks the settings JSON Schema cannot express and
-    raises :class:`relaykit.ConfigError` naming the setting and the fix (e.g.
-    ``security: none`` on a host that is not loopback). Each send opens its
+    Its settings are :class:`EmailSettings` (``settings_model``): the host checks
+    them, including what JSON Schema cannot express, when it loads the config,
+    and raises :class:`relaykit.ConfigError` naming the setting and the fix
+    (e.g. ``security: none`` on a host that is not loopback). Each send opens its
     own SMTP connection; the TLS context and EHLO name are built once.
     """
 
@@ -48,10 +48,11 @@ class EmailConnector:
     contract_version: ClassVar[str] = "1.0"
     #: SMTP reports acceptance, never delivery: no delivery deadline applies (a bounce may fail it).
     reports_delivery: ClassVar[bool] = False
+    #: the one declaration of the settings (schema, defaults, checks)
+    settings_model: ClassVar[type[EmailSettings]] = EmailSettings
 
     def __init__(self, config: InstanceConfig) -> None:
         from relaykit_email._compose import MessageComposer
-        from relaykit_email._settings import EmailSettings
 
         self.config = config
         self.settings: EmailSettings = EmailSettings.from_config(config)
@@ -65,10 +66,6 @@ class EmailConnector:
     @classmethod
     def spec(cls) -> ConnectorSpec:
         return load_spec_resource(__package__ or "relaykit_email")
-
-    @classmethod
-    def describe_fields(cls) -> list[FieldSpec]:
-        return cls.spec().fields()
 
     def _smtp(self) -> SmtpRelay:
         if self._relay is None:

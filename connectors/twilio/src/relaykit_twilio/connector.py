@@ -25,7 +25,6 @@ from relaykit.contract import (
     ConnectionStatus,
     ConnectorError,
     ConnectorSpec,
-    FieldSpec,
     InstanceConfig,
     OutboundMessage,
     PermanentSendError,
@@ -76,6 +75,8 @@ class TwilioConnector:
 
     name: ClassVar[str] = "twilio"
     contract_version: ClassVar[str] = "1.0"
+    #: the one declaration of the settings (schema, defaults, checks)
+    settings_model: ClassVar[type[TwilioSettings]] = TwilioSettings
 
     def __init__(self, config: InstanceConfig) -> None:
         """Read the settings; no I/O, no SDK import.
@@ -95,10 +96,6 @@ class TwilioConnector:
     @classmethod
     def spec(cls) -> ConnectorSpec:
         return load_spec_resource(__package__ or "relaykit_twilio")
-
-    @classmethod
-    def describe_fields(cls) -> list[FieldSpec]:
-        return cls.spec().fields()
 
     # -- the SDK client ---------------------------------------------------------------------------
 
