@@ -8,7 +8,12 @@ from dataclasses import dataclass
 
 from relaykit.results import Channel
 from relaykit.templates._compile import CompiledTemplate, compile_template
-from relaykit.templates._declared import CHANNEL_PARTS, DeclaredEvents, declare_layers
+from relaykit.templates._declared import (
+    CHANNEL_PARTS,
+    DeclaredEvents,
+    declare_layers,
+    missing_channels,
+)
 from relaykit.templates._defaults import DefaultTemplates, default_templates
 from relaykit.templates._model import EventSpec, TemplateError, TemplatePart, UnknownEventError
 from relaykit.templates._overrides import InMemoryTemplateOverrides, TemplateOverrides
@@ -69,20 +74,58 @@ class TemplateCatalog:
         declared: DeclaredEvents | None = None,
         cache_size: int = 1024,
     ) -> None:
-        shipped = defaults if defaults is not None else default_templates()
-        declared = declared or DeclaredEvents()
-        self._defaults = declare_layers(shipped, declared.shared)
-        self._tenants = {
-            tenant: declare_layers(self._defaults, layers)
-            for tenant, layers in declared.tenants.items()
-            if layers
-        }
+        self._shipped = defaults if defaults is not None else default_templates()
+        self._defaults, self._tenants = self._layered(declared or DeclaredEvents())
         self.overrides: TemplateOverrides = (
             overrides if overrides is not None else InMemoryTemplateOverrides()
         )
         self._compile_stored = functools.lru_cache(maxsize=cache_size)(self._compile)
 
     # -- events -----------------------------------------------------------------
+
+    def _layered(
+        self, declared: DeclaredEvents
+    ) -> tuple[DefaultTemplates, dict[str, DefaultTemplates]]:
+        """The config's layer and each tenant's, ``declared`` over the shipped events."""
+        shared = declare_layers(self._shipped, declared.shared)
+        tenants = {
+            tenant: declare_layers(shared, layers)
+            for tenant, layers in declared.tenants.items()
+            if layers
+        }
+        return shared, tenants
+
+    def redeclared(self, declared: DeclaredEvents) -> TemplateCatalog:
+        """A catalog with the same shipped events and stored overrides, but ``declared``.
+
+        A reload builds one to check it before :meth:`take_events` puts it in effect.
+
+        :raises TemplateError: a declared event is malformed (names the field).
+        """
+        return TemplateCatalog(self.overrides, defaults=self._shipped, declared=declared)
+
+    def take_events(self, other: TemplateCatalog) -> list[str]:
+        """Put ``other``'s declared events in effect here (a reload), in one step.
+
+        Those holding this catalog (the planner, the API) see the new events
+        from their next lookup; stored overrides are compiled again against them.
+
+        :returns: the events added, changed or removed: ``name`` for the
+            config's, ``tenant/name`` for a tenant's own.
+        """
+        changed = _changed(self._defaults, other._defaults)
+        for tenant in sorted({*self._tenants, *other._tenants}):
+            before, after = self._layer(tenant), other._layer(tenant)
+            changed += [f"{tenant}/{name}" for name in _changed(before, after)]
+        self._defaults, self._tenants = other._defaults, other._tenants
+        self._compile_stored.cache_clear()
+        return changed
+
+    def missing_channels(
+        self, event: str, channels: set[Channel], tenant: str | None = None
+    ) -> list[Channel]:
+        """Which of ``channels`` the event, as ``tenant`` has it, has no templates for."""
+        return missing_channels(self._layer(tenant), event, channels)
 
     def _layer(self, tenant: str | None) -> DefaultTemplates:
         """The events in effect for ``tenant`` (the config's, when ``None``)."""
@@ -274,3 +317,18 @@ class TemplateCatalog:
         self, tenant: str, event: str, part: TemplatePart, source: str
     ) -> CompiledTemplate:
         return compile_template(source, self.event(event, tenant), part)
+
+
+def _changed(before: DefaultTemplates, after: DefaultTemplates) -> list[str]:
+    """The events whose spec or template sources differ between two layers, by name."""
+
+    def sources(layer: DefaultTemplates, event: str) -> dict[TemplatePart, str]:
+        return {p: t.source for (e, p), t in layer.templates.items() if e == event}
+
+    names = sorted({*before.events, *after.events})
+    return [
+        name
+        for name in names
+        if before.events.get(name) != after.events.get(name)
+        or sources(before, name) != sources(after, name)
+    ]
