@@ -107,7 +107,7 @@ class Deployment:
         self.url = f"http://127.0.0.1:{self.port}"
         self.config = tmp_path / "relaykit.toml"
         self.events_file = tmp_path / "events.toml"
-        self._base = (
+        self.base = (
             f'data_dir = "{tmp_path / "data"}"\n'
             f'public_base_url = "{self.url}"\n'
             'event_files = ["events.toml"]\n'
@@ -133,7 +133,7 @@ class Deployment:
 
     def declare(self, events: str) -> None:
         """Write ``relaykit.toml`` with ``events`` (``[events.NAME]`` tables) at its end."""
-        _write(self.config, self._base + events)
+        _write(self.config, self.base + events)
 
     def start(self, command: str, *args: str) -> subprocess.Popen[str]:
         log = (self.tmp_path / f"{command}.log").open("w", encoding="utf-8")
@@ -315,6 +315,29 @@ def test_a_bad_events_file_is_refused_on_sighup_naming_the_file(serving: Deploym
     assert "door_closed" in serving.events()
 
 
+def test_serve_with_workers_takes_an_edited_event_in_every_worker(deployment: Deployment) -> None:
+    serve = deployment.start("serve", "--workers", "2")
+
+    def both(event: str) -> Callable[[], bool]:
+        def logged() -> bool:
+            assert serve.poll() is None, deployment.output("serve")
+            return [r.get("event") for r in deployment.log("serve")].count(event) == 2
+
+        return logged
+
+    # each worker handles SIGHUP once its app has started (before, it would just exit)
+    _eventually(both("Application startup complete."), "both worker processes serve", 60)
+    deployment.declare(GATE_OPENED_BY)
+    serve.send_signal(signal.SIGHUP)
+
+    _eventually(both("events_reloaded"), "each worker process has reloaded")
+    for _ in range(8):  # spread over both workers
+        assert _variables(deployment.events()["gate_opened"]) == [
+            ("gate", True),
+            ("opened_by", True),
+        ]
+
+
 def test_worker_takes_an_edited_event_on_sighup_and_refuses_a_bad_one(
     tmp_path: Path, sandbox: TwilioSandbox
 ) -> None:
@@ -378,7 +401,7 @@ async def test_an_edit_the_running_routes_cannot_send_is_refused_naming_the_rout
     deployment.declare(MAIL_ROUTE + GATE_OPENED)
     relay = Relay.from_config(deployment.config)
     try:
-        edited = deployment._base.replace(
+        edited = deployment.base.replace(
             'steps = [{channel = "sms", instance = "sms"}]',
             'steps = [{channel = "email", instance = "mail"}]',
         )
@@ -415,5 +438,27 @@ async def test_a_tenants_own_edited_event_is_reported_as_tenant_and_name(
             "The North gate is open."
         )
         assert reload_events(relay, settings) == ["north-high/gate_opened"]  # and back
+    finally:
+        await relay.aclose()
+
+
+async def test_a_tenants_saved_template_follows_the_edited_event(
+    tmp_path: Path, sandbox: TwilioSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # relaykit templates set saved North High's own SMS; after the edit makes `gate` optional,
+    # that text renders without it (it was checked against the old event before).
+    deployment = Deployment(tmp_path, sandbox, queued=False)
+    monkeypatch.setenv("RELAYKIT_LOAD_PLUGINS", "twilio")
+    relay = Relay.from_config(deployment.config)
+    try:
+        relay.templates.set_override("north-high", "gate_opened", "sms", "A gate is open.")
+        assert relay.templates.render("north-high", "gate_opened", "sms", {"gate": "N"}) == (
+            "A gate is open."
+        )
+        deployment.declare(GATE_OPENED.replace('example = "North"', "required = false"))
+
+        reload_events(relay, load_settings(deployment.config))
+
+        assert relay.templates.render("north-high", "gate_opened", "sms", {}) == "A gate is open."
     finally:
         await relay.aclose()
