@@ -462,3 +462,40 @@ async def test_a_tenants_saved_template_follows_the_edited_event(
         assert relay.templates.render("north-high", "gate_opened", "sms", {}) == "A gate is open."
     finally:
         await relay.aclose()
+
+
+def test_serve_openapi_for_a_tenant_prints_what_its_key_gets(serving: Deployment) -> None:
+    printed = subprocess.run(
+        [RELAYKIT, "-c", str(serving.config), "serve", "--openapi", "--tenant", "north-high"],
+        env=serving.env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+    assert printed.returncode == 0, printed.stderr
+    assert json.loads(printed.stdout) == serving.call("/v1/openapi.json")[1]
+    assert "GateOpenedData" in json.loads(printed.stdout)["components"]["schemas"]
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["--openapi", "--tenant", "nowhere"], "north-high"),
+        (["--tenant", "north-high"], "--openapi"),
+    ],
+    ids=["unknown-tenant", "without-openapi"],
+)
+def test_serve_tenant_option_misused_exits_2_naming_the_fix(
+    deployment: Deployment, args: list[str], named: str
+) -> None:
+    done = subprocess.run(
+        [RELAYKIT, "-c", str(deployment.config), "serve", *args],
+        env=deployment.env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+    assert done.returncode == 2, done.stderr
+    assert named in done.stderr and "Traceback" not in done.stderr
