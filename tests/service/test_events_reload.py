@@ -499,3 +499,28 @@ def test_serve_tenant_option_misused_exits_2_naming_the_fix(
 
     assert done.returncode == 2, done.stderr
     assert named in done.stderr and "Traceback" not in done.stderr
+
+
+async def test_an_edit_a_tenants_saved_template_cannot_use_is_refused_naming_the_reset(
+    tmp_path: Path, sandbox: TwilioSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deployment = Deployment(tmp_path, sandbox, queued=False)
+    monkeypatch.setenv("RELAYKIT_LOAD_PLUGINS", "twilio")
+    relay = Relay.from_config(deployment.config)
+    try:
+        relay.templates.set_override("north-high", "gate_opened", "sms", "Gate {{gate}}: open.")
+        deployment.declare(
+            GATE_OPENED.replace("gate", "door").replace("door_opened", "gate_opened")
+        )
+
+        with pytest.raises(ConfigError) as refused:
+            await reload_config(relay)
+
+        message = str(refused.value)
+        assert "north-high/gate_opened/sms" in message and "'gate'" in message
+        assert "relaykit templates reset gate_opened sms --tenant north-high" in message
+        assert relay.templates.render("north-high", "gate_opened", "sms", {"gate": "N"}) == (
+            "Gate N: open."
+        )
+    finally:
+        await relay.aclose()

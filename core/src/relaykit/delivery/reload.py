@@ -5,9 +5,11 @@ environment, or ``relaykit.toml``), or edits an ``[events.NAME]`` block or an
 events file, sends SIGHUP to ``relaykit serve`` and ``relaykit worker``;
 :func:`reload_on_sighup` wires that up. The settings are read once and
 checked whole: a bad edit anywhere changes nothing (it is logged, naming the
-field). The worker also re-reads the secrets on its own before each re-check
-of instances marked not connected, so a fixed token is picked up there within
-its housekeeping interval even without the signal.
+field), and so does an edit of events that the running routes or a tenant's
+saved templates could not use (:mod:`relaykit.delivery._event_check`). The
+worker also re-reads the secrets on its own before each re-check of instances
+marked not connected, so a fixed token is picked up there within its
+housekeeping interval even without the signal.
 
 Tenants, routes and the other settings are still read at start-up only.
 """
@@ -18,12 +20,13 @@ import asyncio
 import signal
 from collections.abc import Callable, Iterable
 
+from relaykit.delivery._event_check import checked_events
 from relaykit.delivery.relay import Relay
 from relaykit.errors import ConfigError
 from relaykit.logs import get_logger
 from relaykit.results import ConnectionState, ConnectionStatus
 from relaykit.settings import RelaykitSettings
-from relaykit.templates import TemplateCatalog, TemplateError
+from relaykit.templates import TemplateCatalog
 
 __all__ = ["recheck", "reload_config", "reload_events", "reload_on_sighup", "reload_secrets"]
 
@@ -84,47 +87,15 @@ async def reload_secrets(
     return found
 
 
-def _checked_events(relay: Relay, settings: RelaykitSettings) -> TemplateCatalog:
-    """The relay's catalog as it would be with the events ``settings`` declares.
-
-    ``settings`` checked the events against its own routes; the routes in
-    effect are the running ones (routes are read at start-up), so the events
-    are checked against those too.
-
-    :raises ConfigError: an event is malformed, or a running route sends one by a
-        channel it no longer has templates for; names the field and the fix.
-    """
-    try:
-        candidate = relay.templates.redeclared(settings.declared_events())
-    except (TemplateError, ValueError) as exc:  # an events file changed again since it was read
-        raise ConfigError(str(exc)) from None
-    for tenant, running in relay.host.settings.tenants.items():
-        for event in candidate.events(tenant):
-            key = event.name if event.name in running.routes else "default"
-            route = running.routes.get(key)
-            if route is None:
-                continue
-            channels = {step.channel for step in route.steps}
-            channels |= {step.channel for steps in route.by_kind.values() for step in steps}
-            missing = candidate.missing_channels(event.name, channels, tenant)
-            if missing:
-                names = ", ".join(c.value for c in missing)
-                raise ConfigError(
-                    f"the running route tenants.{tenant}.routes.{key} sends {event.name!r} by "
-                    f"{names}, but the edited event has no {names} template: keep its {names} "
-                    f"templates, or change the route and restart (routes are read at start-up)"
-                )
-    return candidate
-
-
 def reload_events(relay: Relay, settings: RelaykitSettings) -> list[str]:
     """Put the events ``settings`` declares in effect: shipped, ``[events]``, events files.
 
     :returns: the events added, changed or removed (``tenant/name`` for a tenant's own).
-    :raises ConfigError: an event is malformed, or a running route sends one by a
-        channel it has no templates for now; the events in effect stay.
+    :raises ConfigError: an event is malformed, a running route sends one by a
+        channel it has no templates for now, or a tenant's saved template uses a
+        variable it dropped; the events in effect stay.
     """
-    return _take_events(relay, _checked_events(relay, settings))
+    return _take_events(relay, checked_events(relay, settings))
 
 
 def _take_events(relay: Relay, candidate: TemplateCatalog) -> list[str]:
@@ -142,7 +113,7 @@ async def reload_config(relay: Relay) -> None:
     settings = relay.host.read_settings()
     if settings is None:  # not built from a configuration: nothing to read again
         return
-    events = _checked_events(relay, settings)  # first: a bad event leaves the secrets too
+    events = checked_events(relay, settings)  # first: a bad event leaves the secrets too
     await reload_secrets(relay, settings)
     _take_events(relay, events)
 

@@ -104,19 +104,24 @@ class TemplateCatalog:
         """
         return TemplateCatalog(self.overrides, defaults=self._shipped, declared=declared)
 
+    def changed_events(self, other: TemplateCatalog) -> list[str]:
+        """The events ``other`` adds, changes or removes: ``name`` for the config's,
+        ``tenant/name`` for a tenant's own (a tenant's layer compared as a whole)."""
+        changed = _changed(self._defaults, other._defaults)
+        for tenant in sorted({*self._tenants, *other._tenants}):
+            before, after = self._layer(tenant), other._layer(tenant)
+            changed += [f"{tenant}/{name}" for name in _changed(before, after)]
+        return changed
+
     def take_events(self, other: TemplateCatalog) -> list[str]:
         """Put ``other``'s declared events in effect here (a reload), in one step.
 
         Those holding this catalog (the planner, the API) see the new events
         from their next lookup; stored overrides are compiled again against them.
 
-        :returns: the events added, changed or removed: ``name`` for the
-            config's, ``tenant/name`` for a tenant's own.
+        :returns: :meth:`changed_events`.
         """
-        changed = _changed(self._defaults, other._defaults)
-        for tenant in sorted({*self._tenants, *other._tenants}):
-            before, after = self._layer(tenant), other._layer(tenant)
-            changed += [f"{tenant}/{name}" for name in _changed(before, after)]
+        changed = self.changed_events(other)
         self._defaults, self._tenants = other._defaults, other._tenants
         self._compile_stored.cache_clear()
         return changed
