@@ -395,3 +395,21 @@ def test_the_example_configs_commented_events_load_and_render_once_uncommented(
     assert catalog.render(None, "attendance_absence", "sms", absence) == shipped.render(
         None, "attendance_absence", "sms", absence
     )
+
+
+def test_changed_events_names_a_change_of_the_configs_event_once_and_a_tenants_own_by_tenant(
+    tmp_path: Path, write_config: WriteConfig
+) -> None:
+    own = GATE_TOML.replace("[events.", "[tenants.north-high.events.")
+    before = catalog_of(write_config(GATE_TOML + tenant(tmp_path) + own))
+    shared_edit = GATE_TOML.replace("the door code is now", "the new door code is")
+    own_edit = own.replace("the door code is now", "your door code is")
+
+    assert before.changed_events(before) == []
+    after = catalog_of(write_config(shared_edit + tenant(tmp_path) + own))
+    assert before.changed_events(after) == ["gate_code_changed"]
+    edited = catalog_of(write_config(GATE_TOML + tenant(tmp_path) + own_edit))
+    assert before.changed_events(edited) == ["north-high/gate_code_changed"]
+    dropped = catalog_of(write_config(GATE_TOML + tenant(tmp_path)))
+    assert edited.changed_events(dropped) == ["north-high/gate_code_changed"]
+    assert before.changed_events(dropped) == []  # its own was the config's, word for word

@@ -107,10 +107,17 @@ class TemplateCatalog:
     def changed_events(self, other: TemplateCatalog) -> list[str]:
         """The events ``other`` adds, changes or removes: ``name`` for the config's,
         ``tenant/name`` for a tenant's own (a tenant's layer compared as a whole)."""
-        changed = _changed(self._defaults, other._defaults)
+        old, new = self._defaults, other._defaults
+        changed = [name for name in _names(old, new) if _differs(old, new, name)]
         for tenant in sorted({*self._tenants, *other._tenants}):
             before, after = self._layer(tenant), other._layer(tenant)
-            changed += [f"{tenant}/{name}" for name in _changed(before, after)]
+            changed += [
+                f"{tenant}/{name}"
+                for name in _names(before, after)
+                # the tenant's own declaration, before or after (not a change of the config's)
+                if (_differs(before, old, name) or _differs(after, new, name))
+                and _differs(before, after, name)
+            ]
         return changed
 
     def take_events(self, other: TemplateCatalog) -> list[str]:
@@ -324,16 +331,14 @@ class TemplateCatalog:
         return compile_template(source, self.event(event, tenant), part)
 
 
-def _changed(before: DefaultTemplates, after: DefaultTemplates) -> list[str]:
-    """The events whose spec or template sources differ between two layers, by name."""
+def _names(*layers: DefaultTemplates) -> list[str]:
+    return sorted({name for layer in layers for name in layer.events})
 
-    def sources(layer: DefaultTemplates, event: str) -> dict[TemplatePart, str]:
+
+def _differs(one: DefaultTemplates, other: DefaultTemplates, event: str) -> bool:
+    """Whether ``event`` has another spec or other template sources in the two layers."""
+
+    def sources(layer: DefaultTemplates) -> dict[TemplatePart, str]:
         return {p: t.source for (e, p), t in layer.templates.items() if e == event}
 
-    names = sorted({*before.events, *after.events})
-    return [
-        name
-        for name in names
-        if before.events.get(name) != after.events.get(name)
-        or sources(before, name) != sources(after, name)
-    ]
+    return one.events.get(event) != other.events.get(event) or sources(one) != sources(other)
