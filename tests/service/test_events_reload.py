@@ -296,6 +296,7 @@ def test_serve_refuses_a_bad_edit_on_sighup_naming_the_field_and_keeps_the_event
     assert refused["event"] == "config_reload_failed", refused
     assert "events.gate_opened.templates.sms" in refused["error"]
     assert "'time'" in refused["error"]
+    assert serving.sandbox.auth_token not in serving.output("serve")  # the config's secret
     assert _variables(serving.events()["gate_opened"]) == [("gate", True)]
     sent = serving.notify("gate_opened", {"gate": "North"})
     assert sent[0] == 201, sent
