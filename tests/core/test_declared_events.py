@@ -6,6 +6,7 @@ import json
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -214,6 +215,32 @@ def test_a_tenants_own_event_is_that_tenants_only(
     assert "gate_code_changed" not in {e.name for e in catalog.events()}
 
 
+def test_templates_list_shows_a_tenants_own_event_for_that_tenant_only(
+    cli: CliRunner, tmp_path: Path, write_config: WriteConfig
+) -> None:
+    own = GATE_TOML.replace("[events.", "[tenants.north-high.events.")
+    path = write_config(
+        f'data_dir = "{tmp_path / "data"}"\n'
+        + tenant(tmp_path)
+        + own
+        + tenant(tmp_path, "south-high")
+    )
+
+    def listed(name: str) -> dict[str, Any]:
+        args = ["--config", str(path), "templates", "list", "--tenant", name, "--json"]
+        result = cli.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        return {e["event"]: e for e in json.loads(result.stdout)}
+
+    gate = listed("north-high")["gate_code_changed"]
+    assert [(v["name"], v["required"], v["example"]) for v in gate["variables"]] == [
+        ("site_name", True, "Harbour View"),
+        ("door_code", True, "4821"),
+        ("valid_from", False, "Monday 09:00"),
+    ]
+    assert "gate_code_changed" not in listed("south-high")
+
+
 def test_a_tenants_own_error_names_its_path(tmp_path: Path, write_config: WriteConfig) -> None:
     own = DOORCODE_TOML.replace("[events.", "[tenants.north-high.events.").replace(
         "{{door_code}}.", "{{code}}.", 1
@@ -316,3 +343,73 @@ def test_the_docs_otp_change_keeps_the_rest_of_otp(
 
     assert catalog.render(None, "otp", "sms", data) == "804251 is your Harbour code"
     assert catalog.event("otp") == TemplateCatalog().event("otp")
+
+
+EXAMPLE = Path(__file__).parents[2] / "relaykit.example.toml"
+
+
+def commented_event_tables() -> list[str]:
+    """The example config's commented-out event tables, uncommented.
+
+    Each is a run of ``# `` lines whose first is an ``[...events...]`` table header.
+    """
+    blocks: list[str] = []
+    current: list[str] | None = None
+    for line in EXAMPLE.read_text("utf-8").splitlines():
+        if current is None:
+            if line.startswith("# [") and "events." in line:
+                current = [line[2:]]
+        elif line.startswith("# "):
+            current.append(line[2:])
+        else:
+            blocks.append("\n".join(current))
+            current = None
+    return blocks
+
+
+def test_the_example_configs_commented_events_load_and_render_once_uncommented(
+    tmp_path: Path,
+) -> None:
+    shared, own = commented_event_tables()
+    config = tmp_path / "relaykit.toml"
+    config.write_text(f"{EXAMPLE.read_text('utf-8')}\n{shared}\n{own}\n", "utf-8")
+    absence = {"student_name": "Jamie", "school_name": "North High", "absence_date": "Monday"}
+
+    catalog = catalog_of(config)
+
+    trip = catalog.event("trip_reminder", "north-high")
+    assert [(v.name, v.required) for v in trip.variables] == [
+        ("student_name", True),
+        ("trip_name", True),
+        ("meet_at", False),
+    ]
+    data = {"student_name": "Jamie", "trip_name": "the Science Museum", "meet_at": "8:15"}
+    assert catalog.render("north-high", "trip_reminder", "sms", data) == (
+        "Reminder: Jamie's trip to the Science Museum is tomorrow. Meet 8:15."
+    )
+    assert catalog.render("north-high", "attendance_absence", "sms", absence) == (
+        "North High: Jamie is absent today (Monday). Please call the office."
+    )
+    shipped = TemplateCatalog()
+    assert catalog.event("attendance_absence", "north-high") == shipped.event("attendance_absence")
+    assert catalog.render(None, "attendance_absence", "sms", absence) == shipped.render(
+        None, "attendance_absence", "sms", absence
+    )
+
+
+def test_changed_events_names_a_change_of_the_configs_event_once_and_a_tenants_own_by_tenant(
+    tmp_path: Path, write_config: WriteConfig
+) -> None:
+    own = GATE_TOML.replace("[events.", "[tenants.north-high.events.")
+    before = catalog_of(write_config(GATE_TOML + tenant(tmp_path) + own))
+    shared_edit = GATE_TOML.replace("the door code is now", "the new door code is")
+    own_edit = own.replace("the door code is now", "your door code is")
+
+    assert before.changed_events(before) == []
+    after = catalog_of(write_config(shared_edit + tenant(tmp_path) + own))
+    assert before.changed_events(after) == ["gate_code_changed"]
+    edited = catalog_of(write_config(GATE_TOML + tenant(tmp_path) + own_edit))
+    assert before.changed_events(edited) == ["north-high/gate_code_changed"]
+    dropped = catalog_of(write_config(GATE_TOML + tenant(tmp_path)))
+    assert edited.changed_events(dropped) == ["north-high/gate_code_changed"]
+    assert before.changed_events(dropped) == []  # its own was the config's, word for word

@@ -71,7 +71,18 @@ class ConnectorHost:
         host.build_all()
         return host
 
-    def reload(self) -> list[str]:
+    def read_settings(self) -> RelaykitSettings | None:
+        """The settings as :meth:`from_config` would read them now (nothing is changed).
+
+        :returns: ``None`` for a host not built by :meth:`from_config`.
+        :raises ConfigError: the settings read now are invalid.
+        """
+        if self._sources is None:
+            return None
+        config_path, overrides = self._sources
+        return load_settings(config_path, **overrides)
+
+    def reload(self, settings: RelaykitSettings | None = None) -> list[str]:
         """Read the settings again and rebuild each instance whose settings changed.
 
         The sources are the ones :meth:`from_config` read - the TOML file,
@@ -81,16 +92,16 @@ class ConnectorHost:
         (tenants, routes, the service) need a restart. A replaced connector
         is closed with the host, since sends in flight may still use it.
 
+        :param settings: settings :meth:`read_settings` has just read, instead
+            of reading them again.
         :returns: the labels of the rebuilt instances (none for a host not
             built by :meth:`from_config`).
         :raises ConfigError: the settings read now are invalid; nothing changed.
         """
-        if self._sources is None:
+        settings = settings or self.read_settings()
+        if settings is None:
             return []
-        config_path, overrides = self._sources
-        configs = build_instance_configs(
-            load_settings(config_path, **overrides), self.plugins.connectors
-        )
+        configs = build_instance_configs(settings, self.plugins.connectors)
         changed = [
             label for label, config in self.configs.items() if configs.get(label, config) != config
         ]

@@ -12,7 +12,7 @@ import typer
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
-from relaykit.cli._context import CliContext, failing_on_config_errors, stderr
+from relaykit.cli._context import EXIT_CONFIG, CliContext, fail, failing_on_config_errors, stderr
 from relaykit.logs import configure_logging
 
 
@@ -29,16 +29,27 @@ def serve(
     openapi: Annotated[
         bool, typer.Option("--openapi", help="Print the OpenAPI document and exit.")
     ] = False,
+    tenant: Annotated[
+        str | None,
+        typer.Option(
+            "--tenant",
+            "-t",
+            help="With --openapi: the document as this tenant's key gets it from "
+            "GET /v1/openapi.json (its configured events).",
+        ),
+    ] = None,
 ) -> None:
     """Serve provider webhooks and the JSON API until Ctrl-C."""
     from relaykit.service import create_app, openapi_json, uvicorn_config
 
+    context = ctx.ensure_object(CliContext)
+    if tenant is not None and not openapi:
+        fail("--tenant goes with --openapi (serve serves every tenant)", code=EXIT_CONFIG)
     if openapi:
-        sys.stdout.write(openapi_json())
+        sys.stdout.write(openapi_json() if tenant is None else _tenant_document(context, tenant))
         return
     from relaykit.delivery import Relay
 
-    context = ctx.ensure_object(CliContext)
     # Relay.from_config, unlike CliContext.relay(), applies the [delivery] settings (inline or
     # queued for `relaykit worker`, retries), which matter for a long-running service.
     with failing_on_config_errors():
@@ -73,6 +84,19 @@ def serve(
     )
     with contextlib.suppress(KeyboardInterrupt):
         _Supervisor(config, sockets=[config.bind_socket()]).run()
+
+
+def _tenant_document(context: CliContext, tenant: str) -> str:
+    """The OpenAPI document of ``tenant``, from the configuration's events; exits 2 if bad."""
+    from relaykit.service import openapi_json
+    from relaykit.settings import load_settings
+    from relaykit.templates import TemplateCatalog
+
+    with failing_on_config_errors():
+        settings = load_settings(context.config_path)
+        settings.tenant(tenant)  # unknown: names the configured ones
+        events = TemplateCatalog(declared=settings.declared_events()).events(tenant)
+    return openapi_json(events, tenant=tenant)
 
 
 class _Supervisor(Multiprocess):

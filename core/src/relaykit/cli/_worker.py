@@ -24,7 +24,8 @@ def worker(
 ) -> None:
     """Send pending messages concurrently: retries, fallbacks, crash recovery and sweeps.
 
-    SIGHUP re-reads the secrets (a rotated token) and re-checks the instances at once.
+    SIGHUP re-reads the settings: the secrets (a rotated token; the instances are
+    re-checked at once) and the declared events (an edited [events.NAME] or events file).
     """
     from relaykit.delivery import Relay
     from relaykit.delivery.reload import reload_on_sighup

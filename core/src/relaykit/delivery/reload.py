@@ -1,11 +1,17 @@
-"""Rotated credentials without a restart: re-read the secrets, rebuild, re-check at once.
+"""Reloading without a restart: rotated credentials and edited events, on SIGHUP.
 
 An operator who replaces an Auth Token in ``RELAYKIT_SECRETS_DIR`` (or the
-environment, or ``relaykit.toml``) sends SIGHUP to ``relaykit serve`` and
-``relaykit worker``; :func:`reload_on_sighup` wires that up. The worker also
-re-reads the secrets on its own before each re-check of instances marked not
-connected, so a fixed token is picked up there within its housekeeping
-interval even without the signal.
+environment, or ``relaykit.toml``), or edits an ``[events.NAME]`` block or an
+events file, sends SIGHUP to ``relaykit serve`` and ``relaykit worker``;
+:func:`reload_on_sighup` wires that up. The settings are read once and
+checked whole: a bad edit anywhere changes nothing (it is logged, naming the
+field), and so does an edit of events that the running routes or a tenant's
+saved templates could not use (:mod:`relaykit.delivery._event_check`). The
+worker also re-reads the secrets on its own before each re-check of instances
+marked not connected, so a fixed token is picked up there within its
+housekeeping interval even without the signal.
+
+Tenants, routes and the other settings are still read at start-up only.
 """
 
 from __future__ import annotations
@@ -14,12 +20,15 @@ import asyncio
 import signal
 from collections.abc import Callable, Iterable
 
+from relaykit.delivery._event_check import checked_events
 from relaykit.delivery.relay import Relay
 from relaykit.errors import ConfigError
 from relaykit.logs import get_logger
 from relaykit.results import ConnectionState, ConnectionStatus
+from relaykit.settings import RelaykitSettings
+from relaykit.templates import TemplateCatalog
 
-__all__ = ["recheck", "reload_on_sighup", "reload_secrets"]
+__all__ = ["recheck", "reload_config", "reload_events", "reload_on_sighup", "reload_secrets"]
 
 log = get_logger("relaykit.reload")
 
@@ -57,15 +66,18 @@ async def recheck(relay: Relay, labels: Iterable[str]) -> dict[str, ConnectionSt
     return found
 
 
-async def reload_secrets(relay: Relay) -> dict[str, ConnectionStatus]:
+async def reload_secrets(
+    relay: Relay, settings: RelaykitSettings | None = None
+) -> dict[str, ConnectionStatus]:
     """Re-read the settings, rebuild the instances whose settings changed, re-check at once.
 
     Checked: every rebuilt instance and every instance marked not connected.
 
+    :param settings: settings just read (:meth:`ConnectorHost.read_settings`), if any.
     :returns: the status of each instance checked.
     :raises ConfigError: the settings read now are invalid; the old ones stay in use.
     """
-    changed = relay.host.reload()
+    changed = relay.host.reload(settings)
     found = await recheck(relay, [*changed, *relay.health.down()])
     log.info(
         "secrets_reloaded",
@@ -75,10 +87,42 @@ async def reload_secrets(relay: Relay) -> dict[str, ConnectionStatus]:
     return found
 
 
-def reload_on_sighup(relay: Relay, then: Callable[[], None] | None = None) -> Callable[[], None]:
-    """Run :func:`reload_secrets` on the running loop whenever the process gets SIGHUP.
+def reload_events(relay: Relay, settings: RelaykitSettings) -> list[str]:
+    """Put the events ``settings`` declares in effect: shipped, ``[events]``, events files.
 
-    An invalid new configuration is logged and leaves the running one in place.
+    :returns: the events added, changed or removed (``tenant/name`` for a tenant's own).
+    :raises ConfigError: an event is malformed, a running route sends one by a
+        channel it has no templates for now, or a tenant's saved template uses a
+        variable it dropped; the events in effect stay.
+    """
+    return _take_events(relay, checked_events(relay, settings))
+
+
+def _take_events(relay: Relay, candidate: TemplateCatalog) -> list[str]:
+    changed = relay.templates.take_events(candidate)
+    log.info("events_reloaded", changed=changed)
+    return changed
+
+
+async def reload_config(relay: Relay) -> None:
+    """What SIGHUP does: read the settings once; take the secrets and the events from them.
+
+    :raises ConfigError: the settings read now are invalid, or their events do not
+        fit the running routes; nothing changed (secrets and events stay as they were).
+    """
+    settings = relay.host.read_settings()
+    if settings is None:  # not built from a configuration: nothing to read again
+        return
+    events = checked_events(relay, settings)  # first: a bad event leaves the secrets too
+    await reload_secrets(relay, settings)
+    _take_events(relay, events)
+
+
+def reload_on_sighup(relay: Relay, then: Callable[[], None] | None = None) -> Callable[[], None]:
+    """Run :func:`reload_config` on the running loop whenever the process gets SIGHUP.
+
+    An invalid new configuration is logged (``config_reload_failed``, naming the
+    field) and leaves the running one in place: secrets, instances and events.
 
     :param then: called after each successful reload (e.g. to drop cached checks).
     :returns: a function that removes the handler.
@@ -88,9 +132,9 @@ def reload_on_sighup(relay: Relay, then: Callable[[], None] | None = None) -> Ca
 
     async def reload() -> None:
         try:
-            await reload_secrets(relay)
+            await reload_config(relay)
         except ConfigError as exc:
-            log.error("secrets_reload_failed", error=str(exc))
+            log.error("config_reload_failed", error=str(exc))
             return
         if then is not None:
             then()

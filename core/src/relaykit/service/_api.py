@@ -18,6 +18,7 @@ from relaykit.results import Channel
 from relaykit.service._auth import ApiKeys
 from relaykit.service._body import BodyTooLarge, MalformedLength, read_body
 from relaykit.service._connections import ConnectionCache
+from relaykit.service._documents import OpenApiDocuments
 from relaykit.service._models import NotificationRequest, PreviewRequest, describe_errors
 from relaykit.service._responses import RequestRefused, error, json_response
 from relaykit.store import MessageRecord
@@ -35,10 +36,17 @@ _RFC3339 = re.compile(r"\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:
 class JsonApi:
     """The ``/v1`` endpoints; each method is a Starlette endpoint."""
 
-    def __init__(self, relay: Relay, keys: ApiKeys, connections: ConnectionCache) -> None:
+    def __init__(
+        self,
+        relay: Relay,
+        keys: ApiKeys,
+        connections: ConnectionCache,
+        documents: OpenApiDocuments,
+    ) -> None:
         self._relay = relay
         self._keys = keys
         self._connections = connections
+        self._documents = documents
         self._max_body = relay.host.settings.service.max_body_bytes
 
     # -- plumbing ------------------------------------------------------------------------------
@@ -188,6 +196,11 @@ class JsonApi:
         settings = self._relay.tenant(tenant)
         found = self._relay.templates.events(tenant)
         return json_response({"events": [_event(e, settings.route_for(e.name)) for e in found]})
+
+    async def openapi(self, request: Request) -> Response:
+        """``GET /v1/openapi.json``: the OpenAPI document with the tenant's own events."""
+        tenant = self._tenant(request)
+        return Response(self._documents.tenant(tenant), media_type="application/json")
 
     async def preview(self, request: Request) -> Response:
         """``POST /v1/templates/preview``: render a template with test values."""

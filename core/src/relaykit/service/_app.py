@@ -19,7 +19,7 @@ from relaykit.service._api import JsonApi
 from relaykit.service._auth import ApiKeys
 from relaykit.service._callbacks import DEFAULT_CALLBACK_BUDGET_S, DEFAULT_DRAIN_S, CallbackApplier
 from relaykit.service._connections import DEFAULT_TTL_S, ConnectionCache
-from relaykit.service._openapi import openapi_json
+from relaykit.service._documents import OpenApiDocuments
 from relaykit.service._responses import RequestRefused, error, json_response
 from relaykit.service._webhooks import WebhookEndpoint
 
@@ -54,20 +54,25 @@ def create_app(
     :param sweep_interval_s: seconds between the service's own sweeps: missed delivery
         deadlines and, with inline delivery, due retries and paced messages (a worker,
         if one runs too, does the same: each message moves on, and is claimed, once).
-    :param reload_on_sighup: while serving, SIGHUP re-reads the secrets (a
-        rotated token) and re-checks the instances at once (``relaykit serve``).
+    :param reload_on_sighup: while serving, SIGHUP re-reads the settings: the
+        secrets (a rotated token; the instances are re-checked at once) and the
+        declared events (``relaykit serve``).
     """
     applier = CallbackApplier(relay, callback_budget_s)
     webhooks = WebhookEndpoint(relay, applier)
     connections = ConnectionCache(relay, connection_ttl_s)
-    api = JsonApi(relay, ApiKeys(relay.host.settings), connections)
-    document = openapi_json(relay.templates.events()).encode("utf-8")
+    documents = OpenApiDocuments(relay.templates)
+    api = JsonApi(relay, ApiKeys(relay.host.settings), connections, documents)
 
     async def health(request: Request) -> Response:
         return json_response({"status": "ok"})
 
     async def openapi(request: Request) -> Response:
-        return Response(document, media_type="application/json")
+        return Response(documents.shared(), media_type="application/json")
+
+    def reloaded() -> None:
+        connections.forget()
+        documents.forget()  # the events may have changed
 
     stopped = asyncio.Event()
 
@@ -83,7 +88,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        remove_handler = sighup_reload(relay, then=connections.forget) if reload_on_sighup else None
+        remove_handler = sighup_reload(relay, then=reloaded) if reload_on_sighup else None
         sweepers = [asyncio.create_task(sweeping(relay.sweep_deadlines, "deadline_sweep"))]
         if relay.inline:  # queued delivery leaves sending to relaykit worker
             sweepers.append(asyncio.create_task(sweeping(relay.send_due, "send_due")))
@@ -112,6 +117,7 @@ def create_app(
             Route("/v1/messages/{id}/retry", api.retry_message, methods=["POST"]),
             Route("/v1/connectors", api.connectors, methods=["GET"]),
             Route("/v1/events", api.events, methods=["GET"]),
+            Route("/v1/openapi.json", api.openapi, methods=["GET"]),
             Route("/v1/templates/preview", api.preview, methods=["POST"]),
         ],
         exception_handlers={

@@ -225,6 +225,24 @@ def _camel(name: str) -> str:
     return "".join(word.capitalize() for word in name.split("_"))
 
 
+def _schema_names(events: Sequence[EventSpec], taken: set[str]) -> dict[str, str]:
+    """A schema name stem per event (``doorcode_changed``: ``DoorcodeChanged``), each unique.
+
+    ``a_b`` and ``a__b`` camel-case alike; the later one gets a number, so every
+    event keeps its own request schema.
+    """
+    stems: dict[str, str] = {}
+    used = set(taken)
+    for event in events:
+        stem, n = _camel(event.name), 1
+        while {f"{stem}Data", f"{stem}Notification"} & used:
+            n += 1
+            stem = f"{_camel(event.name)}{n}"
+        used |= {f"{stem}Data", f"{stem}Notification"}
+        stems[event.name] = stem
+    return stems
+
+
 def _request_schemas(events: Sequence[EventSpec]) -> dict[str, Any]:
     schemas: dict[str, Any] = {}
     for model in (NotificationRequest, PreviewRequest):
@@ -235,8 +253,9 @@ def _request_schemas(events: Sequence[EventSpec]) -> dict[str, Any]:
     # A notification's data depends on its event: one request schema per event, chosen by it.
     base = schemas.pop(NotificationRequest.__name__)
     mapping = {}
+    stems = _schema_names(events, {*schemas, NotificationRequest.__name__})
     for event in events:
-        data, request = f"{_camel(event.name)}Data", f"{_camel(event.name)}Notification"
+        data, request = f"{stems[event.name]}Data", f"{stems[event.name]}Notification"
         schemas[data] = _event_data_schema(event)
         needs_data = ["data"] if schemas[data]["required"] else []
         schemas[request] = {
@@ -289,8 +308,23 @@ def _paths() -> dict[str, Any]:
         "/openapi.json": {
             "get": {
                 "operationId": "openapi",
-                "summary": "This document.",
+                "summary": "This document: the events every tenant has (no authentication).",
                 "responses": {"200": _answer("The OpenAPI document.", {"type": "object"})},
+            }
+        },
+        "/v1/openapi.json": {
+            "get": {
+                "operationId": "tenantOpenapi",
+                "summary": "This document as the key's tenant has it: its own events too.",
+                "description": "The same paths; the notification and preview requests name "
+                "the tenant's events (the shipped ones, those the configuration declares for "
+                "every tenant and for this one), each with its `data` schema. "
+                "`info.x-relaykit-tenant` names the tenant.",
+                "security": _SECURED,
+                "responses": {
+                    "200": _answer("The tenant's OpenAPI document.", {"type": "object"}),
+                    "401": _UNAUTHORIZED,
+                },
             }
         },
         "/webhooks/{tenant}/{instance}/{kind}": {
@@ -496,23 +530,30 @@ def _paths() -> dict[str, Any]:
     }
 
 
-def openapi_document(events: Sequence[EventSpec] | None = None) -> dict[str, Any]:
+def openapi_document(
+    events: Sequence[EventSpec] | None = None, *, tenant: str | None = None
+) -> dict[str, Any]:
     """The service's OpenAPI 3.1 document.
 
     :param events: the events a notification may name, one request schema each;
         the shipped ones when ``None`` (the committed document). A service passes
         its catalog's, so events its configuration declares are in what it serves.
+    :param tenant: the tenant whose events ``events`` are (``GET /v1/openapi.json``);
+        named in ``info.x-relaykit-tenant``.
     """
     events = TemplateCatalog().events() if events is None else events
+    info = {
+        "title": "relaykit",
+        "version": version("relaykit"),
+        "description": "Notifications by SMS, WhatsApp and email through pluggable "
+        "provider connectors: provider webhooks and a JSON API for workflow engines. "
+        "Each API key belongs to one tenant and sees only that tenant.",
+    }
+    if tenant is not None:
+        info["x-relaykit-tenant"] = tenant
     return {
         "openapi": "3.1.0",
-        "info": {
-            "title": "relaykit",
-            "version": version("relaykit"),
-            "description": "Notifications by SMS, WhatsApp and email through pluggable "
-            "provider connectors: provider webhooks and a JSON API for workflow engines. "
-            "Each API key belongs to one tenant and sees only that tenant.",
-        },
+        "info": info,
         "paths": _paths(),
         "components": {
             "schemas": {**_request_schemas(events), **_response_schemas()},
@@ -527,7 +568,7 @@ def openapi_document(events: Sequence[EventSpec] | None = None) -> dict[str, Any
     }
 
 
-def openapi_json(events: Sequence[EventSpec] | None = None) -> str:
+def openapi_json(events: Sequence[EventSpec] | None = None, *, tenant: str | None = None) -> str:
     """The document as committed in ``docs/openapi.json`` (sorted keys, two-space indent)."""
-    document = openapi_document(events)
+    document = openapi_document(events, tenant=tenant)
     return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"

@@ -8,7 +8,12 @@ from dataclasses import dataclass
 
 from relaykit.results import Channel
 from relaykit.templates._compile import CompiledTemplate, compile_template
-from relaykit.templates._declared import CHANNEL_PARTS, DeclaredEvents, declare_layers
+from relaykit.templates._declared import (
+    CHANNEL_PARTS,
+    DeclaredEvents,
+    declare_layers,
+    missing_channels,
+)
 from relaykit.templates._defaults import DefaultTemplates, default_templates
 from relaykit.templates._model import EventSpec, TemplateError, TemplatePart, UnknownEventError
 from relaykit.templates._overrides import InMemoryTemplateOverrides, TemplateOverrides
@@ -69,20 +74,70 @@ class TemplateCatalog:
         declared: DeclaredEvents | None = None,
         cache_size: int = 1024,
     ) -> None:
-        shipped = defaults if defaults is not None else default_templates()
-        declared = declared or DeclaredEvents()
-        self._defaults = declare_layers(shipped, declared.shared)
-        self._tenants = {
-            tenant: declare_layers(self._defaults, layers)
-            for tenant, layers in declared.tenants.items()
-            if layers
-        }
+        self._shipped = defaults if defaults is not None else default_templates()
+        self._defaults, self._tenants = self._layered(declared or DeclaredEvents())
         self.overrides: TemplateOverrides = (
             overrides if overrides is not None else InMemoryTemplateOverrides()
         )
         self._compile_stored = functools.lru_cache(maxsize=cache_size)(self._compile)
 
     # -- events -----------------------------------------------------------------
+
+    def _layered(
+        self, declared: DeclaredEvents
+    ) -> tuple[DefaultTemplates, dict[str, DefaultTemplates]]:
+        """The config's layer and each tenant's, ``declared`` over the shipped events."""
+        shared = declare_layers(self._shipped, declared.shared)
+        tenants = {
+            tenant: declare_layers(shared, layers)
+            for tenant, layers in declared.tenants.items()
+            if layers
+        }
+        return shared, tenants
+
+    def redeclared(self, declared: DeclaredEvents) -> TemplateCatalog:
+        """A catalog with the same shipped events and stored overrides, but ``declared``.
+
+        A reload builds one to check it before :meth:`take_events` puts it in effect.
+
+        :raises TemplateError: a declared event is malformed (names the field).
+        """
+        return TemplateCatalog(self.overrides, defaults=self._shipped, declared=declared)
+
+    def changed_events(self, other: TemplateCatalog) -> list[str]:
+        """The events ``other`` adds, changes or removes: ``name`` for the config's,
+        ``tenant/name`` for a tenant's own (a tenant's layer compared as a whole)."""
+        old, new = self._defaults, other._defaults
+        changed = [name for name in _names(old, new) if _differs(old, new, name)]
+        for tenant in sorted({*self._tenants, *other._tenants}):
+            before, after = self._layer(tenant), other._layer(tenant)
+            changed += [
+                f"{tenant}/{name}"
+                for name in _names(before, after)
+                # the tenant's own declaration, before or after (not a change of the config's)
+                if (_differs(before, old, name) or _differs(after, new, name))
+                and _differs(before, after, name)
+            ]
+        return changed
+
+    def take_events(self, other: TemplateCatalog) -> list[str]:
+        """Put ``other``'s declared events in effect here (a reload), in one step.
+
+        Those holding this catalog (the planner, the API) see the new events
+        from their next lookup; stored overrides are compiled again against them.
+
+        :returns: :meth:`changed_events`.
+        """
+        changed = self.changed_events(other)
+        self._defaults, self._tenants = other._defaults, other._tenants
+        self._compile_stored.cache_clear()
+        return changed
+
+    def missing_channels(
+        self, event: str, channels: set[Channel], tenant: str | None = None
+    ) -> list[Channel]:
+        """Which of ``channels`` the event, as ``tenant`` has it, has no templates for."""
+        return missing_channels(self._layer(tenant), event, channels)
 
     def _layer(self, tenant: str | None) -> DefaultTemplates:
         """The events in effect for ``tenant`` (the config's, when ``None``)."""
@@ -274,3 +329,16 @@ class TemplateCatalog:
         self, tenant: str, event: str, part: TemplatePart, source: str
     ) -> CompiledTemplate:
         return compile_template(source, self.event(event, tenant), part)
+
+
+def _names(*layers: DefaultTemplates) -> list[str]:
+    return sorted({name for layer in layers for name in layer.events})
+
+
+def _differs(one: DefaultTemplates, other: DefaultTemplates, event: str) -> bool:
+    """Whether ``event`` has another spec or other template sources in the two layers."""
+
+    def sources(layer: DefaultTemplates) -> dict[TemplatePart, str]:
+        return {p: t.source for (e, p), t in layer.templates.items() if e == event}
+
+    return one.events.get(event) != other.events.get(event) or sources(one) != sources(other)
