@@ -64,6 +64,7 @@ def test_it_writes_a_distribution_pointing_relaykit_at_this_checkout(generated: 
         "src/relaykit_pagerduty_like/__init__.py",
         "src/relaykit_pagerduty_like/connector.py",
         "src/relaykit_pagerduty_like/plugin.py",
+        "src/relaykit_pagerduty_like/settings.py",
         "src/relaykit_pagerduty_like/spec.json",
         "tests/test_conformance.py",
         "tests/test_send.py",
@@ -95,6 +96,23 @@ def test_the_fresh_env_lists_the_connector_as_available(generated: Path) -> None
     assert row["available"] is True, row["reason"]
     assert row["distribution"] == "relaykit-pagerduty-like"
     assert row["channels"] == ["sms"]
+
+
+def test_its_settings_are_declared_once_and_the_spec_matches_the_model(generated: Path) -> None:
+    script = (
+        "import json; from importlib import resources; "
+        "from relaykit.settings_schema import settings_schema; "
+        "from relaykit_pagerduty_like.settings import PagerdutyLikeSettings; "
+        "shipped = json.loads(resources.files('relaykit_pagerduty_like')"
+        ".joinpath('spec.json').read_text())['settings_schema']; "
+        "print(shipped == settings_schema(PagerdutyLikeSettings))"
+    )
+    result = in_fresh_env(generated, "python", "-c", script)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == "True"
+    connector = (generated / "src/relaykit_pagerduty_like/connector.py").read_text("utf-8")
+    assert "settings_model" in connector and "describe_fields" not in connector
 
 
 @pytest.mark.parametrize("name", ["PagerDuty", "1pager", "x", "pager-duty", "a" * 32])

@@ -35,6 +35,7 @@ CONNECTOR_FILES = {
     "src/{package}/__init__.py": "__init__.py.tmpl",
     "src/{package}/plugin.py": "plugin.py.tmpl",
     "src/{package}/connector.py": "connector.py.tmpl",
+    "src/{package}/settings.py": "settings.py.tmpl",
     "src/{package}/spec.json": "spec.json.tmpl",
     "tests/test_conformance.py": "test_conformance.py.tmpl",
     "tests/test_send.py": "test_send.py.tmpl",
@@ -58,7 +59,15 @@ class ConnectorNames:
 
     @property
     def class_name(self) -> str:
-        return "".join(part.capitalize() for part in self.name.split("_")) + "Connector"
+        return self._camel + "Connector"
+
+    @property
+    def settings_class(self) -> str:
+        return self._camel + "Settings"
+
+    @property
+    def _camel(self) -> str:
+        return "".join(part.capitalize() for part in self.name.split("_"))
 
 
 def checkout_core() -> Path | None:
@@ -118,6 +127,7 @@ def render_connector(names: ConnectorNames, relaykit_path: Path | None) -> dict[
         "dist": names.dist,
         "package": names.package,
         "class_name": names.class_name,
+        "settings_class": names.settings_class,
         "contract_version": CONTRACT_VERSION,
         "sources": sources,
         "source_note": source_note,
