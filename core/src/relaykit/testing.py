@@ -20,12 +20,13 @@ import textwrap
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, cast
 
 import pytest
 import structlog
 
-from relaykit.connectors import Connector, InstanceConfig
+from relaykit.addresses import InvalidAddressError, SupportsAddresses
+from relaykit.connectors import Connector, InstanceConfig, address_kind_problem
 from relaykit.errors import CallbackVerificationError
 from relaykit.logs import configure_logging
 from relaykit.plugins import CONNECTOR_GROUP, PluginHost
@@ -154,6 +155,28 @@ class ConnectorConformance:
                 await connector.handle_callback(forged_callback)
         finally:
             await connector.aclose()
+
+    def test_declared_channels_have_address_kinds_the_connector_handles(self) -> None:
+        """Derived from the spec: a shipped channel has its own address kind; a custom address
+        kind is normalised by the connector, which refuses an empty address and gives its
+        spec ``example`` back unchanged when normalised twice."""
+        spec = self.connector_class.spec()
+        problem = address_kind_problem(spec.id, spec, self.connector_class)
+        assert problem is None, problem
+        for declared in spec.declared_channels:
+            if declared.is_builtin_kind:
+                continue
+            kind, where = declared.address_kind, f"channel {declared.kind.value!r}"
+            assert declared.example, (
+                f"{where}: give an example {kind.value} in the spec's channel declaration "
+                '("example": "...") so the conformance checks can normalise it'
+            )
+            normalize = cast(type[SupportsAddresses], self.connector_class).normalize_address
+            once = normalize(kind, declared.example)
+            assert isinstance(once, str) and once, f"{where}: normalize_address returned {once!r}"
+            assert normalize(kind, once) == once, f"{where}: normalising twice changes {once!r}"
+            with pytest.raises(InvalidAddressError):
+                normalize(kind, "")
 
 
 @contextmanager
