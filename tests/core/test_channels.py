@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from pydantic import TypeAdapter, ValidationError
+from typer.testing import CliRunner
 
 from relaykit import ConnectorSpec, PluginLoadError, SpecValidationError, build_plugin_host
+from relaykit.cli import app
 from relaykit.contract import AddressKind, Channel, DeclaredChannel, InvalidAddressError
-from relaykit.recipients import Recipient
+from relaykit.errors import ConfigError
+from relaykit.recipients import Recipient, choose_contact
+from relaykit.settings import load_settings
+from relaykit.templates import TemplateCatalog
 from relaykit.testing import DistributionWriter
 from relaykit_outbox.connector import OutboxConnector
 from tests.core.test_plugins import CONNECTOR_SOURCE, SPEC, spec_named
@@ -166,3 +173,146 @@ def test_a_recipient_carries_contacts_per_kind_but_phones_stay_in_phones() -> No
         Recipient.model_validate({"id": "r1", "contacts": [{"kind": "phone", "address": "+1"}]})
     with pytest.raises(ValidationError, match="goes in the recipient's email field"):
         Recipient.model_validate({"id": "r1", "contacts": [{"kind": "email", "address": "a@b"}]})
+
+
+PAGER_EVENT = """
+[events.gate_opened]
+title = "Gate opened"
+variables = {}
+[events.gate_opened.templates]
+pager = "The gate is open"
+sms = "The gate is open."
+"""
+
+
+def pager_tenant(
+    tmp_path: Path, extra: str = "", route: str = "pager", event: str = PAGER_EVENT
+) -> str:
+    """A config declaring ``event`` and a tenant paging through the outbox connector, routing
+    gate_opened by ``route`` then sms."""
+    (tmp_path / "out").mkdir(exist_ok=True)
+    instance = (
+        '{name}]\nconnector = "outbox"\n[tenants.acme.instances.{name}.settings]\n'
+        f'directory = "{tmp_path / "out"}"\nsigning_secret = "s3cret-s3cret-s3cret"\n'
+    )
+    return (
+        f'data_dir = "{tmp_path / "data"}"\n'
+        + event
+        + "[tenants.acme.instances."
+        + instance.format(name="pager")
+        + "[tenants.acme.instances."
+        + instance.format(name="sms")
+        + "[tenants.acme.routes.gate_opened]\n"
+        + f'steps = [{{channel = "{route}", instance = "pager"}}, '
+        + '{channel = "sms", instance = "sms"}]\n'
+        + extra
+    )
+
+
+def load_error(path: Path) -> str:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    return " ".join(str(caught.value).split())
+
+
+def test_a_pager_has_its_own_rules_and_never_inherits_the_sms_ones(
+    tmp_path: Path, write_config: Callable[[str], Path]
+) -> None:
+    extra = (
+        "[tenants.acme.sms]\nmax_length = 320\nmonthly_limit = 500\n"
+        "[tenants.acme.channels.pager]\nmax_length = 80\n"
+        "[tenants.acme.channels.whatsapp]\nmax_length = 700\n"
+    )
+    tenant = load_settings(write_config(pager_tenant(tmp_path, extra))).tenant("acme")
+
+    pager = tenant.channel_policy(Channel("pager"))
+    assert (pager.max_length, pager.monthly_limit, pager.quiet_hours) == (80, None, False)
+    sms = tenant.channel_policy(Channel.SMS)
+    assert (sms.max_length, sms.monthly_limit, sms.quiet_hours) == (320, 500, True)
+    assert tenant.channel_policy(Channel.WHATSAPP).max_length == 700
+    assert tenant.channel_policy(Channel.EMAIL).max_length is None
+
+
+def test_an_sms_rule_set_in_both_places_is_a_config_error(
+    cli: CliRunner, tmp_path: Path, write_config: Callable[[str], Path]
+) -> None:
+    extra = "[tenants.acme.sms]\nmax_length = 320\n[tenants.acme.channels.sms]\nmax_length = 300\n"
+    config = write_config(pager_tenant(tmp_path, extra))
+
+    result = cli.invoke(app, ["--config", str(config), "config", "validate"])
+
+    assert result.exit_code == 2
+    output = " ".join(result.output.split())
+    assert "sms.max_length and channels.sms.max_length are both set: keep one of them" in output
+    assert "Traceback" not in result.output
+
+
+def test_a_route_with_an_invalid_channel_kind_names_the_field(
+    tmp_path: Path, write_config: Callable[[str], Path]
+) -> None:
+    message = load_error(write_config(pager_tenant(tmp_path, route="Pager")))
+
+    assert "routes.gate_opened.steps.0.channel" in message
+    assert "'Pager' is not a valid channel kind: use a lower-case identifier" in message
+
+
+def test_a_declared_event_gives_the_pager_body_only_for_a_channel_a_route_uses(
+    tmp_path: Path, write_config: Callable[[str], Path]
+) -> None:
+    routed = load_settings(write_config(pager_tenant(tmp_path)))
+    catalog = TemplateCatalog(declared=routed.declared_events())
+    message = catalog.render_message("acme", "gate_opened", Channel("pager"), {})
+    assert message.body == "The gate is open"
+
+    unrouted = pager_tenant(tmp_path).replace('channel = "pager"', 'channel = "sms"')
+    error = load_error(write_config(unrouted))
+    assert "events.gate_opened.templates.pager: unknown key" in error
+    assert "or the kind of a channel a route uses" in error
+
+
+def test_routing_a_declared_event_by_a_channel_it_has_no_template_for_is_refused(
+    tmp_path: Path, write_config: Callable[[str], Path]
+) -> None:
+    config = pager_tenant(tmp_path, event=PAGER_EVENT.replace('pager = "The gate is open"\n', ""))
+
+    error = load_error(write_config(config))
+
+    assert "sends 'gate_opened' by pager, but the event has no pager template" in error
+
+
+def test_the_best_contact_is_enabled_then_latest_verified_never_disabled_or_opted_out() -> None:
+    kind = AddressKind("pager_id")
+    recipient = Recipient.model_validate(
+        {
+            "id": "r1",
+            "contacts": [
+                {"kind": "pager_id", "address": "pg-000001", "status": "disabled"},
+                {"kind": "pager_id", "address": "PG-000002", "verified_at": "2026-09-01"},
+                {"kind": "pager_id", "address": "PG-000003", "status": "enabled"},
+                {
+                    "kind": "pager_id",
+                    "address": "PG-000004",
+                    "status": "enabled",
+                    "verified_at": "2026-01-01",
+                },
+                {"kind": "pager_id", "address": "junk", "status": "enabled"},
+                {"kind": "badge", "address": "B-1", "status": "enabled"},
+            ],
+        }
+    )
+
+    def normalize(raw: str) -> str:
+        return OutboxConnector.normalize_address(kind, raw)
+
+    assert choose_contact(recipient, kind, normalize, set()).address == "PG-000004"
+    assert choose_contact(recipient, kind, normalize, {"PG-000004"}).address == "PG-000003"
+    only_default = choose_contact(recipient, kind, normalize, {"PG-000004", "PG-000003"})
+    assert only_default.address == "PG-000002"
+    none = choose_contact(recipient, kind, normalize, {"PG-000002", "PG-000003", "PG-000004"})
+    assert none.address is None and none.opted_out
+    assert (
+        "PG-000001 is disabled" in none.reason and "'junk' is not a valid pager_id" in none.reason
+    )
+    assert (
+        choose_contact(recipient, AddressKind("fax"), normalize, set()).reason == "no fax contact"
+    )
