@@ -91,6 +91,13 @@ def test_a_custom_channel_named_alone_is_refused_saying_how_to_declare_it() -> N
     assert '{"kind": "pager", "address_kind": "..."}' in message
 
 
+def test_a_custom_channel_may_not_take_the_email_parts_prefix() -> None:
+    with pytest.raises(SpecValidationError, match="channel 'email_fax': a channel kind may not"):
+        ConnectorSpec.from_document(
+            spec_document([{"kind": "email_fax", "address_kind": "fax_number"}])
+        )
+
+
 def test_a_channel_declared_twice_is_refused() -> None:
     with pytest.raises(SpecValidationError, match="declares channel 'sms' more than once"):
         ConnectorSpec.from_document(
@@ -316,3 +323,14 @@ def test_the_best_contact_is_enabled_then_latest_verified_never_disabled_or_opte
     assert (
         choose_contact(recipient, AddressKind("fax"), normalize, set()).reason == "no fax contact"
     )
+
+
+def test_a_default_route_by_pager_needs_a_pager_template_for_every_event_it_sends(
+    tmp_path: Path, write_config: Callable[[str], Path]
+) -> None:
+    config = pager_tenant(tmp_path).replace("routes.gate_opened]", "routes.default]")
+
+    error = load_error(write_config(config))
+
+    assert "tenants.acme.routes.default sends 'attendance_absence' by pager" in error
+    assert "add it under [events.attendance_absence.templates]" in error

@@ -394,15 +394,16 @@ class RelaykitSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _events_usable(self) -> RelaykitSettings:
-        """Declared events compile, and each tenant's routes send them only where they have
-        templates (a shipped event has every channel's)."""
+        """Declared events compile, and each tenant's routes send every event only where it
+        has templates (a shipped event has every shipped channel's)."""
         declared = self.declared_events()
         try:
             shared = declare_layers(default_templates(), declared.shared, declared.channels)
             for name, tenant in self.tenants.items():
                 layer = declare_layers(shared, declared.tenants[name], declared.channels)
-                own = {n for t in (*declared.shared, *declared.tenants[name]) for n in t.tables}
-                for event in sorted(own):
+                # a shipped event has every shipped channel's templates, but none for a
+                # channel a connector declares: check every event, not only declared ones
+                for event in sorted(layer.events):
                     _check_route(name, tenant, event, layer)
         except TemplateError as exc:
             raise ValueError(str(exc)) from None

@@ -70,6 +70,13 @@ class ConnectorSpec:
             ) from None
         spec = cls(document)
         kinds = [c.kind for c in spec.declared_channels]
+        reserved = [k for k in kinds if k.startswith("email") and k != "email"]
+        if reserved:
+            raise SpecValidationError(
+                f"connector spec {spec.id!r} declares channel {reserved[0].value!r}: a channel "
+                "kind may not start with 'email' (kept for the email's template parts); "
+                "rename it"
+            )
         twice = sorted({k for k in kinds if kinds.count(k) > 1})
         if twice:
             raise SpecValidationError(

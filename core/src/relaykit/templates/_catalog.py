@@ -271,7 +271,17 @@ class TemplateCatalog:
         ):
             return part
         declared = frozenset(p for (e, p) in layer.templates if e == event and not p.is_well_known)
-        return as_part(part, declared)
+        try:
+            return as_part(part, declared)
+        except TemplateError as exc:
+            if not isinstance(part, TemplatePart):
+                raise
+            raise TemplateError(
+                f"{exc} (event {event!r} has no {part.value} template: declare {part.value} "
+                f"under [events.{event}.templates], or route {event!r} by another channel)",
+                event=event,
+                tenant=tenant,
+            ) from None
 
     def _default(self, event: str, part: TemplatePart, tenant: str | None) -> CompiledTemplate:
         self.event(event, tenant)
