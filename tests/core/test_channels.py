@@ -17,7 +17,7 @@ from relaykit.errors import ConfigError
 from relaykit.recipients import Recipient, choose_contact
 from relaykit.settings import load_settings
 from relaykit.templates import TemplateCatalog
-from relaykit.testing import DistributionWriter
+from relaykit.testing import ConnectorConformance, DistributionWriter
 from relaykit_outbox.connector import OutboxConnector
 from tests.core.test_plugins import CONNECTOR_SOURCE, SPEC, spec_named
 
@@ -334,3 +334,31 @@ def test_a_default_route_by_pager_needs_a_pager_template_for_every_event_it_send
 
     assert "tenants.acme.routes.default sends 'attendance_absence' by pager" in error
     assert "add it under [events.attendance_absence.templates]" in error
+
+
+class _LenientPager(OutboxConnector):
+    """Accepts any pager id, even an empty one."""
+
+    @classmethod
+    def normalize_address(cls, kind: AddressKind, raw: str) -> str:
+        return raw.strip().upper()
+
+
+class _LenientPagerConformance(ConnectorConformance):
+    connector_class = _LenientPager
+    plugin_module = "relaykit_outbox.plugin"
+
+
+def test_the_conformance_kit_catches_a_normalizer_that_accepts_an_empty_address() -> None:
+    with pytest.raises(pytest.fail.Exception, match="DID NOT RAISE"):
+        _LenientPagerConformance().test_declared_channels_have_address_kinds_the_connector_handles()
+
+
+def test_the_conformance_kit_asks_for_an_example_of_a_custom_address_kind(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    spec = ConnectorSpec.from_document(spec_document([{"kind": "pager", "address_kind": "pg"}]))
+    monkeypatch.setattr(OutboxConnector, "spec", classmethod(lambda cls: spec))
+
+    with pytest.raises(AssertionError, match="give an example pg in the spec's channel"):
+        _LenientPagerConformance().test_declared_channels_have_address_kinds_the_connector_handles()

@@ -261,6 +261,10 @@ class TenantSettings(BaseModel):
     def _channel_rules_set_once(self) -> TenantSettings:
         text = {Channel.SMS, Channel.WHATSAPP}
         for channel, policy in self.channels.items():
+            if channel == Channel.EMAIL and policy.max_length is not None:
+                raise ValueError(
+                    "channels.email.max_length: email has no maximum length; remove it"
+                )
             if channel in text and (policy.max_length or 0) > 1600:
                 raise ValueError(
                     f"channels.{channel}.max_length: at most 1600 (the providers' limit "

@@ -13,7 +13,7 @@ from typing import Protocol
 
 from relaykit.addresses import BUILTIN_ADDRESS_KINDS, AddressKind, InvalidAddressError
 from relaykit.connectors import RegisteredConnector
-from relaykit.errors import RelaykitError
+from relaykit.errors import RelaykitError, UnknownConnectorError, UnknownInstanceError
 from relaykit.host import ConnectorHost
 from relaykit.results import Channel
 
@@ -58,7 +58,11 @@ class ConnectorAddressBook:
         self.host = host
 
     def address_kind(self, label: str, channel: Channel) -> AddressKind | None:
-        declared = self._entry(label).spec.address_kind(channel)
+        try:
+            declared = self._entry(label).spec.address_kind(channel)
+        except (UnknownConnectorError, UnknownInstanceError):
+            # the send reports the missing connector; planning keeps the shipped kinds
+            declared = None
         return declared if declared is not None else BUILTIN_ADDRESS_KINDS.get(channel)
 
     def normalize(self, label: str, kind: AddressKind, raw: str) -> str:
