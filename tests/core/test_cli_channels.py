@@ -129,3 +129,12 @@ def test_an_opt_out_on_a_channel_no_instance_serves_exits_2(relaykit: Run) -> No
     message = " ".join(result.stderr.split())
     assert "no instance of tenant 'north-high' serves channel 'badge'" in message
     assert "Traceback" not in result.stderr
+
+
+def test_describe_shows_each_channel_with_its_address_kind(relaykit: Run) -> None:
+    result = relaykit("connectors", "describe", "outbox")
+
+    assert result.returncode == 0, result.stderr
+    assert "channels: sms (address: phone), email (address: email), pager (address: pager_id)" in (
+        result.stdout
+    )

@@ -83,7 +83,7 @@ def describe(ctx: typer.Context, name: str, json: JsonFlag = False) -> None:
     )
     if document.get("description"):
         stdout.print(document["description"])
-    channels = (f"{c.kind} (to a {c.address_kind})" for c in entry.spec.declared_channels)
+    channels = (f"{c.kind} (address: {c.address_kind})" for c in entry.spec.declared_channels)
     stdout.print(f"channels: {', '.join(channels)}")
     stdout.print(_settings_table(document))
     fields = Table(
