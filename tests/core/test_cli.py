@@ -29,7 +29,7 @@ def test_connectors_list_json_is_stable(cli: CliRunner) -> None:
     assert json.loads(output) == [
         {
             "available": True,
-            "channels": ["sms", "email"],
+            "channels": ["sms", "email", "pager"],
             "distribution": "relaykit-outbox",
             "name": "outbox",
             "reason": "",

@@ -45,7 +45,7 @@ async def test_plain_message_arrives_with_correct_headers_and_utf8_text(relay: R
     receipt = await connector.send(email())
 
     assert receipt.status is MessageStatus.SENT
-    assert receipt.channel is Channel.EMAIL
+    assert receipt.channel == Channel.EMAIL
     assert receipt.to == "parent@example.org"
     msg = received(relay)
     assert msg["Message-ID"] == receipt.provider_message_id

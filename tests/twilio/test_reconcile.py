@@ -135,7 +135,7 @@ async def test_find_sent_for_whatsapp_uses_the_channel_address(
     receipt = await sandbox_connector.send(message)
     found = await sandbox_connector.find_sent(f"whatsapp:{TO}", "r", started, body="hi")
     assert found is not None and found.provider_message_id == receipt.provider_message_id
-    assert found.channel is Channel.WHATSAPP
+    assert found.channel == Channel.WHATSAPP
 
 
 async def test_find_sent_errors_are_classified_like_any_other_call(

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
+from relaykit.addresses import BUILTIN_ADDRESS_KINDS
 from relaykit.connector_settings import ConnectorSettings
 from relaykit.errors import DuplicateConnectorError, UnknownConnectorError
 from relaykit.results import (
@@ -28,6 +29,7 @@ __all__ = [
     "InstanceConfig",
     "RegisteredConnector",
     "SupportsReconcile",
+    "address_kind_problem",
     "contract_version_problem",
 ]
 
@@ -109,6 +111,11 @@ class Connector(Protocol):
     The data-field mapping is the spec's ``data_fields`` (``spec().fields()``);
     the ``describe_fields`` hook returns it. A ``describe_fields`` classmethod
     that older connectors define is no longer called.
+
+    A connector serving a channel with an address kind of its own (a pager's
+    ``pager_id``) also implements ``normalize_address``
+    (:class:`relaykit.addresses.SupportsAddresses`); the host refuses it at
+    load otherwise.
     """
 
     #: unique connector name; equals the entry-point name and the spec's ``id``.
@@ -192,6 +199,37 @@ def contract_version_problem(name: str, declared: object) -> str | None:
         f"written for contract {host_major}.x, or a relaykit implementing contract "
         f"{declared_major}.x"
     )
+
+
+def address_kind_problem(name: str, spec: ConnectorSpec, connector_class: type) -> str | None:
+    """Why connector ``name`` cannot serve the channels its spec declares, or ``None``.
+
+    A shipped channel needs its own address kind (phone for sms and whatsapp,
+    email for email): the phone rule's number is all an SMS connector ever
+    gets. A custom address kind needs the connector's ``normalize_address``
+    classmethod (:class:`relaykit.addresses.SupportsAddresses`), since only the
+    connector knows what such an address looks like.
+    """
+    for declared in spec.declared_channels:
+        channel, kind = declared.kind, declared.address_kind
+        builtin = BUILTIN_ADDRESS_KINDS.get(channel)
+        if builtin is not None and kind != builtin:
+            return (
+                f"connector {name!r} declares channel {channel.value!r} with address kind "
+                f"{kind.value!r}, but {channel.value} messages go to a {builtin.value} address; "
+                f"declare {channel.value!r} with address kind {builtin.value!r}, or serve a "
+                f'channel of your own: {{"kind": "...", "address_kind": "{kind.value}"}}'
+            )
+        if not kind.is_well_known and not callable(
+            getattr(connector_class, "normalize_address", None)
+        ):
+            return (
+                f"connector {name!r} declares channel {channel.value!r} with address kind "
+                f"{kind.value!r}, which relaykit cannot validate, and has no normalize_address "
+                f"classmethod; add normalize_address(cls, kind, raw) -> str raising "
+                f"InvalidAddressError (relaykit.contract), or use address kind 'phone' or 'email'"
+            )
+    return None
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ Import a connector's types from here::
     from relaykit.contract import CONTRACT_VERSION, InstanceConfig, SendReceipt, hookimpl
 
 Importing this module loads only the leaf modules the contract is made of
-(results, errors, the ``Connector`` protocol, hook specifications, spec
+(results, address kinds, errors, the ``Connector`` protocol, hook specifications, spec
 documents, sandbox types); it does not load the host (``relaykit.host``,
 ``relaykit.plugins``, settings, the store, the delivery engine). The host's
 API stays in :mod:`relaykit`.
@@ -26,6 +26,12 @@ The host refuses a connector whose major number differs from
 
 from __future__ import annotations
 
+from relaykit.addresses import (
+    AddressKind,
+    DeclaredChannel,
+    InvalidAddressError,
+    SupportsAddresses,
+)
 from relaykit.connector_settings import ConnectorSettings, SettingValueError
 from relaykit.connectors import (
     CONTRACT_VERSION,
@@ -72,6 +78,7 @@ from relaykit.spec import ConnectorSpec, load_spec_resource
 
 __all__ = [
     "CONTRACT_VERSION",
+    "AddressKind",
     "AmbiguousSendError",
     "AuthenticationError",
     "CallbackEvent",
@@ -88,10 +95,12 @@ __all__ = [
     "ConnectorSettings",
     "ConnectorSpec",
     "ConsentChange",
+    "DeclaredChannel",
     "Direction",
     "FieldSpec",
     "InboundMessage",
     "InstanceConfig",
+    "InvalidAddressError",
     "MessageStatus",
     "OptOutError",
     "OutboundMessage",
@@ -107,6 +116,7 @@ __all__ = [
     "SettingValueError",
     "SpecValidationError",
     "StatusUpdate",
+    "SupportsAddresses",
     "SupportsReconcile",
     "TransientSendError",
     "hookimpl",

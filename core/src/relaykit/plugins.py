@@ -39,6 +39,7 @@ from relaykit.connectors import (
     Connector,
     ConnectorRegistry,
     RegisteredConnector,
+    address_kind_problem,
     contract_version_problem,
 )
 from relaykit.errors import DuplicateConnectorError, PluginLoadError
@@ -251,6 +252,9 @@ class PluginHost:
             raise PluginLoadError(
                 f"connector {name!r} declares spec id {spec.id!r}; they must be equal"
             )
+        problem = address_kind_problem(name, spec, connector_class)
+        if problem is not None:
+            raise PluginLoadError(problem)
         if origin.entry_point is not None and origin.entry_point != name:
             raise PluginLoadError(
                 f"connector {name!r} is registered from entry point {origin.entry_point!r}; "

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from relaykit.results import Channel
 
-__all__ = ["QuietHours", "Route", "RouteStep", "SmsPolicy", "TwoWayPolicy"]
+__all__ = ["ChannelPolicy", "QuietHours", "Route", "RouteStep", "SmsPolicy", "TwoWayPolicy"]
 
 DefaultStatus = Literal["opted_in", "opted_out"]
 _DEFAULT_STATUS: dict[str, DefaultStatus] = {
@@ -92,6 +92,33 @@ class SmsPolicy(BaseModel):
     monthly_limit: int | None = Field(default=None, ge=0)
     max_length: int = Field(default=1000, gt=0, le=1600)
     default_region: str | None = Field(default=None, min_length=2, max_length=2)
+
+
+class ChannelPolicy(BaseModel):
+    """A tenant's rules for one channel kind (``[tenants.T.channels.<kind>]``).
+
+    Unset fields keep the channel's defaults: for ``sms`` those of
+    ``[tenants.T.sms]`` (``max_length``, ``monthly_limit``), for ``whatsapp``
+    its ``max_length``; every other channel has no limits and no quiet hours
+    unless set here, so a pager never inherits SMS rules.
+
+    :ivar monthly_limit: messages on this channel per calendar month (tenant
+        time zone); once reached, the step is skipped (``monthly_limit``).
+    :ivar max_length: a longer rendered body skips the step (``too_long``).
+    :ivar quiet_hours: whether the tenant's ``quiet_hours`` apply to this
+        channel [true for sms and whatsapp, false for the others].
+    """
+
+    model_config = _STRICT
+
+    monthly_limit: int | None = Field(default=None, ge=0)
+    max_length: int | None = Field(default=None, gt=0)
+    quiet_hours: bool | None = None
+
+    def over(self, defaults: ChannelPolicy) -> ChannelPolicy:
+        """These rules, with ``defaults`` for the fields not set here."""
+        given = {name: getattr(self, name) for name in self.model_fields_set}
+        return defaults.model_copy(update=given)
 
 
 class QuietHours(BaseModel):

@@ -10,21 +10,40 @@ The phone rule (SS&E SMS configuration):
 
 Ties and missing verification dates resolve the same way every time:
 verified numbers before unverified ones, then by the E.164 text.
+
+Addresses of a kind a connector declares (a pager's ``pager_id``) are the
+recipient's ``contacts`` of that kind; :func:`choose_contact` picks one the
+same way: an **enabled** contact first, else one in **default** status, the
+most recently verified first; **disabled**, opted-out and invalid ones never.
+Phone numbers stay in ``phones`` and the email address in ``email``, where
+the seed rules read them: a contact of kind ``phone`` or ``email`` is refused.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from relaykit.addresses import AddressKind, InvalidAddressError
 from relaykit.phones import InvalidPhoneNumber, normalize_phone
 from relaykit.policy import SmsPolicy
 
-__all__ = ["PhoneChoice", "PhoneNumber", "Recipient", "StaffUser", "choose_phone", "phone_numbers"]
+__all__ = [
+    "Contact",
+    "ContactChoice",
+    "PhoneChoice",
+    "PhoneNumber",
+    "Recipient",
+    "StaffUser",
+    "choose_contact",
+    "choose_phone",
+    "contact_addresses",
+    "phone_numbers",
+]
 
 _MODEL = ConfigDict(extra="forbid", frozen=True)
 
@@ -40,8 +59,44 @@ class PhoneNumber(BaseModel):
     verified_at: date | datetime | None = None
 
 
+class Contact(BaseModel):
+    """One of a recipient's addresses of a kind a connector declares (``pager_id``).
+
+    :ivar kind: the address kind, as the connector's spec declares it.
+    :ivar address: as the platform stores it; the connector normalises it.
+    :ivar status: ``enabled`` contacts are used first, ``default`` ones when
+        there is none, ``disabled`` ones never.
+    :ivar verified_at: among equals, the most recently verified is used.
+    :ivar label: what the platform calls it (``"night pager"``), for people.
+    """
+
+    model_config = _MODEL
+
+    kind: AddressKind = Field(json_schema_extra={"not": {"enum": ["phone", "email"]}})
+    address: str = Field(min_length=1)
+    status: Literal["enabled", "disabled", "default"] = "default"
+    verified_at: date | datetime | None = None
+    label: str = ""
+
+    @field_validator("kind")
+    @classmethod
+    def _not_a_seed_kind(cls, value: AddressKind) -> AddressKind:
+        if value == AddressKind.PHONE:
+            raise ValueError(
+                "phone numbers go in the recipient's phones, where the phone rule reads them"
+            )
+        if value == AddressKind.EMAIL:
+            raise ValueError("the email address goes in the recipient's email field")
+        return value
+
+
 class Recipient(BaseModel):
-    """The person a notification is for."""
+    """The person a notification is for.
+
+    :ivar phones: numbers for SMS and WhatsApp, chosen by the phone rule.
+    :ivar email: the address for email.
+    :ivar contacts: addresses of the kinds connectors declare (``pager_id``).
+    """
 
     model_config = _MODEL
 
@@ -50,6 +105,7 @@ class Recipient(BaseModel):
     name: str = ""
     email: str | None = None
     phones: tuple[PhoneNumber, ...] = ()
+    contacts: tuple[Contact, ...] = ()
 
 
 class StaffUser(BaseModel):
@@ -75,6 +131,72 @@ class PhoneChoice:
     number: str | None
     reason: str = ""
     opted_out: bool = False
+
+
+@dataclass(frozen=True)
+class ContactChoice:
+    """The chosen contact's normalised address, or why there is none.
+
+    :ivar opted_out: none was chosen and at least one was passed over only
+        because it opted out.
+    :ivar none_of_kind: the recipient has no contact of the kind at all.
+    """
+
+    address: str | None
+    reason: str = ""
+    opted_out: bool = False
+    none_of_kind: bool = False
+
+
+#: ``normalize(raw)``: the address as the connector wants it, or :class:`InvalidAddressError`.
+Normalize = Callable[[str], str]
+
+
+def contact_addresses(recipient: Recipient, kind: AddressKind, normalize: Normalize) -> list[str]:
+    """The normalised addresses of the recipient's contacts of ``kind`` (invalid ones left out)."""
+    addresses = []
+    for contact in recipient.contacts:
+        if contact.kind == kind:
+            try:
+                addresses.append(normalize(contact.address))
+            except InvalidAddressError:
+                continue
+    return addresses
+
+
+def choose_contact(
+    recipient: Recipient, kind: AddressKind, normalize: Normalize, opted_out: Collection[str]
+) -> ContactChoice:
+    """The best contact of ``kind``: enabled before default, most recently verified first,
+    then the lowest address; never a disabled, opted-out or invalid one.
+
+    :param normalize: the connector's ``normalize_address`` for ``kind``.
+    :param opted_out: normalised addresses the opt-out registry holds for the channel.
+    """
+    of_kind = [c for c in recipient.contacts if c.kind == kind]
+    if not of_kind:
+        return ContactChoice(None, f"no {kind.value} contact", none_of_kind=True)
+    usable: list[tuple[Contact, str]] = []
+    notes: list[str] = []
+    excluded_by_optout = False
+    for contact in of_kind:
+        try:
+            address = normalize(contact.address)
+        except InvalidAddressError as exc:
+            notes.append(f"{contact.address!r} is not a valid {kind.value}: {exc}")
+            continue
+        if contact.status == "disabled":
+            notes.append(f"{address} is disabled")
+        elif address in opted_out:
+            notes.append(f"{address} opted out")
+            excluded_by_optout = True
+        else:
+            usable.append((contact, address))
+    for status in ("enabled", "default"):
+        candidates = [(c, a) for c, a in usable if c.status == status]
+        if candidates:
+            return ContactChoice(_latest(candidates))
+    return ContactChoice(None, "; ".join(notes), opted_out=excluded_by_optout)
 
 
 def phone_numbers(recipient: Recipient, region: str | None) -> list[str]:
@@ -135,7 +257,12 @@ def _latest_verified(candidates: list[tuple[PhoneNumber, str]]) -> str:
     return max(by_number, key=lambda candidate: _verified_key(candidate[0]))[1]
 
 
-def _verified_key(phone: PhoneNumber) -> datetime:
+def _latest(candidates: list[tuple[Contact, str]]) -> str:
+    by_address = sorted(candidates, key=lambda candidate: candidate[1])
+    return max(by_address, key=lambda candidate: _verified_key(candidate[0]))[1]
+
+
+def _verified_key(phone: PhoneNumber | Contact) -> datetime:
     verified = phone.verified_at
     if verified is None:
         return datetime.min

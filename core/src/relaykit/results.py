@@ -1,8 +1,8 @@
 """Typed values that cross the plugin boundary.
 
 Everything a connector receives from the host or hands back to it is one of
-these frozen dataclasses or enums, never a bare ``dict``: a plugin author can
-read the whole contract here.
+these frozen dataclasses, enums or kinds (:class:`Channel`), never a bare
+``dict``: a plugin author can read the whole contract here.
 """
 
 from __future__ import annotations
@@ -11,8 +11,10 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import ClassVar, Literal
 from urllib.parse import parse_qsl
+
+from relaykit._kinds import Kind
 
 __all__ = [
     "CallbackEvent",
@@ -33,12 +35,26 @@ __all__ = [
 ]
 
 
-class Channel(enum.StrEnum):
-    """A way of reaching a person."""
+class Channel(Kind):
+    """A way of reaching a person: a channel kind, declared by the connectors that serve it.
 
-    SMS = "sms"
-    WHATSAPP = "whatsapp"
-    EMAIL = "email"
+    relaykit ships three (``Channel.SMS``, ``Channel.WHATSAPP``, ``Channel.EMAIL``);
+    a connector may declare its own (``Channel("pager")``). Any lower-case
+    identifier of at most 32 characters is a channel kind; compare kinds with
+    ``==`` (a kind equals its text: ``Channel.SMS == "sms"``).
+    """
+
+    __slots__ = ()
+    what: ClassVar[str] = "channel kind"
+
+    SMS: ClassVar[Channel]
+    WHATSAPP: ClassVar[Channel]
+    EMAIL: ClassVar[Channel]
+
+
+Channel.SMS = Channel._define("sms")
+Channel.WHATSAPP = Channel._define("whatsapp")
+Channel.EMAIL = Channel._define("email")
 
 
 class MessageStatus(enum.StrEnum):

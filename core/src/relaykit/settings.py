@@ -52,7 +52,7 @@ from pydantic_settings import (
 )
 
 from relaykit.errors import ConfigError
-from relaykit.policy import QuietHours, Route, SmsPolicy, TwoWayPolicy
+from relaykit.policy import ChannelPolicy, QuietHours, Route, SmsPolicy, TwoWayPolicy
 from relaykit.redaction import register_secret
 from relaykit.results import Channel
 from relaykit.templates import (
@@ -67,6 +67,7 @@ from relaykit.templates import (
 
 __all__ = [
     "BOOLEAN_TEXT",
+    "CUSTOM_CHANNEL_RETRY_FOR_SECONDS",
     "DEFAULT_CONFIG_PATH",
     "DEFAULT_RETRY_FOR_SECONDS",
     "DeliverySettings",
@@ -89,6 +90,8 @@ _STRICT = ConfigDict(extra="forbid", hide_input_in_errors=True)
 #: How long transient failures are retried, per channel, from the first failure: email for
 #: hours (as GOV.UK Notify does, 48 tries 5 minutes apart), SMS and WhatsApp - often
 #: time-sensitive, with a fallback channel behind them - for a quarter of an hour.
+#: The retry budget of a channel relaykit does not ship, unless ``retry_for_seconds`` names it.
+CUSTOM_CHANNEL_RETRY_FOR_SECONDS: float = 15 * 60
 DEFAULT_RETRY_FOR_SECONDS: dict[Channel, float] = {
     Channel.SMS: 15 * 60,
     Channel.WHATSAPP: 15 * 60,
@@ -207,6 +210,8 @@ class TenantSettings(BaseModel):
     instances: dict[_InstanceName, InstanceSettings] = Field(default_factory=dict)
     routes: dict[str, Route] = Field(default_factory=dict)
     sms: SmsPolicy = Field(default_factory=SmsPolicy)
+    #: Rules per channel kind, over each channel's defaults (see :meth:`channel_policy`).
+    channels: dict[Channel, ChannelPolicy] = Field(default_factory=dict)
     two_way: TwoWayPolicy = Field(default_factory=TwoWayPolicy)
     #: No SMS or WhatsApp in these local hours: those steps are skipped (``quiet_hours``).
     quiet_hours: QuietHours | None = None
@@ -251,6 +256,47 @@ class TenantSettings(BaseModel):
                 f"does not configure (configured: {', '.join(sorted(self.instances)) or 'none'})"
             )
         return self
+
+    @model_validator(mode="after")
+    def _channel_rules_set_once(self) -> TenantSettings:
+        text = {Channel.SMS, Channel.WHATSAPP}
+        for channel, policy in self.channels.items():
+            if channel == Channel.EMAIL and policy.max_length is not None:
+                raise ValueError(
+                    "channels.email.max_length: email has no maximum length; remove it"
+                )
+            if channel in text and (policy.max_length or 0) > 1600:
+                raise ValueError(
+                    f"channels.{channel}.max_length: at most 1600 (the providers' limit "
+                    f"for a {channel} body)"
+                )
+        sms = self.channels.get(Channel.SMS)
+        for name in ("monthly_limit", "max_length"):
+            if (
+                sms is not None
+                and name in sms.model_fields_set
+                and name in self.sms.model_fields_set
+            ):
+                raise ValueError(
+                    f"sms.{name} and channels.sms.{name} are both set: keep one of them"
+                )
+        return self
+
+    def channel_policy(self, channel: Channel) -> ChannelPolicy:
+        """The rules in effect for ``channel``: ``[tenants.T.channels.<kind>]`` over the
+        channel's defaults (``[tenants.T.sms]``'s for sms and whatsapp, none for others)."""
+        if channel == Channel.SMS:
+            defaults = ChannelPolicy(
+                monthly_limit=self.sms.monthly_limit,
+                max_length=self.sms.max_length,
+                quiet_hours=True,
+            )
+        elif channel == Channel.WHATSAPP:
+            defaults = ChannelPolicy(max_length=self.sms.max_length, quiet_hours=True)
+        else:
+            defaults = ChannelPolicy(quiet_hours=False)
+        own = self.channels.get(channel)
+        return own.over(defaults) if own is not None else defaults
 
     def route_for(self, event: str) -> Route | None:
         """The route of ``event``, else the ``default`` route."""
@@ -340,19 +386,28 @@ class RelaykitSettings(BaseSettings):
                 name: tuple(_event_layers(t.event_files, t.events, f"tenants.{name}.events"))
                 for name, t in self.tenants.items()
             },
+            channels=frozenset(
+                step.channel
+                for tenant in self.tenants.values()
+                for route in tenant.routes.values()
+                for steps in (route.steps, *route.by_kind.values())
+                for step in steps
+                if not step.channel.is_well_known
+            ),
         )
 
     @model_validator(mode="after")
     def _events_usable(self) -> RelaykitSettings:
-        """Declared events compile, and each tenant's routes send them only where they have
-        templates (a shipped event has every channel's)."""
+        """Declared events compile, and each tenant's routes send every event only where it
+        has templates (a shipped event has every shipped channel's)."""
         declared = self.declared_events()
         try:
-            shared = declare_layers(default_templates(), declared.shared)
+            shared = declare_layers(default_templates(), declared.shared, declared.channels)
             for name, tenant in self.tenants.items():
-                layer = declare_layers(shared, declared.tenants[name])
-                own = {n for t in (*declared.shared, *declared.tenants[name]) for n in t.tables}
-                for event in sorted(own):
+                layer = declare_layers(shared, declared.tenants[name], declared.channels)
+                # a shipped event has every shipped channel's templates, but none for a
+                # channel a connector declares: check every event, not only declared ones
+                for event in sorted(layer.events):
                     _check_route(name, tenant, event, layer)
         except TemplateError as exc:
             raise ValueError(str(exc)) from None

@@ -11,6 +11,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from relaykit.addresses import BUILTIN_ADDRESS_KINDS, AddressKind, DeclaredChannel
 from relaykit.errors import SpecValidationError
 from relaykit.results import Channel, Direction, FieldSpec
 
@@ -51,6 +52,7 @@ class ConnectorSpec:
 
         :raises SpecValidationError: naming the first offending path.
         """
+        _check_bare_channels(document)
         errors = sorted(_meta_validator().iter_errors(document), key=lambda e: list(e.path))
         if errors:
             first = errors[0]
@@ -66,7 +68,22 @@ class ConnectorSpec:
             raise SpecValidationError(
                 f"connector spec {document['id']!r} has an invalid settings_schema: {exc}"
             ) from None
-        return cls(document)
+        spec = cls(document)
+        kinds = [c.kind for c in spec.declared_channels]
+        reserved = [k for k in kinds if k.startswith("email") and k != "email"]
+        if reserved:
+            raise SpecValidationError(
+                f"connector spec {spec.id!r} declares channel {reserved[0].value!r}: a channel "
+                "kind may not start with 'email' (kept for the email's template parts); "
+                "rename it"
+            )
+        twice = sorted({k for k in kinds if kinds.count(k) > 1})
+        if twice:
+            raise SpecValidationError(
+                f"connector spec {spec.id!r} declares channel {twice[0].value!r} more than once; "
+                "declare each channel kind once"
+            )
+        return spec
 
     def with_settings_schema(self, schema: Mapping[str, Any]) -> ConnectorSpec:
         """This spec with ``settings_schema`` replaced, validated like a loaded document.
@@ -92,7 +109,19 @@ class ConnectorSpec:
 
     @property
     def channels(self) -> tuple[Channel, ...]:
-        return tuple(Channel(c) for c in self.document["channels"])
+        """The channel kinds the connector serves, in the order declared."""
+        return tuple(c.kind for c in self.declared_channels)
+
+    @property
+    def declared_channels(self) -> tuple[DeclaredChannel, ...]:
+        """Each channel kind with the address kind it needs (a shipped channel named
+        alone gets its own: phone for sms and whatsapp, email for email)."""
+        return tuple(_declared_channel(item) for item in self.document["channels"])
+
+    def address_kind(self, channel: Channel | str) -> AddressKind | None:
+        """The address kind the connector declares for ``channel``; ``None`` if it does not
+        serve that channel."""
+        return next((c.address_kind for c in self.declared_channels if c.kind == channel), None)
 
     @property
     def settings_schema(self) -> Mapping[str, Any]:
@@ -121,6 +150,31 @@ class ConnectorSpec:
             )
             for f in self.document["data_fields"]
         ]
+
+
+def _declared_channel(item: str | Mapping[str, Any]) -> DeclaredChannel:
+    if isinstance(item, str):
+        channel = Channel(item)
+        return DeclaredChannel(channel, BUILTIN_ADDRESS_KINDS[channel])
+    return DeclaredChannel(
+        Channel(item["kind"]),
+        AddressKind(item["address_kind"]),
+        item.get("description", ""),
+        item.get("example", ""),
+    )
+
+
+def _check_bare_channels(document: Mapping[str, Any]) -> None:
+    """A channel relaykit does not ship, named alone, gets an error saying how to declare it
+    (the meta-schema's own message would only say it matches no alternative)."""
+    channels = document.get("channels") if isinstance(document, Mapping) else None
+    for index, item in enumerate(channels if isinstance(channels, list) else ()):
+        if isinstance(item, str) and item not in BUILTIN_ADDRESS_KINDS:
+            raise SpecValidationError(
+                f"connector spec {document.get('id', '?')!r} is invalid at channels/{index}: "
+                f"{item!r} is not a channel relaykit ships (sms, whatsapp, email); declare it "
+                f'with its address kind: {{"kind": "{item}", "address_kind": "..."}}'
+            )
 
 
 def load_spec_resource(package: str, name: str = "spec.json") -> ConnectorSpec:

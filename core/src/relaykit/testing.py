@@ -27,14 +27,15 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import pytest
 import structlog
 from pydantic import SecretStr
 
+from relaykit.addresses import InvalidAddressError, SupportsAddresses
 from relaykit.connector_settings import settings_model_of
-from relaykit.connectors import Connector, InstanceConfig
+from relaykit.connectors import Connector, InstanceConfig, address_kind_problem
 from relaykit.errors import CallbackVerificationError, ConfigError, PermanentSendError
 from relaykit.instances import validate_instance_settings
 from relaykit.logs import configure_logging
@@ -253,7 +254,15 @@ class ConnectorConformance:
 
     def sample_address(self, channel: Channel) -> str:
         """An address of ``channel``'s kind the kit sends to; override for other kinds."""
-        return SAMPLE_ADDRESSES[channel]
+        if channel in SAMPLE_ADDRESSES:
+            return SAMPLE_ADDRESSES[channel]
+        for declared in self.connector_class.spec().declared_channels:
+            if declared.kind == channel and declared.example:
+                return declared.example
+        raise LookupError(
+            f"no sample address for channel {channel.value!r}: give its declaration in the spec"
+            ' an "example", or override sample_address()'
+        )
 
     def secret_canary(self, name: str) -> str:
         """A recognisable value for secret setting ``name``; override if its schema needs a form."""
@@ -377,6 +386,29 @@ class ConnectorConformance:
                 f"the spec declares callbacks {list(spec.callback_kinds)}"
                 " but no inbound data_fields"
             )
+
+
+    def test_declared_channels_have_address_kinds_the_connector_handles(self) -> None:
+        """Derived from the spec: a shipped channel has its own address kind; a custom address
+        kind is normalised by the connector, which refuses an empty address and gives its
+        spec ``example`` back unchanged when normalised twice."""
+        spec = self.connector_class.spec()
+        problem = address_kind_problem(spec.id, spec, self.connector_class)
+        assert problem is None, problem
+        for declared in spec.declared_channels:
+            if declared.is_builtin_kind:
+                continue
+            kind, where = declared.address_kind, f"channel {declared.kind.value!r}"
+            assert declared.example, (
+                f"{where}: give an example {kind.value} in the spec's channel declaration "
+                '("example": "...") so the conformance checks can normalise it'
+            )
+            normalize = cast(type[SupportsAddresses], self.connector_class).normalize_address
+            once = normalize(kind, declared.example)
+            assert isinstance(once, str) and once, f"{where}: normalize_address returned {once!r}"
+            assert normalize(kind, once) == once, f"{where}: normalising twice changes {once!r}"
+            with pytest.raises(InvalidAddressError):
+                normalize(kind, "")
 
 
 async def _outcome_text(call: Awaitable[object]) -> str:

@@ -108,7 +108,7 @@ class EmailConnector:
         from relaykit_email._outcomes import CONNECTOR, send_error
         from relaykit_email._smtp import SmtpFailure
 
-        if message.channel is not Channel.EMAIL:
+        if message.channel != Channel.EMAIL:
             raise PermanentSendError(
                 f"sends only email, not {message.channel}", connector=CONNECTOR
             )

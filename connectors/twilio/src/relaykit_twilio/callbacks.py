@@ -185,7 +185,7 @@ def _address(value: str) -> tuple[Channel, str]:
     """The channel and the normalised address of a ``From``/``To`` value."""
     value = value.strip()
     channel = Channel.WHATSAPP if value.lower().startswith(_WHATSAPP) else Channel.SMS
-    if channel is Channel.WHATSAPP:
+    if channel == Channel.WHATSAPP:
         value = value[len(_WHATSAPP) :]
     if value.startswith("+"):
         try:

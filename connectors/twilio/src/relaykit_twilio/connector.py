@@ -341,7 +341,7 @@ class TwilioConnector:
         self._check_body(message)
         recipient = self._recipient(message.to, channel)
         sender = self._sender(message)
-        prefix = "whatsapp:" if channel is Channel.WHATSAPP else ""
+        prefix = "whatsapp:" if channel == Channel.WHATSAPP else ""
         params: dict[str, Any] = {"to": prefix + recipient.e164}
         if sender.kind is SenderKind.MESSAGING_SERVICE:
             params["messaging_service_sid"] = sender.value
@@ -357,7 +357,7 @@ class TwilioConnector:
         record = await self._call(lambda c: c.messages.create_async(**params), creates=True)
         from relaykit_twilio._records import message_status
 
-        count = count_segments(message.body) if channel is Channel.SMS else None
+        count = count_segments(message.body) if channel == Channel.SMS else None
         return SendReceipt(
             provider_message_id=str(record.sid),
             status=message_status(record.status),
@@ -400,7 +400,7 @@ class TwilioConnector:
         return recipient
 
     def _sender(self, message: OutboundMessage) -> Sender:
-        whatsapp = message.channel is Channel.WHATSAPP
+        whatsapp = message.channel == Channel.WHATSAPP
         if message.sender:
             try:
                 sender = parse_sender(message.sender, whatsapp=whatsapp)
@@ -540,7 +540,7 @@ class TwilioConnector:
         chosen = self._sender(
             OutboundMessage(channel=channel, to=to, body=body or "", sender=sender)
         )
-        prefix = "whatsapp:" if channel is Channel.WHATSAPP else ""
+        prefix = "whatsapp:" if channel == Channel.WHATSAPP else ""
         records = await self._call(
             lambda c: c.messages.list_async(
                 to=prefix + recipient.e164, limit=_FIND_SENT_LIMIT, page_size=50
@@ -559,7 +559,7 @@ class TwilioConnector:
         )
         if match is None:
             return None
-        count = count_segments(match.body) if channel is Channel.SMS else None
+        count = count_segments(match.body) if channel == Channel.SMS else None
         return SendReceipt(
             provider_message_id=match.sid,
             status=match.status,

@@ -83,7 +83,8 @@ def describe(ctx: typer.Context, name: str, json: JsonFlag = False) -> None:
     )
     if document.get("description"):
         stdout.print(document["description"])
-    stdout.print(f"channels: {', '.join(c.value for c in entry.spec.channels)}")
+    channels = (f"{c.kind} (address: {c.address_kind})" for c in entry.spec.declared_channels)
+    stdout.print(f"channels: {', '.join(channels)}")
     stdout.print(_settings_table(document))
     fields = Table(
         "host field", "vendor field", "direction", "required", "description", title="Data fields"

@@ -16,7 +16,9 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output.
 TenantOption = Annotated[
     str | None, typer.Option("--tenant", "-t", help="Tenant (default: the only one).")
 ]
-ChannelOption = Annotated[str, typer.Option(help="sms, whatsapp or email.")]
+ChannelOption = Annotated[
+    str, typer.Option(help="sms, whatsapp, email, or a channel kind a connector declares.")
+]
 
 
 @optouts.command("list")
@@ -49,19 +51,15 @@ def list_optouts(ctx: typer.Context, tenant: TenantOption = None, json: JsonFlag
 def _set(
     ctx: typer.Context, address: str, tenant: str | None, channel: str, opted_out: bool
 ) -> None:
-    from relaykit.phones import InvalidPhoneNumber, normalize_phone
+    from relaykit.delivery.opt_out_addresses import opt_out_address
 
     context = ctx.ensure_object(CliContext)
     name = context.tenant(tenant)
     relay = context.relay()
-    normalised = address.strip().lower()
-    if channel != "email":
-        try:
-            normalised = normalize_phone(
-                address, relay.host.settings.tenants[name].sms.default_region
-            )
-        except InvalidPhoneNumber as exc:
-            fail(str(exc), code=EXIT_CONFIG)
+    try:
+        normalised = opt_out_address(relay.host, name, channel, address)
+    except ValueError as exc:
+        fail(str(exc), code=EXIT_CONFIG)
     relay.store.optouts.set(name, channel, [normalised], opted_out=opted_out, source="cli")
     stdout.print(f"{name}: {normalised} ({channel}) {'opted out' if opted_out else 'opted in'}")
 
@@ -70,7 +68,8 @@ def _set(
 def add(
     ctx: typer.Context, address: str, tenant: TenantOption = None, channel: ChannelOption = "sms"
 ) -> None:
-    """Opt an address out (phone numbers are normalised to E.164)."""
+    """Opt an address out, normalised as the channel's address kind needs (E.164 for phones,
+    by the connector for its own kinds)."""
     _set(ctx, address, tenant, channel, True)
 
 

@@ -34,7 +34,11 @@ from relaykit.errors import (
 from relaykit.host import ConnectorHost
 from relaykit.logs import get_logger
 from relaykit.results import Channel, OutboundMessage, SendReceipt
-from relaykit.settings import DEFAULT_RETRY_FOR_SECONDS, DeliverySettings
+from relaykit.settings import (
+    CUSTOM_CHANNEL_RETRY_FOR_SECONDS,
+    DEFAULT_RETRY_FOR_SECONDS,
+    DeliverySettings,
+)
 from relaykit.store import (
     AcceptedAttempt,
     Claimed,
@@ -100,7 +104,8 @@ class RetryPolicy:
 
     def budget(self, channel: Channel) -> float:
         """Seconds the channel's messages are retried (and a maybe-sent one is asked after)."""
-        return self.retry_for.get(channel, DEFAULT_RETRY_FOR_SECONDS[channel])
+        default = DEFAULT_RETRY_FOR_SECONDS.get(channel, CUSTOM_CHANNEL_RETRY_FOR_SECONDS)
+        return self.retry_for.get(channel, default)
 
 
 class Dispatcher:
@@ -230,15 +235,15 @@ class Dispatcher:
     async def succeeded(
         self, message: MessageRecord, number: int, receipt: SendReceipt
     ) -> MessageRecord | None:
-        """Commit an accepted send, with this month's SMS count.
+        """Commit an accepted send, with this month's count of its channel's messages.
 
         :returns: the message as now stored, or ``None`` when the send's status was
             not applied (a callback got there first): then only the store can tell.
         """
-        usage = None
-        if message.channel is Channel.SMS:
-            tenant = self._tenant(message.tenant)
-            usage = (message.tenant, month_of(utcnow(), tenant.time_zone), "sms")
+        # every channel is counted under its own kind: a monthly limit set for it later in
+        # the month sees what was already sent, and a pager's sends never count as SMS
+        tenant = self._tenant(message.tenant)
+        usage = (message.tenant, month_of(utcnow(), tenant.time_zone), message.channel.value)
         outcome = await self.store.deliveries.afinish_sent(
             AcceptedAttempt(
                 message.id,

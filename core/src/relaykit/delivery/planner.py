@@ -15,11 +15,22 @@ from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from relaykit.addresses import AddressKind
+from relaykit.delivery.addresses import AddressBook, BuiltinAddressBook
 from relaykit.delivery.health import InstanceHealth
 from relaykit.delivery.reasons import FallbackReason
 from relaykit.errors import ConfigError
-from relaykit.policy import RouteStep
-from relaykit.recipients import PhoneChoice, Recipient, StaffUser, choose_phone, phone_numbers
+from relaykit.policy import ChannelPolicy, RouteStep
+from relaykit.recipients import (
+    ContactChoice,
+    PhoneChoice,
+    Recipient,
+    StaffUser,
+    choose_contact,
+    choose_phone,
+    contact_addresses,
+    phone_numbers,
+)
 from relaykit.results import Channel
 from relaykit.settings import TenantSettings
 from relaykit.sms import count_segments
@@ -40,7 +51,6 @@ __all__ = [
 #: The event that tells a staff user about a reply to their pool number, by email.
 STAFF_REPLY_EVENT = "staff_reply"
 
-_BODY_PART = {Channel.SMS: TemplatePart.SMS, Channel.WHATSAPP: TemplatePart.WHATSAPP}
 _TEXT = (Channel.SMS, Channel.WHATSAPP)
 
 
@@ -123,7 +133,29 @@ class Draft:
 
     @property
     def is_text(self) -> bool:
+        """SMS or WhatsApp: billed in segments, sent from a number (the sender pool's too)."""
         return self.step.channel in _TEXT
+
+    @cached_property
+    def address_kind(self) -> AddressKind | None:
+        """What the step's instance needs as the address on this channel; ``None``: it does
+        not serve the channel."""
+        return self.planner.addresses.address_kind(self.label, self.step.channel)
+
+    @cached_property
+    def policy(self) -> ChannelPolicy:
+        """The tenant's rules for the step's channel kind."""
+        return self.plan.tenant.channel_policy(self.step.channel)
+
+    @property
+    def address(self) -> str | None:
+        """The address the step would go to, by the channel's address kind."""
+        kind = self.address_kind
+        if kind == AddressKind.PHONE:
+            return self.phone.number
+        if kind == AddressKind.EMAIL:
+            return self.plan.recipient.email
+        return self.contact.address if kind is not None else None
 
     @property
     def uses_pool(self) -> bool:
@@ -157,9 +189,27 @@ class Draft:
         return choose_phone(self.plan.recipient, policy, opted_out)
 
     @cached_property
+    def contact(self) -> ContactChoice:
+        """The recipient's best contact of the channel's (custom) address kind."""
+        kind = self.address_kind
+        assert kind is not None
+
+        def normalize(raw: str) -> str:
+            return self.planner.addresses.normalize(self.label, kind, raw)
+
+        recipient = self.plan.recipient
+        opted_out = self.store.optouts.opted_out(
+            self.plan.tenant_name,
+            self.step.channel.value,
+            contact_addresses(recipient, kind, normalize),
+        )
+        return choose_contact(recipient, kind, normalize, opted_out)
+
+    @cached_property
     def body(self) -> str:
-        """The text message's rendered body."""
-        return self.render(_BODY_PART[self.step.channel])
+        """The rendered body of a one-part channel (all but email)."""
+        (part,) = TemplatePart.parts_of(self.step.channel)
+        return self.render(part)
 
     def render(self, part: TemplatePart) -> str:
         return self.planner.templates.render(
@@ -178,18 +228,30 @@ def instance_connected(draft: Draft) -> Skip | None:
     return None
 
 
+def channel_served(draft: Draft) -> Skip | None:
+    if draft.address_kind is not None:
+        return None
+    channel = draft.step.channel.value
+    return Skip(
+        FallbackReason.NO_ADDRESS,
+        f"the connector of {draft.label} does not declare channel {channel!r}: route "
+        f"{channel} through an instance whose connector serves it",
+    )
+
+
 def email_address_known(draft: Draft) -> Skip | None:
-    if draft.step.channel is Channel.EMAIL and not draft.plan.recipient.email:
+    if draft.address_kind == AddressKind.EMAIL and not draft.plan.recipient.email:
         return Skip(FallbackReason.NO_EMAIL, "the recipient has no email address")
     return None
 
 
 def email_not_opted_out(draft: Draft) -> Skip | None:
     address = draft.plan.recipient.email
-    if draft.step.channel is not Channel.EMAIL or address is None:
+    if draft.address_kind != AddressKind.EMAIL or address is None:
         return None
-    if draft.store.optouts.opted_out(draft.plan.tenant_name, "email", [address.lower()]):
-        return Skip(FallbackReason.OPTED_OUT, f"{address} opted out of email")
+    channel = draft.step.channel.value
+    if draft.store.optouts.opted_out(draft.plan.tenant_name, channel, [address.lower()]):
+        return Skip(FallbackReason.OPTED_OUT, f"{address} opted out of {channel}")
     return None
 
 
@@ -203,16 +265,24 @@ def sender_available(draft: Draft) -> Skip | None:
 
 
 def number_usable(draft: Draft) -> Skip | None:
-    if not draft.is_text or draft.phone.number is not None:
+    if draft.address_kind != AddressKind.PHONE or draft.phone.number is not None:
         return None
     reason = FallbackReason.OPTED_OUT if draft.phone.opted_out else FallbackReason.NO_NUMBER
     return Skip(reason, draft.phone.reason)
 
 
+def contact_usable(draft: Draft) -> Skip | None:
+    kind = draft.address_kind
+    if kind is None or kind.is_well_known or draft.contact.address is not None:
+        return None
+    reason = FallbackReason.OPTED_OUT if draft.contact.opted_out else FallbackReason.NO_ADDRESS
+    return Skip(reason, draft.contact.reason)
+
+
 def outside_quiet_hours(draft: Draft) -> Skip | None:
     quiet = draft.plan.tenant.quiet_hours
     if (
-        not draft.is_text
+        not draft.policy.quiet_hours
         or quiet is None
         or not quiet.covers(draft.now, draft.plan.tenant.time_zone)
     ):
@@ -221,38 +291,42 @@ def outside_quiet_hours(draft: Draft) -> Skip | None:
     return Skip(
         FallbackReason.QUIET_HOURS,
         f"quiet hours {quiet.start:%H:%M}-{quiet.end:%H:%M} ({zone})",
-        to=draft.phone.number or "",
+        to=draft.address or "",
     )
 
 
 def under_monthly_limit(draft: Draft) -> Skip | None:
     tenant = draft.plan.tenant
-    limit = tenant.sms.monthly_limit
-    if draft.step.channel is not Channel.SMS or limit is None:
+    limit = draft.policy.monthly_limit
+    if limit is None:
         return None
+    channel = draft.step.channel.value
     month = month_of(draft.now, tenant.time_zone)
-    used = draft.store.usage.count(draft.plan.tenant_name, month, "sms")
+    used = draft.store.usage.count(draft.plan.tenant_name, month, channel)
     if used < limit:
         return None
-    detail = f"{used} of {limit} SMS used this month"
-    return Skip(FallbackReason.MONTHLY_LIMIT, detail, to=draft.phone.number or "")
+    name = "SMS" if draft.step.channel == Channel.SMS else f"{channel} messages"
+    detail = f"{used} of {limit} {name} used this month"
+    return Skip(FallbackReason.MONTHLY_LIMIT, detail, to=draft.address or "")
 
 
 def fits_max_length(draft: Draft) -> Skip | None:
-    limit = draft.plan.tenant.sms.max_length
-    if not draft.is_text or len(draft.body) <= limit:
+    limit = draft.policy.max_length
+    if limit is None or draft.step.channel == Channel.EMAIL or len(draft.body) <= limit:
         return None
     detail = f"{len(draft.body)} characters, more than the limit of {limit}"
-    return Skip(FallbackReason.TOO_LONG, detail, to=draft.phone.number or "")
+    return Skip(FallbackReason.TOO_LONG, detail, to=draft.address or "")
 
 
 #: The pre-send rules, in order: the first that returns a :class:`Skip` skips the step.
 SKIP_RULES: tuple[SkipRule, ...] = (
     instance_connected,
+    channel_served,
     email_address_known,
     email_not_opted_out,
     sender_available,
     number_usable,
+    contact_usable,
     outside_quiet_hours,
     under_monthly_limit,
     fits_max_length,
@@ -269,12 +343,16 @@ class Planner:
         health: InstanceHealth,
         reports_delivery: Callable[[str], bool] = lambda label: True,
         rules: tuple[SkipRule, ...] = SKIP_RULES,
+        *,
+        addresses: AddressBook | None = None,
     ) -> None:
         self.store = store
         self.templates = templates
         self.health = health
         self.reports_delivery = reports_delivery
         self.rules = rules
+        #: the address kind each instance needs per channel, from its connector's spec
+        self.addresses: AddressBook = addresses or BuiltinAddressBook()
 
     def plan(self, plan: Plan, start: int, now: datetime) -> list[NewMessage]:
         """Messages for steps ``start`` onwards, up to and including the first usable one."""
@@ -300,7 +378,7 @@ class Planner:
                     fallback_reason=skip.reason.value,
                     error_message=skip.detail,
                 )
-        if draft.step.channel is Channel.EMAIL:
+        if draft.step.channel == Channel.EMAIL:
             return NewMessage(
                 step=draft.index,
                 channel=Channel.EMAIL,
@@ -311,16 +389,16 @@ class Planner:
                 html_body=draft.render(TemplatePart.EMAIL_HTML),
                 deadline_at=self._deadline(draft),
             )
-        count = count_segments(draft.body)
+        count = count_segments(draft.body) if draft.is_text else None
         return NewMessage(
             step=draft.index,
             channel=draft.step.channel,
             instance=draft.step.instance,
-            to_address=draft.phone.number or "",
+            to_address=draft.address or "",
             body=draft.body,
-            sender=draft.sender if draft.uses_pool else None,
-            segments=count.segments,
-            encoding=count.encoding,
+            sender=draft.sender if draft.is_text and draft.uses_pool else None,
+            segments=count.segments if count else None,
+            encoding=count.encoding if count else None,
             deadline_at=self._deadline(draft),
         )
 

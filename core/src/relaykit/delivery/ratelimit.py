@@ -46,12 +46,12 @@ def sender_rate(
 ) -> tuple[float, float] | None:
     """``(messages per second, burst)`` for a sender of instance ``label`` on ``channel``,
     or ``None`` for no limit: the instance's ``rate_per_second``, else one a second for
-    text channels (:data:`TEXT_DEFAULT_RATE`) and none for email."""
+    SMS and WhatsApp (:data:`TEXT_DEFAULT_RATE`) and none for email and declared channels."""
     tenant, _, name = label.partition("/")
     instance = settings.tenant(tenant).instances[name]
     if instance.rate_per_second is not None:
         return instance.rate_per_second, instance.burst
-    if channel is Channel.EMAIL:
+    if channel not in (Channel.SMS, Channel.WHATSAPP):
         return None
     return TEXT_DEFAULT_RATE, instance.burst
 

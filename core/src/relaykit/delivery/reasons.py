@@ -10,6 +10,7 @@ __all__ = ["FallbackReason"]
 class FallbackReason(enum.StrEnum):
     NO_NUMBER = "no_number"
     NO_EMAIL = "no_email"
+    NO_ADDRESS = "no_address"
     OPTED_OUT = "opted_out"
     MONTHLY_LIMIT = "monthly_limit"
     TOO_LONG = "too_long"

@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from relaykit.delivery.addresses import ConnectorAddressBook
 from relaykit.delivery.batch import Accepted
 from relaykit.delivery.callbacks import CallbackApplier
 from relaykit.delivery.consent import Consent
@@ -87,7 +88,13 @@ class Relay:
         )
         self.inline = inline
         self.health = InstanceHealth()
-        planner = Planner(store, self.templates, self.health, host.reports_delivery)
+        planner = Planner(
+            store,
+            self.templates,
+            self.health,
+            host.reports_delivery,
+            addresses=ConnectorAddressBook(host),
+        )
         self.router = Router(store, planner, host.settings)
         self.consent = Consent(store, host.settings)
         policy = retry or RetryPolicy()

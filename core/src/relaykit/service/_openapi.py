@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from importlib.metadata import version
 from typing import Any
 
+from relaykit._kinds import KIND_PATTERN
 from relaykit.results import Channel, ConnectionState
 from relaykit.service._models import NotificationRequest, PreviewRequest
 from relaykit.templates import EventSpec, TemplateCatalog, TemplatePart
@@ -33,7 +34,13 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
 _STRING = {"type": "string"}
 _INT = {"type": "integer"}
 _TIME = {"type": "string", "format": "date-time"}
-_CHANNEL = {"type": "string", "enum": [c.value for c in Channel]}
+#: A channel kind: the shipped ones or one a connector declares (``pager``).
+_CHANNEL = {
+    "type": "string",
+    "pattern": f"^{KIND_PATTERN.pattern}$",
+    "description": f"A channel kind: {', '.join(c.value for c in Channel)}, or one a connector "
+    "declares",
+}
 
 
 def _object(required: list[str], /, **properties: Any) -> dict[str, Any]:

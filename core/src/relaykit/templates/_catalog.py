@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from relaykit.results import Channel
 from relaykit.templates._compile import CompiledTemplate, compile_template
 from relaykit.templates._declared import (
-    CHANNEL_PARTS,
     DeclaredEvents,
+    channel_parts,
     declare_layers,
     missing_channels,
 )
@@ -37,13 +37,19 @@ class RenderedMessage:
     html_body: str | None = None
 
 
-def as_part(part: TemplatePart | str) -> TemplatePart:
-    """``part`` as a :class:`TemplatePart`; a clear error for an unknown name."""
+def as_part(
+    part: TemplatePart | str, declared: frozenset[TemplatePart] = frozenset()
+) -> TemplatePart:
+    """``part`` as a :class:`TemplatePart`: a shipped part, or one of ``declared`` (the
+    bodies of declared channels an event has); a clear error for any other name."""
     try:
-        return TemplatePart(part)
+        resolved = TemplatePart(part)
     except ValueError:
-        names = ", ".join(p.value for p in TemplatePart)
-        raise TemplateError(f"unknown template part {part!r}; use one of {names}") from None
+        resolved = None
+    if resolved is not None and (resolved.is_well_known or resolved in declared):
+        return resolved
+    names = ", ".join([*(p.value for p in TemplatePart), *sorted(declared)])
+    raise TemplateError(f"unknown template part {str(part)!r}; use one of {names}") from None
 
 
 class TemplateCatalog:
@@ -87,9 +93,9 @@ class TemplateCatalog:
         self, declared: DeclaredEvents
     ) -> tuple[DefaultTemplates, dict[str, DefaultTemplates]]:
         """The config's layer and each tenant's, ``declared`` over the shipped events."""
-        shared = declare_layers(self._shipped, declared.shared)
+        shared = declare_layers(self._shipped, declared.shared, declared.channels)
         tenants = {
-            tenant: declare_layers(shared, layers)
+            tenant: declare_layers(shared, layers, declared.channels)
             for tenant, layers in declared.tenants.items()
             if layers
         }
@@ -170,7 +176,7 @@ class TemplateCatalog:
         self, event: str, part: TemplatePart | str, tenant: str | None = None
     ) -> str:
         """The source of one part before any stored override: shipped or declared."""
-        return self._default(event, as_part(part), tenant).source
+        return self._default(event, self._part(event, part, tenant), tenant).source
 
     def source(self, event: str, part: TemplatePart | str, tenant: str | None = None) -> str:
         """The source in effect: the tenant's override, else the shipped default."""
@@ -179,7 +185,7 @@ class TemplateCatalog:
     def is_overridden(self, tenant: str, event: str, part: TemplatePart | str) -> bool:
         """True when the tenant has its own source for this part."""
         self.event(event, tenant)
-        return self.overrides.get(tenant, event, as_part(part)) is not None
+        return self.overrides.get(tenant, event, self._part(event, part, tenant)) is not None
 
     def template(
         self, event: str, part: TemplatePart | str, tenant: str | None = None
@@ -189,7 +195,7 @@ class TemplateCatalog:
         :raises TemplateError: the stored override no longer compiles (e.g. it uses
             a variable the event stopped declaring); the message names the tenant.
         """
-        resolved = as_part(part)
+        resolved = self._part(event, part, tenant)
         if tenant is None:
             return self._default(event, resolved, None)
         self.event(event, tenant)
@@ -232,12 +238,11 @@ class TemplateCatalog:
         channel: Channel,
         data: Mapping[str, object],
     ) -> RenderedMessage:
-        """Render every part the channel needs: the body, or subject, text and HTML for email."""
-        if channel is Channel.SMS:
-            return RenderedMessage(channel, self.render(tenant, event, TemplatePart.SMS, data))
-        if channel is Channel.WHATSAPP:
-            body = self.render(tenant, event, TemplatePart.WHATSAPP, data)
-            return RenderedMessage(channel, body)
+        """Render every part the channel needs: the body (SMS, WhatsApp, a declared channel's
+        part named by its kind), or subject, text and HTML for email."""
+        if channel != Channel.EMAIL:
+            (body,) = channel_parts(channel)
+            return RenderedMessage(channel, self.render(tenant, event, body, data))
         return RenderedMessage(
             channel,
             body=self.render(tenant, event, TemplatePart.EMAIL_TEXT, data),
@@ -265,7 +270,7 @@ class TemplateCatalog:
         :param max_length: a longer SMS or WhatsApp body gets a ``too_long`` warning.
         :raises TemplateError: the draft does not parse or uses a partial.
         """
-        resolved = as_part(part)
+        resolved = self._part(event, part, tenant)
         spec = self.event(event, tenant)
         values = spec.example_data() if data is None else data
         if source is not None:
@@ -291,7 +296,7 @@ class TemplateCatalog:
             (named in the message), a partial, an unescaped tag in HTML, or a line
             break in a subject.
         """
-        return compile_template(source, self.event(event, tenant), as_part(part))
+        return compile_template(source, self.event(event, tenant), self._part(event, part, tenant))
 
     def set_override(
         self, tenant: str, event: str, part: TemplatePart | str, source: str
@@ -306,9 +311,32 @@ class TemplateCatalog:
     ) -> None:
         """Return one part (or every part, when ``part`` is ``None``) to the default."""
         self.event(event, tenant)
-        self.overrides.reset(tenant, event, None if part is None else as_part(part))
+        self.overrides.reset(
+            tenant, event, None if part is None else self._part(event, part, tenant)
+        )
 
     # -- internals --------------------------------------------------------------
+
+    def _part(self, event: str, part: TemplatePart | str, tenant: str | None) -> TemplatePart:
+        """``part`` resolved for ``event``: a shipped part, or a declared channel's body the
+        event has a template for."""
+        layer = self._layer(tenant)
+        if isinstance(part, TemplatePart) and (
+            part.is_well_known or (event, part) in layer.templates
+        ):
+            return part
+        declared = frozenset(p for (e, p) in layer.templates if e == event and not p.is_well_known)
+        try:
+            return as_part(part, declared)
+        except TemplateError as exc:
+            if not isinstance(part, TemplatePart):
+                raise
+            raise TemplateError(
+                f"{exc} (event {event!r} has no {part.value} template: declare {part.value} "
+                f"under [events.{event}.templates], or route {event!r} by another channel)",
+                event=event,
+                tenant=tenant,
+            ) from None
 
     def _default(self, event: str, part: TemplatePart, tenant: str | None) -> CompiledTemplate:
         self.event(event, tenant)
@@ -316,7 +344,7 @@ class TemplateCatalog:
             return self._layer(tenant).templates[event, part]
         except KeyError:
             channel = part.channel
-            needed = " + ".join(p.value for p in CHANNEL_PARTS[channel])
+            needed = " + ".join(p.value for p in channel_parts(channel))
             raise TemplateError(
                 f"event {event!r} has no {channel.value} template: declare {needed} under "
                 f"[events.{event}.templates], or route {event!r} by another channel",

@@ -133,7 +133,7 @@ class CompiledTemplate:
             subject would not be a single header line.
         """
         text = self.render_context(self.context_for(data))
-        if self.part is TemplatePart.EMAIL_SUBJECT:
+        if self.part == TemplatePart.EMAIL_SUBJECT:
             problem = header_problem(text)
             if problem:
                 raise TemplateError(
@@ -189,7 +189,7 @@ class CompiledTemplate:
                 raise self._missing(exc.key) from None
         # A trailing newline left by a multi-line template would cost a character
         # and show as a blank line on the phone.
-        return text.strip() if self.part.is_text_message else text
+        return text.strip() if self.part.is_body else text
 
 
 def compile_template(
@@ -224,7 +224,7 @@ def compile_template(
     used: set[str] = set()
     for item in items:
         if isinstance(item, str):
-            if part is TemplatePart.EMAIL_SUBJECT and header_problem(item):
+            if part == TemplatePart.EMAIL_SUBJECT and header_problem(item):
                 fail("an email subject must be one line; the template has a line break")
             continue
         if item.key == "." and item.in_section:

@@ -2,8 +2,9 @@
 
 A declaration has the shape of a ``defaults.toml`` entry (title, description,
 variables, templates). A new event needs a title, its variables and the
-templates of at least one channel (``sms``, ``whatsapp``, or all three email
-parts). A declaration named like an event beneath it (a shipped event, or one
+templates of at least one channel (``sms``, ``whatsapp``, all three email
+parts, or the body of a channel a connector declares, named by its kind:
+``pager``). A declaration named like an event beneath it (a shipped event, or one
 the whole config declares, for a tenant's own) replaces that event:
 
 * without ``variables``, it changes only what it gives (the title, one
@@ -31,6 +32,7 @@ __all__ = [
     "CHANNEL_PARTS",
     "DeclaredEvents",
     "EventTables",
+    "channel_parts",
     "declare_events",
     "declare_layers",
     "missing_channels",
@@ -40,17 +42,18 @@ _EVENT_NAME: Final = re.compile(r"[a-z][a-z0-9_]*")
 _VARIABLE_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _EVENT_KEYS: Final = ("title", "description", "variables", "templates")
 _VARIABLE_KEYS: Final = ("description", "required", "example")
+_SHIPPED_PARTS: Final = frozenset(p.value for p in TemplatePart)
 
-#: The template parts a channel needs: one body, or the email's subject, text and HTML.
+#: The template parts each shipped channel needs: one body, or the email's subject, text
+#: and HTML. A declared channel needs one body named by its kind (:func:`channel_parts`).
 CHANNEL_PARTS: Final[Mapping[Channel, tuple[TemplatePart, ...]]] = {
-    Channel.SMS: (TemplatePart.SMS,),
-    Channel.WHATSAPP: (TemplatePart.WHATSAPP,),
-    Channel.EMAIL: (
-        TemplatePart.EMAIL_SUBJECT,
-        TemplatePart.EMAIL_TEXT,
-        TemplatePart.EMAIL_HTML,
-    ),
+    c: TemplatePart.parts_of(c) for c in Channel
 }
+
+
+def channel_parts(channel: Channel) -> tuple[TemplatePart, ...]:
+    """The template parts a message on ``channel`` is rendered from (any channel kind)."""
+    return TemplatePart.parts_of(channel)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,10 +81,13 @@ class DeclaredEvents:
 
     :ivar shared: events every tenant has: the events files, then ``[events.NAME]``.
     :ivar tenants: per tenant, its own files, then ``[tenants.T.events.NAME]``.
+    :ivar channels: the channel kinds relaykit does not ship that the configuration's
+        routes use: a declaration may give a template (the body) for each of them.
     """
 
     shared: tuple[EventTables, ...] = ()
     tenants: Mapping[str, tuple[EventTables, ...]] = field(default_factory=dict)
+    channels: frozenset[Channel] = frozenset()
 
 
 Keys = tuple[str, ...]
@@ -93,8 +99,9 @@ _NOTHING: Final = DefaultTemplates(events={}, templates={})
 class _Source:
     """Reads one :class:`EventTables`; its errors name the field's path and the fix."""
 
-    def __init__(self, tables: EventTables) -> None:
+    def __init__(self, tables: EventTables, channels: frozenset[Channel] = frozenset()) -> None:
         self.tables = tables
+        self.channels = channels
 
     def fail(self, keys: Keys, message: str) -> TemplateError:
         file = f"{self.tables.file}: " if self.tables.file else ""
@@ -127,6 +134,17 @@ class _Source:
             raise self.fail((*keys, "example"), 'must be text (quote numbers: example = "4821")')
         description = self.text(table.get("description"), (*keys, "description"))
         return Variable(name, description, required, example)
+
+    def part(self, name: str, keys: Keys) -> TemplatePart:
+        """A template key as a part: a shipped part, or the body of a channel a route uses."""
+        if name in _SHIPPED_PARTS or name in self.channels:
+            return TemplatePart(name)
+        shipped = ", ".join(p.value for p in TemplatePart)
+        raise self.fail(
+            (*keys, name),
+            f"unknown key; use {shipped}, or the kind of a channel a route uses "
+            f"(routes use {', '.join(sorted(self.channels)) or 'no other channel'})",
+        )
 
     def compiled(self, source: str, spec: EventSpec, part: TemplatePart) -> CompiledTemplate:
         keys = (spec.name, "templates", part.value)
@@ -177,8 +195,8 @@ class _Source:
         self, spec: EventSpec, raw: object, beneath: DefaultTemplates
     ) -> dict[TemplatePart, CompiledTemplate]:
         keys = (spec.name, "templates")
-        table = self.table(raw, keys, tuple(p.value for p in TemplatePart))
-        given = {TemplatePart(k): self.text(v, (*keys, k)) for k, v in table.items()}
+        table = self.table(raw, keys)
+        given = {self.part(k, keys): self.text(v, (*keys, k)) for k, v in table.items()}
         kept = {
             part: t.source
             for (event, part), t in beneath.templates.items()
@@ -188,7 +206,8 @@ class _Source:
             raise self.fail(
                 keys,
                 "give the templates of at least one channel: sms, whatsapp, "
-                "or email_subject + email_text + email_html",
+                "email_subject + email_text + email_html, or a declared channel's body "
+                "named by its kind (e.g. pager)",
             )
         sources = {**kept, **given}
         email = CHANNEL_PARTS[Channel.EMAIL]
@@ -201,15 +220,20 @@ class _Source:
         return {part: self.compiled(source, spec, part) for part, source in sources.items()}
 
 
-def declare_events(beneath: DefaultTemplates, declared: EventTables) -> DefaultTemplates:
+def declare_events(
+    beneath: DefaultTemplates, declared: EventTables, channels: frozenset[Channel] = frozenset()
+) -> DefaultTemplates:
     """``beneath`` with the ``declared`` events added, or replacing those of the same name.
+
+    :param channels: the channel kinds not shipped whose bodies a declaration may give
+        (:attr:`DeclaredEvents.channels`).
 
     :raises TemplateError: a declaration is malformed, or a template (given or
         kept) uses a variable the event does not declare; names the field and the fix.
     """
     if not declared.tables:
         return beneath
-    source = _Source(declared)
+    source = _Source(declared, channels)
     events = dict(beneath.events)
     templates = {k: v for k, v in beneath.templates.items() if k[0] not in declared.tables}
     for name, raw in declared.tables.items():
@@ -219,17 +243,20 @@ def declare_events(beneath: DefaultTemplates, declared: EventTables) -> DefaultT
     return DefaultTemplates(events=events, templates=templates)
 
 
-def declare_layers(beneath: DefaultTemplates, layers: tuple[EventTables, ...]) -> DefaultTemplates:
+def declare_layers(
+    beneath: DefaultTemplates,
+    layers: tuple[EventTables, ...],
+    channels: frozenset[Channel] = frozenset(),
+) -> DefaultTemplates:
     """``beneath`` with each layer declared over the previous ones, in order."""
     for layer in layers:
-        beneath = declare_events(beneath, layer)
+        beneath = declare_events(beneath, layer, channels)
     return beneath
 
 
 def missing_channels(layer: DefaultTemplates, event: str, channels: set[Channel]) -> list[Channel]:
-    """Which of ``channels`` the event has no templates for, in channel order."""
-    return [
-        c
-        for c in CHANNEL_PARTS
-        if c in channels and any((event, p) not in layer.templates for p in CHANNEL_PARTS[c])
-    ]
+    """Which of ``channels`` the event has no templates for: shipped ones in channel order,
+    then declared ones by name."""
+    ordered = [c for c in Channel if c in channels]
+    ordered += sorted(c for c in channels if not c.is_well_known)
+    return [c for c in ordered if any((event, p) not in layer.templates for p in channel_parts(c))]

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import ClassVar
 
+from pydantic import GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import core_schema
+
+from relaykit._kinds import Kind
 from relaykit.errors import RelaykitError
 from relaykit.results import Channel
 
@@ -25,33 +30,83 @@ __all__ = [
 Scalar = str | int | float | bool
 
 
-class TemplatePart(enum.StrEnum):
-    """One editable text of an event's message: a body, or a piece of the email."""
+class TemplatePart(Kind):
+    """One editable text of an event's message: a body, or a piece of the email.
 
-    SMS = "sms"
-    WHATSAPP = "whatsapp"
-    EMAIL_SUBJECT = "email_subject"
-    EMAIL_TEXT = "email_text"
-    EMAIL_HTML = "email_html"
+    The well-known parts are ``sms``, ``whatsapp`` and the email's
+    ``email_subject``, ``email_text`` and ``email_html``. A channel relaykit
+    does not ship has one part, its body, named by its channel kind
+    (``TemplatePart("pager")``); ``email_`` is kept for the email's parts.
+    """
+
+    __slots__ = ()
+    what: ClassVar[str] = "template part"
+
+    SMS: ClassVar[TemplatePart]
+    WHATSAPP: ClassVar[TemplatePart]
+    EMAIL_SUBJECT: ClassVar[TemplatePart]
+    EMAIL_TEXT: ClassVar[TemplatePart]
+    EMAIL_HTML: ClassVar[TemplatePart]
+
+    @classmethod
+    def _problem(cls, value: object) -> str | None:
+        problem = super()._problem(value)
+        if problem is None and isinstance(value, str) and value.startswith("email"):
+            return (
+                f"unknown template part {value!r}: email's parts are email_subject, "
+                "email_text and email_html"
+            )
+        return problem
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        """The shipped parts, as the API has always published them."""
+        return {
+            "title": cls.__name__,
+            "description": (
+                "One editable text of an event's message: a body, or a piece of the email."
+            ),
+            "type": "string",
+            "enum": [p.value for p in cls],
+        }
+
+    @classmethod
+    def parts_of(cls, channel: Channel) -> tuple[TemplatePart, ...]:
+        """The parts a message on ``channel`` is rendered from: its body, or the email's three."""
+        if channel == Channel.EMAIL:
+            return (cls.EMAIL_SUBJECT, cls.EMAIL_TEXT, cls.EMAIL_HTML)
+        return (cls(channel.value),)
 
     @property
     def channel(self) -> Channel:
         """The channel this part is sent on."""
-        if self is TemplatePart.SMS:
-            return Channel.SMS
-        if self is TemplatePart.WHATSAPP:
-            return Channel.WHATSAPP
-        return Channel.EMAIL
+        if self.value.startswith("email_"):
+            return Channel.EMAIL
+        return Channel(self.value)
 
     @property
     def escapes_html(self) -> bool:
         """True only for the HTML email part: everywhere else ``&`` stays ``&`` (PITFALLS 16)."""
-        return self is TemplatePart.EMAIL_HTML
+        return self == TemplatePart.EMAIL_HTML
 
     @property
     def is_text_message(self) -> bool:
         """True for the parts billed in SMS segments (SMS and WhatsApp bodies)."""
         return self in (TemplatePart.SMS, TemplatePart.WHATSAPP)
+
+    @property
+    def is_body(self) -> bool:
+        """True for a one-part channel's body (SMS, WhatsApp, a declared channel's)."""
+        return not self.value.startswith("email_")
+
+
+TemplatePart.SMS = TemplatePart._define("sms")
+TemplatePart.WHATSAPP = TemplatePart._define("whatsapp")
+TemplatePart.EMAIL_SUBJECT = TemplatePart._define("email_subject")
+TemplatePart.EMAIL_TEXT = TemplatePart._define("email_text")
+TemplatePart.EMAIL_HTML = TemplatePart._define("email_html")
 
 
 @dataclass(frozen=True, slots=True)

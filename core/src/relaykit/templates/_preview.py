@@ -150,7 +150,7 @@ def build_preview(
                     f"{len(text)} characters is over the provider's limit of {MAX_BODY_CHARACTERS}",
                 )
             )
-    if template.part is TemplatePart.EMAIL_SUBJECT:
+    if template.part == TemplatePart.EMAIL_SUBJECT:
         problem = header_problem(text)
         if problem:
             warnings.append(
