@@ -387,7 +387,6 @@ class ConnectorConformance:
                 " but no inbound data_fields"
             )
 
-
     def test_declared_channels_have_address_kinds_the_connector_handles(self) -> None:
         """Derived from the spec: a shipped channel has its own address kind; a custom address
         kind is normalised by the connector, which refuses an empty address and gives its
