@@ -27,7 +27,7 @@ from relaykit import (
     RateLimitedError,
 )
 from relaykit_twilio import TwilioConnector
-from relaykit_twilio.sandbox import TwilioSandbox
+from relaykit_twilio_sandbox import TwilioSandbox
 
 pytestmark = pytest.mark.prism
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from relaykit_twilio.sandbox._magic import Step
+from relaykit_twilio_sandbox._magic import Step
 
 __all__ = ["CallbackDelivery", "SandboxMessage"]
 

@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from relaykit_twilio.sandbox._accounts import SandboxAccount, new_sid
-from relaykit_twilio.sandbox._errors import TwilioApiError
-from relaykit_twilio.sandbox._magic import delivery_steps, from_rejection, to_rejection
-from relaykit_twilio.sandbox._records import SandboxMessage
-from relaykit_twilio.sandbox._segments import count_segments
+from relaykit_twilio_sandbox._accounts import SandboxAccount, new_sid
+from relaykit_twilio_sandbox._errors import TwilioApiError
+from relaykit_twilio_sandbox._magic import delivery_steps, from_rejection, to_rejection
+from relaykit_twilio_sandbox._records import SandboxMessage
+from relaykit_twilio_sandbox._segments import count_segments
 
 __all__ = ["CreateRequest", "build_message", "is_alphanumeric_sender", "pool_sender"]
 

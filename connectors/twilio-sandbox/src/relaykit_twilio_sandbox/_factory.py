@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from relaykit.sandboxes import RunningSandbox, SandboxOptions
-from relaykit_twilio.sandbox._accounts import DEFAULT_MESSAGING_SERVICE_SID, DEFAULT_SMS_NUMBER
-from relaykit_twilio.sandbox._server import TwilioSandbox
+from relaykit_twilio_sandbox._accounts import DEFAULT_MESSAGING_SERVICE_SID, DEFAULT_SMS_NUMBER
+from relaykit_twilio_sandbox._server import TwilioSandbox
 
 __all__ = ["DEMO_CALLBACK_DELAY_S", "describe", "start_sandbox"]
 

@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from relaykit_twilio.sandbox._errors import TwilioApiError
+from relaykit_twilio_sandbox._errors import TwilioApiError
 
 if TYPE_CHECKING:
-    from relaykit_twilio.sandbox._server import TwilioSandbox
+    from relaykit_twilio_sandbox._server import TwilioSandbox
 
 __all__ = ["ControlApi"]
 

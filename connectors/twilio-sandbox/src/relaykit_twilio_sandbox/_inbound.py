@@ -13,10 +13,10 @@ import mimetypes
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from relaykit_twilio.sandbox._accounts import IncomingNumber, SandboxAccount, new_sid
-from relaykit_twilio.sandbox._records import SandboxMessage
-from relaykit_twilio.sandbox._resources import API_VERSION
-from relaykit_twilio.sandbox._segments import count_segments
+from relaykit_twilio_sandbox._accounts import IncomingNumber, SandboxAccount, new_sid
+from relaykit_twilio_sandbox._records import SandboxMessage
+from relaykit_twilio_sandbox._resources import API_VERSION
+from relaykit_twilio_sandbox._segments import count_segments
 
 __all__ = ["OPT_IN_KEYWORDS", "OPT_OUT_KEYWORDS", "InboundTarget", "receive"]
 
