@@ -41,6 +41,7 @@ if TYPE_CHECKING:
         WhatsAppSender,
         default_account,
     )
+    from relaykit_twilio_sandbox._content import ContentTemplate, SessionWindows
     from relaykit_twilio_sandbox._errors import TwilioApiError
     from relaykit_twilio_sandbox._faults import Faults
     from relaykit_twilio_sandbox._records import CallbackDelivery, SandboxMessage
@@ -54,11 +55,13 @@ __all__ = [
     "DEFAULT_SMS_NUMBER",
     "DEFAULT_VOICE_ONLY_NUMBER",
     "CallbackDelivery",
+    "ContentTemplate",
     "Faults",
     "IncomingNumber",
     "MessagingService",
     "SandboxAccount",
     "SandboxMessage",
+    "SessionWindows",
     "ThreadedSandbox",
     "TwilioApiError",
     "TwilioSandbox",
@@ -78,6 +81,8 @@ _LAZY = {
     "SandboxAccount": "_accounts",
     "WhatsAppSender": "_accounts",
     "default_account": "_accounts",
+    "ContentTemplate": "_content",
+    "SessionWindows": "_content",
     "TwilioApiError": "_errors",
     "Faults": "_faults",
     "CallbackDelivery": "_records",

@@ -4,7 +4,8 @@ Keywords follow Twilio's Advanced Opt-Out defaults: an SMS whose whole body is
 an opt-out keyword adds ``OptOutType=STOP`` and puts the pair on the account's
 opt-out list (so a later send to that person fails with 21610); an opt-in
 keyword adds ``OptOutType=START`` and takes it off; a help keyword adds
-``OptOutType=HELP``.
+``OptOutType=HELP``. A WhatsApp message opens the 24-hour customer service
+window between its sender and the number (``SandboxAccount.sessions``).
 """
 
 from __future__ import annotations
@@ -94,6 +95,7 @@ def receive(
         params[f"MediaUrl{index}"] = media_url
         params[f"MediaContentType{index}"] = mimetypes.guess_type(media_url)[0] or "image/jpeg"
     if whatsapp:
+        account.sessions.open(number.phone_number, from_, now)
         params["WaId"] = from_.removeprefix("whatsapp:+")
         params["ProfileName"] = "Sandbox User"
         params["MessageType"] = "image" if media_urls else "text"
