@@ -83,9 +83,10 @@ def _check_required(req: CreateRequest) -> str:
     return req.to
 
 
-def _check_recipient(to: str) -> None:
+def _check_recipient(to: str, template: ContentTemplate | None) -> None:
     rejection = to_rejection(to)
-    if rejection:
+    approved = template is not None and template.whatsapp_approved
+    if rejection and not (rejection.code == WINDOW_CLOSED_CODE and approved):
         raise TwilioApiError(rejection.status, rejection.code, rejection.message)
     if not _E164.match(to.removeprefix("whatsapp:")):
         raise _bad_request(21211, f"The 'To' number {to} is not a valid phone number.")
@@ -168,11 +169,11 @@ def _steps(
 def build_message(account: SandboxAccount, req: CreateRequest) -> SandboxMessage:
     """A new outbound message, or the ``TwilioApiError`` Twilio would answer instead."""
     to = _check_required(req)
-    _check_recipient(to)
+    template = _content(account, req)
+    _check_recipient(to, template)
     from_ = _check_sender(account, req, to)
     sender = from_ or pool_sender(account, req.messaging_service_sid or "")
     _check_consent(account, sender, to)
-    template = _content(account, req)
     variables = parse_content_variables(req.content_variables) if template else {}
     now = datetime.now(UTC)
     body = template.render(variables) if template else req.body or ""
