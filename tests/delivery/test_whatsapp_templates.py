@@ -141,3 +141,29 @@ async def test_an_event_without_an_approved_template_goes_from_63016_straight_to
     assert record.channel is not None and record.channel.value == "sms"
     assert len(stack.sandbox.sent_to("whatsapp:+15005550010")) == 1
     assert [m.status for m in stack.sandbox.sent_to("+15005550010")] == ["delivered"]
+
+
+async def test_the_worker_sends_the_template_it_reads_back_from_the_store(
+    make_stack: MakeStack,
+) -> None:
+    stack = await make_stack(
+        WHATSAPP_SMS_EMAIL, settings={"events": provider_events()}, inline=False
+    )
+    account = stack.sandbox.default_account
+    account.whatsapp_session_window = True
+    account.add_content(ContentTemplate(sid=ABSENCE_SID, body=ABSENCE_CONTENT))
+    sent = await stack.relay.anotify(TENANT, EVENT, student(phone("+15005550010")), SCHOOL_DATA)
+
+    for _ in range(10):  # claim and send what is due, let callbacks come back, again
+        claimed = stack.relay.store.deliveries.claim_due(10)
+        if claimed:
+            await stack.relay.unit.run(claimed)
+        await stack.settle()
+
+    record = stack.relay.delivery(sent.id)
+    assert record is not None and record.state == "delivered"
+    assert record.fallbacks == [("whatsapp", "outside_session_window")]
+    assert [m.content_sid for m in stack.sandbox.sent_to("whatsapp:+15005550010")] == [
+        None,
+        ABSENCE_SID,
+    ]
