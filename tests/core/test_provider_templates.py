@@ -178,3 +178,22 @@ def test_the_cli_refuses_a_bad_content_sid_with_exit_2_and_no_traceback(
     assert result.exit_code == 2, result.output
     assert f"{WHERE}.content_sid" in result.output
     assert "Traceback" not in result.output
+
+
+DOCS = (Path(__file__).parents[2] / "docs" / "whatsapp.md").read_text("utf-8")
+
+
+def test_the_docs_declaration_loads_and_its_error_example_is_what_relaykit_says(
+    tmp_path: Path, write_config: WriteConfig
+) -> None:
+    declaration = DOCS.split("```toml\n", 1)[1].split("```", 1)[0]
+    catalog = catalog_of(write_config(declaration + tenant(tmp_path)))
+    example = DOCS.split("```\nevents.attendance_absence", 1)[1].split("```", 1)[0]
+    bad = declaration.replace('"2" = "absence_date"', '"2" = "date"')
+
+    template = catalog.provider_template(None, "attendance_absence", Channel.WHATSAPP, ABSENCE_DATA)
+    message = config_error(write_config(bad + tenant(tmp_path)))
+
+    assert template == ProviderTemplate(ABSENCE_SID, {"1": "Jamie Rivera", "2": "Monday 12 May"})
+    expected = " ".join(("events.attendance_absence" + example).split())
+    assert expected in " ".join(message.split())

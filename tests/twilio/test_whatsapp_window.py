@@ -11,6 +11,8 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -199,3 +201,17 @@ async def test_without_the_window_modelled_free_form_whatsapp_is_delivered(
     await twilio_sandbox.settle()
 
     assert [m.status for m in twilio_sandbox.sent_to(f"whatsapp:{PARENT}")] == ["delivered"]
+
+
+async def test_the_docs_sandbox_snippet_runs_and_seeds_an_approved_template() -> None:
+    docs = (Path(__file__).parents[2] / "docs" / "whatsapp.md").read_text("utf-8")
+    snippet = docs.split("```python\n")[-1].split("```", 1)[0]
+    body = "".join(f"    {line}\n" for line in snippet.splitlines())
+    namespace: dict[str, Any] = {}
+    exec(f"async def run():\n{body}    return sb\n", namespace)
+
+    sandbox: TwilioSandbox = await namespace["run"]()
+
+    assert sandbox.default_account.whatsapp_session_window
+    (template,) = sandbox.default_account.content_templates
+    assert template.render({"1": "Sam", "2": "Monday"}) == "Sam was absent on Monday."
