@@ -28,6 +28,7 @@ from relaykit import (
 from relaykit_twilio import TwilioConnector
 from relaykit_twilio_sandbox import DEFAULT_SMS_NUMBER, ContentTemplate, TwilioSandbox
 from tests.twilio.connector_fixtures import CallbackServer
+from tests.twilio.sandbox_fixtures import basic_auth
 
 PARENT = "+14155552671"
 ABSENCE_SID = "HX" + "0123456789abcdef" * 2
@@ -215,3 +216,20 @@ async def test_the_docs_sandbox_snippet_runs_and_seeds_an_approved_template() ->
     assert sandbox.default_account.whatsapp_session_window
     (template,) = sandbox.default_account.content_templates
     assert template.render({"1": "Sam", "2": "Monday"}) == "Sam was absent on Monday."
+
+
+@pytest.mark.parametrize("variables", ["not json", '["Sam"]', '{"1": 7}'])
+async def test_content_variables_that_are_no_json_object_of_text_are_refused_with_21656(
+    windowed: TwilioSandbox, variables: str
+) -> None:
+    url = f"{windowed.url}/2010-04-01/Accounts/{windowed.account_sid}/Messages.json"
+    form = {
+        "To": f"whatsapp:{PARENT}",
+        "From": f"whatsapp:{DEFAULT_SMS_NUMBER}",
+        "ContentSid": ABSENCE_SID,
+        "ContentVariables": variables,
+    }
+    headers = basic_auth(windowed.account_sid, windowed.auth_token)
+    async with aiohttp.ClientSession() as http, http.post(url, data=form, headers=headers) as r:
+        assert (r.status, (await r.json())["code"]) == (400, 21656)
+    assert windowed.messages == []
