@@ -31,7 +31,13 @@ def test_wheels_installed_with_pip_are_discovered_through_their_entry_points(
         capture_output=True,
     )
     built = sorted(p.name.split("-")[0] for p in wheels.glob("*.whl"))
-    assert built == ["relaykit", "relaykit_email", "relaykit_outbox", "relaykit_twilio"]
+    assert built == [
+        "relaykit",
+        "relaykit_email",
+        "relaykit_outbox",
+        "relaykit_twilio",
+        "relaykit_twilio_sandbox",
+    ]
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)

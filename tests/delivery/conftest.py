@@ -24,7 +24,7 @@ from relaykit import CallbackRequest, CallbackVerificationError
 from relaykit.delivery import Relay, RetryPolicy
 from relaykit.plugins import build_plugin_host
 from relaykit_email.sandbox import SmtpSink, serve_smtp
-from relaykit_twilio.sandbox import IncomingNumber, TwilioSandbox, default_account
+from relaykit_twilio_sandbox import IncomingNumber, TwilioSandbox, default_account
 
 TENANT = "north-high"
 POOL = ("+15005550100", "+15005550101")

@@ -217,7 +217,7 @@ async def test_whatsapp_outside_the_24_hour_window_falls_back_to_sms(make_stack:
 
     record = await stack.relay.anotify(TENANT, EVENT, student(phone("+15005550016")), SCHOOL_DATA)
 
-    assert record.fallbacks == [("whatsapp", "provider_error")]
+    assert record.fallbacks == [("whatsapp", "outside_session_window")]
     assert record.messages[0].error_code == "63016"
     assert record.channel is not None and record.channel.value == "sms"
 

@@ -20,7 +20,7 @@ import pytest
 
 from relaykit.delivery import Relay
 from relaykit.plugins import build_plugin_host
-from relaykit_twilio.sandbox import (
+from relaykit_twilio_sandbox import (
     IncomingNumber,
     ThreadedSandbox,
     TwilioSandbox,

@@ -25,7 +25,7 @@ from relaykit.delivery import Relay, RetryPolicy
 from relaykit.plugins import build_plugin_host
 from relaykit.service import EmbeddedServer, create_app, hash_api_key
 from relaykit_email.sandbox import SmtpSink, serve_smtp
-from relaykit_twilio.sandbox import IncomingNumber, TwilioSandbox, default_account
+from relaykit_twilio_sandbox import IncomingNumber, TwilioSandbox, default_account
 
 TENANT = "north-high"
 OTHER_TENANT = "south-high"

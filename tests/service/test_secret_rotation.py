@@ -25,7 +25,7 @@ from relaykit.delivery import Relay
 from relaykit.delivery.reload import reload_secrets
 from relaykit.delivery.worker import Worker
 from relaykit.service import hash_api_key
-from relaykit_twilio.sandbox import DEFAULT_SMS_NUMBER, ThreadedSandbox, TwilioSandbox
+from relaykit_twilio_sandbox import DEFAULT_SMS_NUMBER, ThreadedSandbox, TwilioSandbox
 
 RELAYKIT = str(Path(sys.executable).with_name("relaykit"))
 KEY = "rk_rotation_test_key_0123456789abcdef"

@@ -40,7 +40,7 @@ from aiohttp import web
 from jsonschema import FormatChecker
 from openapi_schema_validator import OAS30Validator
 
-from relaykit_twilio.sandbox import ThreadedSandbox, TwilioSandbox
+from relaykit_twilio_sandbox import ThreadedSandbox, TwilioSandbox
 
 __all__ = [
     "prism_mock_url",

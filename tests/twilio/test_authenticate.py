@@ -11,7 +11,7 @@ from aiohttp import web
 
 from relaykit import ConnectionState
 from relaykit_twilio import TwilioConnector
-from relaykit_twilio.sandbox import DEFAULT_MESSAGING_SERVICE_SID, TwilioSandbox, WhatsAppSender
+from relaykit_twilio_sandbox import DEFAULT_MESSAGING_SERVICE_SID, TwilioSandbox, WhatsAppSender
 
 MakeConnector = Callable[..., TwilioConnector]
 

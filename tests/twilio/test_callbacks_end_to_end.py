@@ -14,7 +14,7 @@ from relaykit import (
     StatusUpdate,
 )
 from relaykit_twilio import TwilioConnector
-from relaykit_twilio.sandbox import TwilioSandbox
+from relaykit_twilio_sandbox import TwilioSandbox
 from tests.twilio.connector_fixtures import CallbackServer
 
 TO = "+14155552671"

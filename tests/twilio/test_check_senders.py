@@ -19,7 +19,7 @@ import pytest
 
 from relaykit import Channel, OutboundMessage, PermanentSendError
 from relaykit_twilio import TwilioConnector
-from relaykit_twilio.sandbox import DEFAULT_SMS_NUMBER, DEFAULT_VOICE_ONLY_NUMBER, TwilioSandbox
+from relaykit_twilio_sandbox import DEFAULT_SMS_NUMBER, DEFAULT_VOICE_ONLY_NUMBER, TwilioSandbox
 
 #: Not a number of the sandbox's default account.
 FOREIGN_NUMBER = "+15005559999"

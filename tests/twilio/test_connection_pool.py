@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from relaykit import Channel, InstanceConfig, OutboundMessage
 from relaykit_twilio import TwilioConnector
-from relaykit_twilio.sandbox import IncomingNumber, SandboxAccount, TwilioSandbox
+from relaykit_twilio_sandbox import IncomingNumber, SandboxAccount, TwilioSandbox
 
 LATENCY_MS = 300
 

@@ -24,10 +24,11 @@ from relaykit import (
     OptOutError,
     OutboundMessage,
     PermanentSendError,
+    ProviderTemplate,
     RateLimitedError,
 )
 from relaykit_twilio import TwilioConnector
-from relaykit_twilio.sandbox import TwilioSandbox
+from relaykit_twilio_sandbox import TwilioSandbox
 
 pytestmark = pytest.mark.prism
 
@@ -108,6 +109,16 @@ async def test_whatsapp_send_passes_the_spec(
     mock_connector: TwilioConnector, answers: StatusLog
 ) -> None:
     await mock_connector.send(OutboundMessage(Channel.WHATSAPP, "whatsapp:+14155552671", "Hi"))
+    assert answers.statuses == [201]
+
+
+async def test_whatsapp_content_template_send_passes_the_spec(
+    mock_connector: TwilioConnector, answers: StatusLog
+) -> None:
+    template = ProviderTemplate("HX" + "0123456789abcdef" * 2, {"1": "Sam", "2": "4 Dec"})
+    await mock_connector.send(
+        OutboundMessage(Channel.WHATSAPP, "whatsapp:+14155552671", "Sam absent", template=template)
+    )
     assert answers.statuses == [201]
 
 
@@ -195,6 +206,18 @@ async def test_refused_sends_pass_the_proxy_and_keep_twilios_code(
     with pytest.raises(error) as raised:
         await proxy_connector.send(OutboundMessage(Channel.SMS, to, "x"))
     assert raised.value.provider_code == code  # the sandbox answered: Prism let it through
+    assert prism_proxy_sandbox.create_attempts == 1
+
+
+async def test_an_unknown_content_sid_passes_the_proxy_and_keeps_21655(
+    proxy_connector: TwilioConnector, prism_proxy_sandbox: TwilioSandbox
+) -> None:
+    template = ProviderTemplate("HX" + "f" * 32, {"1": "Sam"})
+    with pytest.raises(PermanentSendError) as raised:
+        await proxy_connector.send(
+            OutboundMessage(Channel.SMS, "+14155552671", "x", template=template)
+        )
+    assert raised.value.provider_code == "21655"
     assert prism_proxy_sandbox.create_attempts == 1
 
 

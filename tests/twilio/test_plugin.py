@@ -16,13 +16,13 @@ from relaykit import ConnectionState, InstanceConfig, SandboxOptions, build_plug
 from relaykit.cli import app
 from relaykit.instances import validate_instance_settings
 from relaykit_twilio import TwilioConnector
-from relaykit_twilio.sandbox import ThreadedSandbox, TwilioSandbox
+from relaykit_twilio_sandbox import ThreadedSandbox, TwilioSandbox
 
 
 def test_importing_the_entry_point_loads_neither_sdk_nor_sandbox() -> None:
     code = (
         "import sys, relaykit_twilio.plugin as p; "
-        "heavy = ['twilio', 'phonenumbers', 'aiohttp', 'relaykit_twilio.sandbox._server']; "
+        "heavy = ['twilio', 'phonenumbers', 'aiohttp', 'relaykit_twilio_sandbox._server']; "
         "print([m for m in heavy if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -21,7 +21,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from relaykit_twilio.sandbox import DEFAULT_SMS_NUMBER, ThreadedSandbox, TwilioSandbox
+from relaykit_twilio_sandbox import DEFAULT_SMS_NUMBER, ThreadedSandbox, TwilioSandbox
 from tests.twilio import sandbox_fixtures
 from tests.twilio.sandbox_fixtures import (
     OFFICIAL_SPEC,

@@ -12,7 +12,7 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
-from relaykit_twilio.sandbox import (
+from relaykit_twilio_sandbox import (
     DEFAULT_MESSAGING_SERVICE_SID,
     DEFAULT_SMS_NUMBER,
     IncomingNumber,

@@ -13,7 +13,7 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
-from relaykit_twilio.sandbox import DEFAULT_SMS_NUMBER, TwilioSandbox
+from relaykit_twilio_sandbox import DEFAULT_SMS_NUMBER, TwilioSandbox
 from tests.twilio.sandbox_fixtures import WebhookReceiver, basic_auth
 
 TO = "+15551230001"

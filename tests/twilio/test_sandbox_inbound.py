@@ -6,7 +6,7 @@ import aiohttp
 import pytest
 from twilio.request_validator import RequestValidator
 
-from relaykit_twilio.sandbox import (
+from relaykit_twilio_sandbox import (
     DEFAULT_MESSAGING_SERVICE_SID,
     DEFAULT_SMS_NUMBER,
     TwilioApiError,

@@ -8,7 +8,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from relaykit_twilio.sandbox import DEFAULT_SMS_NUMBER, TwilioSandbox
+from relaykit_twilio_sandbox import DEFAULT_SMS_NUMBER, TwilioSandbox
 from tests.twilio.sandbox_fixtures import WebhookReceiver, basic_auth
 
 WHATSAPP_SENDER = f"whatsapp:{DEFAULT_SMS_NUMBER}"

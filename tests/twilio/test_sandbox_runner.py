@@ -13,7 +13,7 @@ import aiohttp
 from twilio.rest import Client
 
 from relaykit import RunningSandbox, SandboxOptions
-from relaykit_twilio.sandbox import (
+from relaykit_twilio_sandbox import (
     DEFAULT_ACCOUNT_SID,
     DEFAULT_AUTH_TOKEN,
     DEFAULT_SMS_NUMBER,
@@ -62,7 +62,7 @@ def test_threaded_sandbox_serves_the_synchronous_sdk() -> None:
 def test_importing_the_package_loads_neither_aiohttp_nor_the_sdk() -> None:
     """The plugin module may import ``sandbox_factory`` without the server's start-up cost."""
     code = (
-        "import sys; import relaykit_twilio.sandbox as s; s.sandbox_factory; "
+        "import sys; import relaykit_twilio_sandbox as s; s.sandbox_factory; "
         "print(sorted(m for m in ('aiohttp', 'twilio') if m in sys.modules))"
     )
     out = subprocess.run(
@@ -73,7 +73,7 @@ def test_importing_the_package_loads_neither_aiohttp_nor_the_sdk() -> None:
 
 def test_module_runner_serves_until_terminated(tmp_path: Path) -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "relaykit_twilio.sandbox", "--port", "0"],
+        [sys.executable, "-m", "relaykit_twilio_sandbox", "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -25,7 +25,7 @@ from relaykit import (
 )
 from relaykit.testing import assert_no_secret, captured_logs
 from relaykit_twilio import TwilioConnector
-from relaykit_twilio.sandbox import IncomingNumber, SandboxAccount, TwilioSandbox
+from relaykit_twilio_sandbox import IncomingNumber, SandboxAccount, TwilioSandbox
 
 CANARY = "canary" + secrets.token_hex(13)
 SEND_TIMEOUT_SECONDS = 2.0

@@ -20,7 +20,7 @@ from relaykit import (
     TransientSendError,
 )
 from relaykit_twilio import TwilioConnector
-from relaykit_twilio.sandbox import DEFAULT_MESSAGING_SERVICE_SID, TwilioSandbox
+from relaykit_twilio_sandbox import DEFAULT_MESSAGING_SERVICE_SID, TwilioSandbox
 from tests.twilio.connector_fixtures import CallbackServer
 
 TO = "+14155552671"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import ClassVar, Literal
 from urllib.parse import parse_qsl
@@ -29,6 +29,7 @@ __all__ = [
     "InboundMessage",
     "MessageStatus",
     "OutboundMessage",
+    "ProviderTemplate",
     "SendReceipt",
     "SenderCheck",
     "StatusUpdate",
@@ -189,6 +190,22 @@ class ConnectionStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class ProviderTemplate:
+    """A template approved at the provider, to send instead of a free-form body.
+
+    WhatsApp outside its 24-hour customer service window only delivers such
+    templates (Twilio: a Content SID and its Content Variables).
+
+    :ivar id: the provider's id of the template (Twilio: the Content SID, ``HX…``).
+    :ivar variables: the template's variables, rendered: the provider's key
+        (Twilio: ``"1"``, ``"2"`` …) to its text.
+    """
+
+    id: str
+    variables: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class OutboundMessage:
     """One message for one recipient on one channel, already rendered.
 
@@ -197,6 +214,10 @@ class OutboundMessage:
         and crash recovery can find the message again.
     :ivar sender: overrides the instance's configured sender (e.g. a staff
         user's number from the tenant's pool); ``None`` uses the default.
+    :ivar template: send this provider-approved template instead of ``body``
+        (``body`` still holds the event's own rendering, for records and
+        lookups); ``None`` for a free-form message. A connector whose provider
+        has no such templates refuses a message with one (``PermanentSendError``).
     """
 
     channel: Channel
@@ -208,6 +229,7 @@ class OutboundMessage:
     sender: str | None = None
     media_urls: tuple[str, ...] = ()
     reply_to: str | None = None
+    template: ProviderTemplate | None = None
 
 
 @dataclass(frozen=True, slots=True)

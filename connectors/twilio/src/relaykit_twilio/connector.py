@@ -9,6 +9,8 @@ the SDK nor ``phonenumbers``.
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
@@ -28,6 +30,7 @@ from relaykit.contract import (
     InstanceConfig,
     OutboundMessage,
     PermanentSendError,
+    ProviderTemplate,
     SenderCheck,
     SendReceipt,
     StatusUpdate,
@@ -57,6 +60,8 @@ __all__ = ["TwilioConnector"]
 T = TypeVar("T")
 #: Twilio's shared WhatsApp Sandbox sender, usable by every account that joined it.
 TWILIO_WHATSAPP_SANDBOX = "+14155238886"
+#: A Content SID as Twilio's OpenAPI spec writes it (Messages create, ``ContentSid``).
+_CONTENT_SID = re.compile(r"^HX[0-9a-fA-F]{32}$")
 #: WhatsApp sender statuses (Messaging v2 Channels Senders) that can send.
 WHATSAPP_SENDING_STATUSES = frozenset({"ONLINE", "ONLINE:UPDATING"})
 #: The role of the host's extra senders (``InstanceConfig.extra_senders``) in check reports.
@@ -347,7 +352,9 @@ class TwilioConnector:
             params["messaging_service_sid"] = sender.value
         else:
             params["from_"] = prefix + sender.value
-        if message.body:
+        if message.template is not None:
+            params.update(_content_params(message.template))
+        elif message.body:
             params["body"] = message.body
         if message.media_urls:
             params["media_url"] = list(message.media_urls)
@@ -357,7 +364,8 @@ class TwilioConnector:
         record = await self._call(lambda c: c.messages.create_async(**params), creates=True)
         from relaykit_twilio._records import message_status
 
-        count = count_segments(message.body) if channel == Channel.SMS else None
+        sms = channel == Channel.SMS and message.template is None
+        count = count_segments(message.body) if sms else None
         return SendReceipt(
             provider_message_id=str(record.sid),
             status=message_status(record.status),
@@ -368,6 +376,9 @@ class TwilioConnector:
         )
 
     def _check_body(self, message: OutboundMessage) -> None:
+        if message.template is not None:
+            _check_template(message.template)
+            return
         limit = min(self.settings.max_body_length, MAX_BODY_CHARACTERS)
         if not message.body and not message.media_urls:
             raise PermanentSendError("the message has no body and no media", connector=self.name)
@@ -568,6 +579,24 @@ class TwilioConnector:
             segments=count.segments if count else None,
             encoding=count.encoding if count else None,
         )
+
+
+def _check_template(template: ProviderTemplate) -> None:
+    if not _CONTENT_SID.match(template.id):
+        raise PermanentSendError(
+            f"provider template {template.id!r} is not a Twilio Content SID (HX and 32 hex "
+            "digits); name the approved template's Content SID in the event's "
+            "provider_templates",
+            connector=TwilioConnector.name,
+        )
+
+
+def _content_params(template: ProviderTemplate) -> dict[str, str]:
+    """``content_sid`` and (when there are any) ``content_variables`` as a JSON object."""
+    params = {"content_sid": template.id}
+    if template.variables:
+        params["content_variables"] = json.dumps(dict(template.variables), ensure_ascii=False)
+    return params
 
 
 def _error_body(exc: Exception) -> tuple[int | None, str]:

@@ -16,8 +16,9 @@ HTTP 401
 21608 21612 21614
 21617 21620 21623
 21659 21660 21703
-21705 20404 63003
-63007 63014 63016
+21705 20404 21655
+21656 63003 63007
+63014 63016
 20429, 21611, 63018,    rate_limited   ``RateLimitedError(retry_after)`` from the
 HTTP 429, HTTP 503                     raw ``Retry-After`` header (503 only with it)
 with Retry-After
@@ -34,7 +35,10 @@ request was sent
 ======================  =============  ==============================================
 
 63016 (WhatsApp free-form message outside the 24-hour window) is permanent
-for that WhatsApp message: the router falls back to SMS or email.
+for that WhatsApp message; its provider code tells the host why (fallback
+reason ``outside_session_window``), so the router sends the event's approved
+template (a Content SID) next when it has one, else falls back to SMS or email.
+21655/21656 refuse a Content SID or Content Variables the account does not have.
 
 Error codes that appear only in status callbacks (30001-30010, 63016 …) are
 not raised: they arrive as ``StatusUpdate.error_code`` with
@@ -118,6 +122,10 @@ ERROR_TABLE: Mapping[int, ErrorRule] = {
     21660: ErrorRule(ErrorKind.PERMANENT, "the 'From' number belongs to another account"),
     21703: ErrorRule(ErrorKind.PERMANENT, "the Messaging Service has no phone numbers"),
     21705: ErrorRule(ErrorKind.PERMANENT, "the Messaging Service SID is invalid"),
+    21655: ErrorRule(
+        ErrorKind.PERMANENT, "the ContentSid is not a Content template of this account"
+    ),
+    21656: ErrorRule(ErrorKind.PERMANENT, "the ContentVariables are not a valid JSON object"),
     63003: ErrorRule(ErrorKind.PERMANENT, "the channel could not find the 'To' address"),
     63007: ErrorRule(
         ErrorKind.PERMANENT, "the channel could not find the 'From' address (WhatsApp sender)"

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from relaykit.cli._context import EXIT_CONFIG, CliContext, fail, stdout
-from relaykit.errors import UnknownConnectorError
-from relaykit.sandboxes import SandboxFactory, SandboxOptions
+from relaykit.errors import RelaykitError, UnknownConnectorError
+from relaykit.sandboxes import RunningSandbox, SandboxOptions
 from relaykit.settings import directory_problem
 
 
@@ -37,12 +38,18 @@ def sandbox(
             f"--data-dir: {problem}; give a directory (it is created if missing)", code=EXIT_CONFIG
         )
     options = SandboxOptions(host=host, port=port, data_dir=data_dir)
+    try:
+        # A factory may refuse before starting anything (e.g. its distribution is missing).
+        starting = factory(options)
+    except RelaykitError as exc:
+        fail(str(exc), code=EXIT_CONFIG)
+        return
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(factory, options))
+        asyncio.run(_serve(starting))
 
 
-async def _serve(factory: SandboxFactory, options: SandboxOptions) -> None:
-    async with factory(options) as running:
+async def _serve(starting: AbstractAsyncContextManager[RunningSandbox]) -> None:
+    async with starting as running:
         stdout.print(f"[bold]{running.name}[/] sandbox listening on {running.url}")
         for key, value in running.settings.items():
             stdout.print(f"  {key} = {value}")

@@ -15,6 +15,7 @@ from relaykit.delivery.consent import Consent
 from relaykit.delivery.planner import STAFF_REPLY_EVENT, Plan
 from relaykit.delivery.reasons import FallbackReason
 from relaykit.delivery.router import Router
+from relaykit.delivery.session_window import closed_window
 from relaykit.logs import get_logger
 from relaykit.recipients import Recipient
 from relaykit.results import (
@@ -119,6 +120,8 @@ class CallbackApplier:
             source = f"provider:{update.error_code}"
             queued = await self.consent.opt_out_recipient(message, source=source)
             reason = FallbackReason.OPTED_OUT
+        elif closed_window(update.error_code):
+            reason = FallbackReason.OUTSIDE_SESSION_WINDOW
         pending = await self.router.move_on(message, reason) or []
         return pending + await self.router.withdraw(queued, FallbackReason.OPTED_OUT)
 

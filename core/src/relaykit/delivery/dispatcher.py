@@ -21,6 +21,7 @@ from relaykit.delivery.health import InstanceHealth
 from relaykit.delivery.planner import month_of
 from relaykit.delivery.reasons import FallbackReason
 from relaykit.delivery.router import Router
+from relaykit.delivery.session_window import closed_window
 from relaykit.errors import (
     AmbiguousSendError,
     AuthenticationError,
@@ -230,6 +231,8 @@ class Dispatcher:
         if isinstance(exc, AuthenticationError):
             self.health.mark_down(label, str(exc))
             return FallbackReason.NOT_CONNECTED, []
+        if closed_window(exc.provider_code):
+            return FallbackReason.OUTSIDE_SESSION_WINDOW, []
         return FallbackReason.PROVIDER_ERROR, []
 
     async def succeeded(

@@ -22,3 +22,5 @@ class FallbackReason(enum.StrEnum):
     DEADLINE = "deadline"
     TEMPLATE_ERROR = "template_error"
     QUIET_HOURS = "quiet_hours"
+    #: WhatsApp refused a free-form message outside its 24-hour window (Twilio 63016)
+    OUTSIDE_SESSION_WINDOW = "outside_session_window"

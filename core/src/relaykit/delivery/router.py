@@ -6,7 +6,9 @@ Every trigger that makes a notification try its next step calls
 * a step skipped before sending - the pre-send rules of
   :data:`~relaykit.delivery.planner.SKIP_RULES`, applied while planning;
 * a permanent provider error, an opt-out refusal or rejected credentials
-  (:class:`~relaykit.delivery.dispatcher.Dispatcher`);
+  (:class:`~relaykit.delivery.dispatcher.Dispatcher`); a WhatsApp message
+  refused outside its 24-hour window is first tried again with the event's
+  approved template (:mod:`~relaykit.delivery.session_window`);
 * exhausted retries (the dispatcher);
 * an ``undelivered``/``failed`` status callback, a 21610 opt-out among them
   (:class:`~relaykit.delivery.callbacks.CallbackApplier`);
@@ -26,6 +28,7 @@ from datetime import UTC, datetime
 
 from relaykit.delivery.planner import Plan, Planner
 from relaykit.delivery.reasons import FallbackReason
+from relaykit.delivery.session_window import template_retry
 from relaykit.errors import ConfigError
 from relaykit.logs import get_logger
 from relaykit.recipients import Recipient, StaffUser
@@ -65,7 +68,7 @@ class Router:
             notification was already moved on from this message (nothing changed
             but ``failed``).
         """
-        planned = self._next(message)
+        planned = self._next(message, reason)
         pending = await self.store.deliveries.afall_back(message, reason, planned, failed=failed)
         if pending is not None:
             log.info("fell_back", message=message.id, reason=reason.value, next=pending)
@@ -84,7 +87,7 @@ class Router:
             pending += await self.move_on(message, reason) or []
         return pending
 
-    def _next(self, message: MessageRecord) -> list[NewMessage]:
+    def _next(self, message: MessageRecord, reason: FallbackReason) -> list[NewMessage]:
         notification = self.store.deliveries.notification_row(message.notification_id)
         recipient = Recipient.model_validate(notification.recipient)
         try:
@@ -99,4 +102,8 @@ class Router:
         except ConfigError as exc:  # the route was removed since: no step left
             log.warning("no_route_to_move_on", message=message.id, error=str(exc))
             return []
-        return self.planner.plan(plan, message.step + 1, datetime.now(UTC))
+        now = datetime.now(UTC)
+        retry = template_retry(self.planner, plan, message, reason, now)
+        if retry is not None:
+            return [retry]
+        return self.planner.plan(plan, message.step + 1, now)

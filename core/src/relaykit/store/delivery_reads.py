@@ -21,6 +21,7 @@ from relaykit.store.records import (
     MessageRecord,
     StatusChange,
     request_fingerprint,
+    template_from_json,
 )
 from relaykit.store.states import CLAIMABLE
 from relaykit.store.tables import attempts, messages, notifications
@@ -256,4 +257,5 @@ def _message(row: Any, timeline: Iterable[StatusChange]) -> MessageRecord:
         updated_at=row.updated_at,
         timeline=tuple(timeline),
         failing_since=row.failing_since,
+        template=template_from_json(row.provider_template),
     )

@@ -44,6 +44,7 @@ from relaykit.store.records import (
     NewMessage,
     StatusChange,
     new_id,
+    template_json,
 )
 from relaykit.store.states import (
     CLAIMABLE,
@@ -355,6 +356,7 @@ def message_rows(
                 "fallback_reason": message.fallback_reason,
                 "error_message": message.error_message,
                 "deadline_at": message.deadline_at,
+                "provider_template": template_json(message.template),
                 "next_attempt_at": now if message.status == LocalStatus.PENDING else None,
                 "created_at": now,
                 "updated_at": now,
@@ -407,6 +409,7 @@ def message_rows(
         attempt_count=1 if claimed else 0,
         created_at=now,
         updated_at=now,
+        template=message.template,
         timeline=(
             StatusChange(
                 status=message.status,

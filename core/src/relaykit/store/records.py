@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from relaykit.results import Channel, MessageStatus, OutboundMessage
+from relaykit.results import Channel, MessageStatus, OutboundMessage, ProviderTemplate
 from relaykit.store.states import LocalStatus, NotificationState
 
 __all__ = [
@@ -27,6 +27,8 @@ __all__ = [
     "UsageIncrement",
     "new_id",
     "request_fingerprint",
+    "template_from_json",
+    "template_json",
 ]
 
 
@@ -51,6 +53,25 @@ def request_fingerprint(
     request = json.loads(json.dumps([event, recipient, data, staff]))  # as stored: str keys
     canonical = json.dumps(request, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def template_json(template: ProviderTemplate | None) -> str | None:
+    """A message's provider template as its ``messages.provider_template`` column holds it."""
+    if template is None:
+        return None
+    return json.dumps(
+        {"id": template.id, "variables": dict(template.variables)}, ensure_ascii=False
+    )
+
+
+def template_from_json(text: str | None) -> ProviderTemplate | None:
+    """The provider template of a ``messages.provider_template`` value (``None``: free-form)."""
+    if not text:
+        return None
+    value = json.loads(text)
+    return ProviderTemplate(
+        str(value["id"]), {str(k): str(v) for k, v in value["variables"].items()}
+    )
 
 
 @dataclass(frozen=True)
@@ -83,6 +104,8 @@ class NewMessage:
     segments: int | None = None
     encoding: str | None = None
     deadline_at: datetime | None = None
+    #: send this provider-approved template instead of the body (WhatsApp outside its window)
+    template: ProviderTemplate | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +136,8 @@ class MessageRecord:
     timeline: tuple[StatusChange, ...] = ()
     #: the first transient failure of the current run of retries; ``None`` before any
     failing_since: datetime | None = None
+    #: the provider-approved template sent instead of the body; ``None`` for free-form
+    template: ProviderTemplate | None = None
 
     @property
     def delivered(self) -> bool:
@@ -133,6 +158,7 @@ class MessageRecord:
             subject=self.subject,
             html_body=self.html_body,
             sender=self.sender,
+            template=self.template,
         )
 
     def as_dict(self) -> dict[str, Any]:

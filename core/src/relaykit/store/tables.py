@@ -103,6 +103,8 @@ messages = Table(
     Column("deadline_at", UtcDateTime()),
     #: the first transient failure of the current run of retries (the retry budget's start)
     Column("failing_since", UtcDateTime()),
+    #: JSON ``{"id", "variables"}`` of the provider-approved template sent instead of the body
+    Column("provider_template", Text),
     _now_column("created_at"),
     _now_column("updated_at"),
     UniqueConstraint("instance", "provider_message_id"),

@@ -46,10 +46,12 @@ from relaykit.templates._preview import (
     PreviewWarning,
     WarningKind,
 )
+from relaykit.templates._provider import PROVIDER_TEMPLATE_CHANNELS, ProviderTemplateSpec
 
 __all__ = [
     "CHANNEL_PARTS",
     "DEFAULT_MAX_LENGTH",
+    "PROVIDER_TEMPLATE_CHANNELS",
     "CompiledTemplate",
     "DeclaredEvents",
     "DefaultTemplates",
@@ -59,6 +61,7 @@ __all__ = [
     "MissingVariableError",
     "Preview",
     "PreviewWarning",
+    "ProviderTemplateSpec",
     "RenderedMessage",
     "Scalar",
     "TemplateCatalog",

@@ -6,7 +6,7 @@ import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from relaykit.results import Channel
+from relaykit.results import Channel, ProviderTemplate
 from relaykit.templates._compile import CompiledTemplate, compile_template
 from relaykit.templates._declared import (
     DeclaredEvents,
@@ -249,6 +249,24 @@ class TemplateCatalog:
             subject=self.render(tenant, event, TemplatePart.EMAIL_SUBJECT, data),
             html_body=self.render(tenant, event, TemplatePart.EMAIL_HTML, data),
         )
+
+    def provider_template(
+        self,
+        tenant: str | None,
+        event: str,
+        channel: Channel,
+        data: Mapping[str, object],
+    ) -> ProviderTemplate | None:
+        """The event's template approved at the provider for ``channel``, rendered with
+        ``data``; ``None`` when the event names none for that channel.
+
+        :raises MissingVariableError: a required variable is missing from ``data``.
+        """
+        layer = self._layer(tenant)
+        configured = layer.provider_templates.get((event, channel))
+        if configured is None:
+            return None
+        return configured.render(self.event(event, tenant), data)
 
     def preview(
         self,

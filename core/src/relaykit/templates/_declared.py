@@ -13,6 +13,9 @@ the whole config declares, for a tenant's own) replaces that event:
   it gives (templates written for other variables are not kept); a title or
   description left out is kept.
 
+``provider_templates`` (per channel, a template approved at the provider: a
+Content SID and its variables; see ``_provider``) layer like the templates.
+
 Every error names the field (``events.doorcode_changed.templates.sms``) and the fix.
 """
 
@@ -27,6 +30,7 @@ from relaykit.results import Channel
 from relaykit.templates._compile import CompiledTemplate, compile_template
 from relaykit.templates._defaults import DefaultTemplates
 from relaykit.templates._model import EventSpec, TemplateError, TemplatePart, Variable
+from relaykit.templates._provider import ProviderTemplateSpec, parse_provider_templates
 
 __all__ = [
     "CHANNEL_PARTS",
@@ -40,7 +44,7 @@ __all__ = [
 
 _EVENT_NAME: Final = re.compile(r"[a-z][a-z0-9_]*")
 _VARIABLE_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_EVENT_KEYS: Final = ("title", "description", "variables", "templates")
+_EVENT_KEYS: Final = ("title", "description", "variables", "templates", "provider_templates")
 _VARIABLE_KEYS: Final = ("description", "required", "example")
 _SHIPPED_PARTS: Final = frozenset(p.value for p in TemplatePart)
 
@@ -191,6 +195,31 @@ class _Source:
         inherit = beneath if "variables" not in table else _NOTHING
         return spec, self.templates(spec, table.get("templates", {}), inherit)
 
+    def provider_templates(
+        self,
+        spec: EventSpec,
+        raw: object,
+        beneath: DefaultTemplates,
+        compiled: Mapping[TemplatePart, CompiledTemplate],
+    ) -> dict[Channel, ProviderTemplateSpec]:
+        """The event's provider templates: those given, over those kept from ``beneath``."""
+        table = raw if isinstance(raw, dict) else {}
+        inherit = beneath if "variables" not in table else _NOTHING
+        kept = {
+            channel: t
+            for (event, channel), t in inherit.provider_templates.items()
+            if event == spec.name
+        }
+        if "provider_templates" not in table:
+            return kept
+        given = parse_provider_templates(
+            spec,
+            table["provider_templates"],
+            lambda keys, message: self.fail(keys, message),
+            has_template=lambda c: all(p in compiled for p in CHANNEL_PARTS[c]),
+        )
+        return {**kept, **given}
+
     def templates(
         self, spec: EventSpec, raw: object, beneath: DefaultTemplates
     ) -> dict[TemplatePart, CompiledTemplate]:
@@ -236,11 +265,14 @@ def declare_events(
     source = _Source(declared, channels)
     events = dict(beneath.events)
     templates = {k: v for k, v in beneath.templates.items() if k[0] not in declared.tables}
+    providers = {k: v for k, v in beneath.provider_templates.items() if k[0] not in declared.tables}
     for name, raw in declared.tables.items():
         spec, compiled = source.event(name, raw, beneath)
         events[name] = spec
         templates.update({(name, part): t for part, t in compiled.items()})
-    return DefaultTemplates(events=events, templates=templates)
+        chosen = source.provider_templates(spec, raw, beneath, compiled)
+        providers.update({(name, channel): t for channel, t in chosen.items()})
+    return DefaultTemplates(events=events, templates=templates, provider_templates=providers)
 
 
 def declare_layers(

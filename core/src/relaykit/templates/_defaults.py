@@ -6,12 +6,14 @@ import functools
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.resources import files
 from typing import Any, Final
 
+from relaykit.results import Channel
 from relaykit.templates._compile import CompiledTemplate, compile_template
 from relaykit.templates._model import EventSpec, TemplateError, TemplatePart, Variable
+from relaykit.templates._provider import ProviderTemplateSpec
 
 __all__ = ["DefaultTemplates", "default_templates", "parse_defaults"]
 
@@ -22,10 +24,17 @@ _EVENT_KEYS: Final = frozenset({"title", "description", "variables", "templates"
 
 @dataclass(frozen=True, slots=True)
 class DefaultTemplates:
-    """Every shipped event with its compiled default template for each part."""
+    """Every shipped event with its compiled default template for each part.
+
+    :ivar provider_templates: per event and channel, the template approved at the
+        provider (only declared events name one; none is shipped).
+    """
 
     events: Mapping[str, EventSpec]
     templates: Mapping[tuple[str, TemplatePart], CompiledTemplate]
+    provider_templates: Mapping[tuple[str, Channel], ProviderTemplateSpec] = field(
+        default_factory=dict
+    )
 
 
 def _text(table: Mapping[str, Any], key: str, where: str) -> str:

@@ -1,6 +1,6 @@
-"""``python -m relaykit_twilio.sandbox._bench``: a quick throughput check of the sandbox.
+"""``python -m relaykit_twilio_sandbox._bench``: a quick throughput check of the sandbox.
 
-Starts ``python -m relaykit_twilio.sandbox`` in its own process on a free
+Starts ``python -m relaykit_twilio_sandbox`` in its own process on a free
 loopback port, then drives it from this process with concurrent aiohttp
 workers: account fetches, then message creates. Bounded in count; it stops
 the server when done.
@@ -16,7 +16,7 @@ import time
 
 import aiohttp
 
-from relaykit_twilio.sandbox._accounts import (
+from relaykit_twilio_sandbox._accounts import (
     DEFAULT_ACCOUNT_SID,
     DEFAULT_AUTH_TOKEN,
     DEFAULT_SMS_NUMBER,
@@ -49,12 +49,12 @@ async def _drive(url: str, kind: str, total: int, concurrency: int) -> float:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m relaykit_twilio.sandbox._bench")
+    parser = argparse.ArgumentParser(prog="python -m relaykit_twilio_sandbox._bench")
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=64)
     args = parser.parse_args(argv)
     server = subprocess.Popen(
-        [sys.executable, "-m", "relaykit_twilio.sandbox", "--port", "0", "--callback-delay", "0"],
+        [sys.executable, "-m", "relaykit_twilio_sandbox", "--port", "0", "--callback-delay", "0"],
         stdout=subprocess.PIPE,
         text=True,
     )

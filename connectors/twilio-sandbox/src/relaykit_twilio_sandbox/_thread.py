@@ -13,7 +13,7 @@ from collections.abc import Coroutine
 from types import TracebackType
 from typing import Any, TypeVar
 
-from relaykit_twilio.sandbox._server import TwilioSandbox
+from relaykit_twilio_sandbox._server import TwilioSandbox
 
 __all__ = ["ThreadedSandbox"]
 

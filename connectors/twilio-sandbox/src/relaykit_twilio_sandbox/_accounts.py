@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
+from relaykit_twilio_sandbox._content import ContentTemplate, SessionWindows
+
 __all__ = [
     "DEFAULT_ACCOUNT_SID",
     "DEFAULT_AUTH_TOKEN",
@@ -130,6 +132,15 @@ class SandboxAccount:
     The auth token is kept out of ``repr``. ``opt_outs`` holds
     ``(our_number, their_number)`` pairs written by inbound STOP (and cleared by
     START), so a later send between them fails with 21610 as on Twilio.
+
+    :ivar content_templates: the account's Content templates (``ContentSid``).
+    :ivar whatsapp_session_window: model WhatsApp's 24-hour window: a free-form
+        WhatsApp message (or an unapproved template) to someone who has not
+        written to the sender in the last 24 hours (``sessions``) is accepted,
+        then ``failed`` with 63016. Off by default: then every free-form
+        WhatsApp message is delivered (but to the magic numbers).
+    :ivar sessions: when each person last wrote to each WhatsApp sender
+        (an inbound WhatsApp message opens the window).
     """
 
     sid: str = field(default_factory=lambda: new_sid("AC"))
@@ -142,6 +153,9 @@ class SandboxAccount:
     services: list[MessagingService] = field(default_factory=list)
     allow_alphanumeric_sender: bool = True
     opt_outs: set[tuple[str, str]] = field(default_factory=set)
+    content_templates: list[ContentTemplate] = field(default_factory=list)
+    whatsapp_session_window: bool = False
+    sessions: SessionWindows = field(default_factory=SessionWindows)
     date_created: datetime = _EPOCH
 
     def number(self, phone_number: str) -> IncomingNumber | None:
@@ -153,6 +167,16 @@ class SandboxAccount:
         """The WhatsApp sender of ``phone_number`` (channel prefix ignored), if any."""
         bare = phone_number.removeprefix("whatsapp:")
         return next((w for w in self.whatsapp_senders if w.phone_number == bare), None)
+
+    def content(self, sid: str) -> ContentTemplate | None:
+        """The account's Content template ``sid`` (``HX…``), if any."""
+        return next((c for c in self.content_templates if c.sid == sid), None)
+
+    def add_content(self, template: ContentTemplate) -> ContentTemplate:
+        """Add ``template``, replacing one with the same SID."""
+        self.content_templates = [c for c in self.content_templates if c.sid != template.sid]
+        self.content_templates.append(template)
+        return template
 
     def service(self, sid: str) -> MessagingService | None:
         return next((s for s in self.services if s.sid == sid), None)

@@ -17,13 +17,13 @@ from email.utils import format_datetime
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlencode
 
-from relaykit_twilio.sandbox._accounts import (
+from relaykit_twilio_sandbox._accounts import (
     IncomingNumber,
     MessagingService,
     SandboxAccount,
     WhatsAppSender,
 )
-from relaykit_twilio.sandbox._records import SandboxMessage
+from relaykit_twilio_sandbox._records import SandboxMessage
 
 __all__ = [
     "account_json",

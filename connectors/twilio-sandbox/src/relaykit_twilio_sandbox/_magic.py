@@ -22,7 +22,8 @@ anything not owned         400, 21606 not a message-capable number of this accou
 +15005550003               400, 21408 no permission for the region
 +15005550004               400, 21610 recipient unsubscribed (opted out)
 +15005550009               400, 21614 not a mobile number
-whatsapp:+15005550016      sandbox: 400, 63016 outside the WhatsApp 24-hour window (at create)
+whatsapp:+15005550016      sandbox: 400, 63016 outside the WhatsApp 24-hour window (at create;
+                           an approved Content template goes through)
 whatsapp:+15005550017      sandbox: 201, then ``failed`` with 63016 (how Twilio reports it)
 whatsapp:+15005550018      sandbox: 201, then sent → delivered → ``read``
 +15005550030               sandbox: 201, then sent → ``undelivered`` with 30003

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 import aiohttp
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
-from relaykit_twilio.sandbox._records import CallbackDelivery
+from relaykit_twilio_sandbox._records import CallbackDelivery
 
 __all__ = ["WebhookPoster", "signed_headers"]
 

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from relaykit_twilio.sandbox._accounts import IncomingNumber, SandboxAccount
-from relaykit_twilio.sandbox._errors import TwilioApiError, error_body, not_found
-from relaykit_twilio.sandbox._messaging import CreateRequest, build_message
-from relaykit_twilio.sandbox._records import SandboxMessage
-from relaykit_twilio.sandbox._resources import (
+from relaykit_twilio_sandbox._accounts import IncomingNumber, SandboxAccount
+from relaykit_twilio_sandbox._errors import TwilioApiError, error_body, not_found
+from relaykit_twilio_sandbox._messaging import CreateRequest, build_message
+from relaykit_twilio_sandbox._records import SandboxMessage
+from relaykit_twilio_sandbox._resources import (
     account_json,
     message_json,
     number_json,
@@ -33,7 +33,7 @@ from relaykit_twilio.sandbox._resources import (
 )
 
 if TYPE_CHECKING:
-    from relaykit_twilio.sandbox._server import TwilioSandbox
+    from relaykit_twilio_sandbox._server import TwilioSandbox
 
 __all__ = ["TwilioRestApi"]
 

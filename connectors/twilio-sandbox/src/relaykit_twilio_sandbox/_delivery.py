@@ -12,13 +12,13 @@ import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from relaykit_twilio.sandbox._accounts import SandboxAccount
-from relaykit_twilio.sandbox._faults import Faults
-from relaykit_twilio.sandbox._magic import Step
-from relaykit_twilio.sandbox._messaging import pool_sender
-from relaykit_twilio.sandbox._records import CallbackDelivery, SandboxMessage
-from relaykit_twilio.sandbox._resources import API_VERSION
-from relaykit_twilio.sandbox._webhooks import WebhookPoster, signed_headers
+from relaykit_twilio_sandbox._accounts import SandboxAccount
+from relaykit_twilio_sandbox._faults import Faults
+from relaykit_twilio_sandbox._magic import Step
+from relaykit_twilio_sandbox._messaging import pool_sender
+from relaykit_twilio_sandbox._records import CallbackDelivery, SandboxMessage
+from relaykit_twilio_sandbox._resources import API_VERSION
+from relaykit_twilio_sandbox._webhooks import WebhookPoster, signed_headers
 
 __all__ = ["ERROR_MESSAGES", "StatusProgression", "status_params"]
 

@@ -11,24 +11,35 @@
 ``DELETE /_sandbox/faults``            reset every knob
 ``POST /_sandbox/inbound``             simulate an inbound message: ``From``, ``To``, ``Body``,
                                        ``MediaUrl`` (repeatable); posts the signed webhook to
-                                       the number's SmsUrl and answers with what happened
+                                       the number's SmsUrl and answers with what happened; a
+                                       WhatsApp one opens the 24-hour window
+``GET /_sandbox/content``              the default account's Content templates
+``POST /_sandbox/content``             add one (JSON): ``body``, optional ``sid`` (``HX…``),
+                                       ``friendly_name``, ``whatsapp_approved`` (default true),
+                                       ``defaults``; answers with it, SID included
+``GET /_sandbox/options``              the default account's options
+``POST /_sandbox/options``             set them (JSON): ``whatsapp_session_window`` (bool)
 =====================================  ==========================================================
 """
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from relaykit_twilio.sandbox._errors import TwilioApiError
+from relaykit_twilio_sandbox._content import ContentTemplate
+from relaykit_twilio_sandbox._errors import TwilioApiError
 
 if TYPE_CHECKING:
-    from relaykit_twilio.sandbox._server import TwilioSandbox
+    from relaykit_twilio_sandbox._server import TwilioSandbox
 
 __all__ = ["ControlApi"]
 
 _PREFIX = "/_sandbox"
+_CONTENT_SID = re.compile(r"^HX[0-9a-fA-F]{32}$")
+_OPTIONS = ("whatsapp_session_window",)
 
 
 async def _read_fields(request: web.Request) -> tuple[dict[str, Any], list[str]]:
@@ -60,6 +71,10 @@ class ControlApi:
             web.post(_PREFIX + "/faults", self.set_faults),
             web.delete(_PREFIX + "/faults", self.reset_faults),
             web.post(_PREFIX + "/inbound", self.inbound),
+            web.get(_PREFIX + "/content", self.list_content),
+            web.post(_PREFIX + "/content", self.add_content),
+            web.get(_PREFIX + "/options", self.get_options),
+            web.post(_PREFIX + "/options", self.set_options),
         ]
 
     async def info(self, request: web.Request) -> web.Response:
@@ -114,3 +129,74 @@ class ControlApi:
             return web.json_response({"error": exc.message}, status=exc.status)
         webhook = message.callbacks[0].as_dict() if message.callbacks else None
         return web.json_response({"message": message.as_dict(), "webhook": webhook})
+
+    async def list_content(self, request: web.Request) -> web.Response:
+        templates = self._sb.default_account.content_templates
+        return web.json_response({"content": [t.as_dict() for t in templates]})
+
+    async def add_content(self, request: web.Request) -> web.Response:
+        data = await _json_object(request)
+        try:
+            template = _content_template(data)
+        except ValueError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        self._sb.default_account.add_content(template)
+        return web.json_response(template.as_dict(), status=201)
+
+    async def get_options(self, request: web.Request) -> web.Response:
+        return web.json_response(self._options())
+
+    async def set_options(self, request: web.Request) -> web.Response:
+        data = await _json_object(request)
+        for key, value in data.items():
+            if key not in _OPTIONS:
+                return web.json_response(
+                    {"error": f"unknown option {key!r}; use {', '.join(_OPTIONS)}"}, status=400
+                )
+            if not isinstance(value, bool):
+                return web.json_response({"error": f"{key} must be true or false"}, status=400)
+        account = self._sb.default_account
+        if "whatsapp_session_window" in data:
+            account.whatsapp_session_window = data["whatsapp_session_window"]
+        return web.json_response(self._options())
+
+    def _options(self) -> dict[str, object]:
+        return {"whatsapp_session_window": self._sb.default_account.whatsapp_session_window}
+
+
+async def _json_object(request: web.Request) -> dict[str, Any]:
+    try:
+        data = await request.json()
+    except ValueError:
+        raise web.HTTPBadRequest(text="expected a JSON object") from None
+    if not isinstance(data, dict):
+        raise web.HTTPBadRequest(text="expected a JSON object")
+    return data
+
+
+def _content_template(data: dict[str, Any]) -> ContentTemplate:
+    """A template from ``POST /_sandbox/content``'s JSON; a ``ValueError`` says what is off."""
+    unknown = set(data) - {"sid", "body", "friendly_name", "whatsapp_approved", "defaults"}
+    if unknown:
+        raise ValueError(f"unknown fields {sorted(unknown)}")
+    body = data.get("body")
+    if not isinstance(body, str) or not body:
+        raise ValueError("body: give the template's text, e.g. 'Hello {{1}}'")
+    approved = data.get("whatsapp_approved", True)
+    if not isinstance(approved, bool):
+        raise ValueError("whatsapp_approved must be true or false")
+    defaults = data.get("defaults", {})
+    if not isinstance(defaults, dict) or not all(isinstance(v, str) for v in defaults.values()):
+        raise ValueError("defaults must be an object of text values")
+    template = ContentTemplate(
+        body=body,
+        friendly_name=str(data.get("friendly_name", "")),
+        whatsapp_approved=approved,
+        defaults={str(k): v for k, v in defaults.items()},
+    )
+    if "sid" in data:
+        sid = data["sid"]
+        if not isinstance(sid, str) or not _CONTENT_SID.match(sid):
+            raise ValueError("sid must be HX followed by 32 hex digits")
+        template.sid = sid
+    return template

@@ -4,7 +4,8 @@ Keywords follow Twilio's Advanced Opt-Out defaults: an SMS whose whole body is
 an opt-out keyword adds ``OptOutType=STOP`` and puts the pair on the account's
 opt-out list (so a later send to that person fails with 21610); an opt-in
 keyword adds ``OptOutType=START`` and takes it off; a help keyword adds
-``OptOutType=HELP``.
+``OptOutType=HELP``. A WhatsApp message opens the 24-hour customer service
+window between its sender and the number (``SandboxAccount.sessions``).
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ import mimetypes
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from relaykit_twilio.sandbox._accounts import IncomingNumber, SandboxAccount, new_sid
-from relaykit_twilio.sandbox._records import SandboxMessage
-from relaykit_twilio.sandbox._resources import API_VERSION
-from relaykit_twilio.sandbox._segments import count_segments
+from relaykit_twilio_sandbox._accounts import IncomingNumber, SandboxAccount, new_sid
+from relaykit_twilio_sandbox._records import SandboxMessage
+from relaykit_twilio_sandbox._resources import API_VERSION
+from relaykit_twilio_sandbox._segments import count_segments
 
 __all__ = ["OPT_IN_KEYWORDS", "OPT_OUT_KEYWORDS", "InboundTarget", "receive"]
 
@@ -94,6 +95,7 @@ def receive(
         params[f"MediaUrl{index}"] = media_url
         params[f"MediaContentType{index}"] = mimetypes.guess_type(media_url)[0] or "image/jpeg"
     if whatsapp:
+        account.sessions.open(number.phone_number, from_, now)
         params["WaId"] = from_.removeprefix("whatsapp:+")
         params["ProfileName"] = "Sandbox User"
         params["MessageType"] = "image" if media_urls else "text"

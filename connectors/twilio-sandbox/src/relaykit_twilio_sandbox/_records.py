@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from relaykit_twilio.sandbox._magic import Step
+from relaykit_twilio_sandbox._magic import Step
 
 __all__ = ["CallbackDelivery", "SandboxMessage"]
 
@@ -70,6 +70,8 @@ class SandboxMessage:
     price: str | None = None
     steps: tuple[Step, ...] = ()
     callbacks: list[CallbackDelivery] = field(default_factory=list)
+    #: the Content template sent (``ContentSid``), ``None`` for a free-form message
+    content_sid: str | None = None
 
     @property
     def channel(self) -> Literal["sms", "whatsapp"]:
@@ -84,6 +86,7 @@ class SandboxMessage:
             "to": self.to,
             "from": self.from_,
             "body": self.body,
+            "content_sid": self.content_sid,
             "media_urls": list(self.media_urls),
             "messaging_service_sid": self.messaging_service_sid,
             "status_callback": self.status_callback,

@@ -8,19 +8,19 @@ from types import TracebackType
 
 from aiohttp import web
 
-from relaykit_twilio.sandbox._accounts import SandboxAccount, default_account
-from relaykit_twilio.sandbox._api import TwilioRestApi
-from relaykit_twilio.sandbox._control import ControlApi
-from relaykit_twilio.sandbox._delivery import StatusProgression
-from relaykit_twilio.sandbox._errors import TwilioApiError
-from relaykit_twilio.sandbox._faults import Faults
-from relaykit_twilio.sandbox._inbound import receive
-from relaykit_twilio.sandbox._records import CallbackDelivery, SandboxMessage
-from relaykit_twilio.sandbox._webhooks import WebhookPoster, signed_headers
+from relaykit_twilio_sandbox._accounts import SandboxAccount, default_account
+from relaykit_twilio_sandbox._api import TwilioRestApi
+from relaykit_twilio_sandbox._control import ControlApi
+from relaykit_twilio_sandbox._delivery import StatusProgression
+from relaykit_twilio_sandbox._errors import TwilioApiError
+from relaykit_twilio_sandbox._faults import Faults
+from relaykit_twilio_sandbox._inbound import receive
+from relaykit_twilio_sandbox._records import CallbackDelivery, SandboxMessage
+from relaykit_twilio_sandbox._webhooks import WebhookPoster, signed_headers
 
 __all__ = ["TwilioSandbox"]
 
-_log = logging.getLogger("relaykit_twilio.sandbox")
+_log = logging.getLogger("relaykit_twilio_sandbox")
 
 
 class TwilioSandbox:

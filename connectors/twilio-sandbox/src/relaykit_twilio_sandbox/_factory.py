@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from relaykit.sandboxes import RunningSandbox, SandboxOptions
-from relaykit_twilio.sandbox._accounts import DEFAULT_MESSAGING_SERVICE_SID, DEFAULT_SMS_NUMBER
-from relaykit_twilio.sandbox._server import TwilioSandbox
+from relaykit_twilio_sandbox._accounts import DEFAULT_MESSAGING_SERVICE_SID, DEFAULT_SMS_NUMBER
+from relaykit_twilio_sandbox._server import TwilioSandbox
 
 __all__ = ["DEMO_CALLBACK_DELAY_S", "describe", "start_sandbox"]
 
@@ -39,6 +39,9 @@ def describe(sandbox: TwilioSandbox) -> RunningSandbox:
             "+15005550030 undelivered 30003, +15005550031 failed 30008; others are delivered.",
             f"Inspect: GET {sandbox.url}/_sandbox/messages; simulate a reply: "
             f"POST {sandbox.url}/_sandbox/inbound From=… To={DEFAULT_SMS_NUMBER} Body=…",
+            "WhatsApp's 24-hour window: POST /_sandbox/options "
+            '{"whatsapp_session_window": true}; approved templates: POST /_sandbox/content '
+            '{"sid": "HX…", "body": "{{1}} …"} (see docs/whatsapp.md).',
         ),
     )
 

@@ -4,7 +4,7 @@ Importing this package is cheap (no aiohttp, no twilio SDK): ``sandbox_factory``
 and the names below load the server on first use, so the connector's plugin
 module may import ``sandbox_factory`` at start-up::
 
-    from relaykit_twilio.sandbox import sandbox_factory
+    from relaykit_twilio_sandbox import sandbox_factory
 
     @relaykit.hookimpl
     def register_sandboxes(register):
@@ -15,10 +15,10 @@ In tests, use the server directly::
     async with TwilioSandbox() as sb:
         ...  # sb.url, sb.account_sid, sb.auth_token, sb.messages, sb.faults
 
-Run it in the foreground with ``python -m relaykit_twilio.sandbox --port 8081``
+Run it in the foreground with ``python -m relaykit_twilio_sandbox --port 8081``
 (or ``relaykit sandbox twilio --port 8081``). The magic phone numbers are
-listed in ``relaykit_twilio.sandbox._magic``, the control endpoints in
-``relaykit_twilio.sandbox._control``.
+listed in ``relaykit_twilio_sandbox._magic``, the control endpoints in
+``relaykit_twilio_sandbox._control``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from relaykit.sandboxes import RunningSandbox, SandboxOptions
-    from relaykit_twilio.sandbox._accounts import (
+    from relaykit_twilio_sandbox._accounts import (
         DEFAULT_ACCOUNT_SID,
         DEFAULT_AUTH_TOKEN,
         DEFAULT_MESSAGING_SERVICE_SID,
@@ -41,11 +41,12 @@ if TYPE_CHECKING:
         WhatsAppSender,
         default_account,
     )
-    from relaykit_twilio.sandbox._errors import TwilioApiError
-    from relaykit_twilio.sandbox._faults import Faults
-    from relaykit_twilio.sandbox._records import CallbackDelivery, SandboxMessage
-    from relaykit_twilio.sandbox._server import TwilioSandbox
-    from relaykit_twilio.sandbox._thread import ThreadedSandbox
+    from relaykit_twilio_sandbox._content import ContentTemplate, SessionWindows
+    from relaykit_twilio_sandbox._errors import TwilioApiError
+    from relaykit_twilio_sandbox._faults import Faults
+    from relaykit_twilio_sandbox._records import CallbackDelivery, SandboxMessage
+    from relaykit_twilio_sandbox._server import TwilioSandbox
+    from relaykit_twilio_sandbox._thread import ThreadedSandbox
 
 __all__ = [
     "DEFAULT_ACCOUNT_SID",
@@ -54,11 +55,13 @@ __all__ = [
     "DEFAULT_SMS_NUMBER",
     "DEFAULT_VOICE_ONLY_NUMBER",
     "CallbackDelivery",
+    "ContentTemplate",
     "Faults",
     "IncomingNumber",
     "MessagingService",
     "SandboxAccount",
     "SandboxMessage",
+    "SessionWindows",
     "ThreadedSandbox",
     "TwilioApiError",
     "TwilioSandbox",
@@ -78,6 +81,8 @@ _LAZY = {
     "SandboxAccount": "_accounts",
     "WhatsAppSender": "_accounts",
     "default_account": "_accounts",
+    "ContentTemplate": "_content",
+    "SessionWindows": "_content",
     "TwilioApiError": "_errors",
     "Faults": "_faults",
     "CallbackDelivery": "_records",
@@ -94,7 +99,7 @@ def sandbox_factory(options: SandboxOptions) -> AbstractAsyncContextManager[Runn
     :returns: an async context manager yielding a :class:`relaykit.RunningSandbox`
         whose ``settings`` point a Twilio connector instance at it.
     """
-    from relaykit_twilio.sandbox._factory import start_sandbox
+    from relaykit_twilio_sandbox._factory import start_sandbox
 
     return start_sandbox(options)
 

@@ -2,7 +2,10 @@
 
 The order of the checks follows Twilio's: required parameters, the recipient
 (magic numbers, format), then the sender (magic numbers, ownership,
-capability, channel), then the opt-out registry.
+capability, channel), then the opt-out registry, then the Content template
+(``ContentSid``: 21655 when the account has none of that SID). A WhatsApp
+message outside the 24-hour window, when the account models it, is created
+and then fails with 63016 (see ``_content``).
 """
 
 from __future__ import annotations
@@ -12,11 +15,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from relaykit_twilio.sandbox._accounts import SandboxAccount, new_sid
-from relaykit_twilio.sandbox._errors import TwilioApiError
-from relaykit_twilio.sandbox._magic import delivery_steps, from_rejection, to_rejection
-from relaykit_twilio.sandbox._records import SandboxMessage
-from relaykit_twilio.sandbox._segments import count_segments
+from relaykit_twilio_sandbox._accounts import SandboxAccount, new_sid
+from relaykit_twilio_sandbox._content import (
+    WINDOW_CLOSED_CODE,
+    ContentTemplate,
+    parse_content_variables,
+)
+from relaykit_twilio_sandbox._errors import TwilioApiError
+from relaykit_twilio_sandbox._magic import Step, delivery_steps, from_rejection, to_rejection
+from relaykit_twilio_sandbox._records import SandboxMessage
+from relaykit_twilio_sandbox._segments import count_segments
 
 __all__ = ["CreateRequest", "build_message", "is_alphanumeric_sender", "pool_sender"]
 
@@ -35,6 +43,8 @@ class CreateRequest:
     body: str | None
     media_urls: tuple[str, ...]
     status_callback: str | None
+    content_sid: str | None = None
+    content_variables: str | None = None
 
     @classmethod
     def from_form(cls, get: dict[str, str], media_urls: Sequence[str]) -> CreateRequest:
@@ -45,6 +55,8 @@ class CreateRequest:
             body=get.get("Body"),
             media_urls=tuple(media_urls),
             status_callback=get.get("StatusCallback") or None,
+            content_sid=get.get("ContentSid") or None,
+            content_variables=get.get("ContentVariables"),
         )
 
 
@@ -62,7 +74,7 @@ def _check_required(req: CreateRequest) -> str:
         raise _bad_request(21604, "A 'To' phone number is required.")
     if not req.from_ and not req.messaging_service_sid:
         raise _bad_request(21603, "A 'From' or 'MessagingServiceSid' parameter is required.")
-    if not req.body and not req.media_urls:
+    if not req.body and not req.media_urls and not req.content_sid:
         raise _bad_request(21602, "Message body is required.")
     if req.body and len(req.body) > MAX_BODY:
         raise _bad_request(
@@ -71,9 +83,10 @@ def _check_required(req: CreateRequest) -> str:
     return req.to
 
 
-def _check_recipient(to: str) -> None:
+def _check_recipient(to: str, template: ContentTemplate | None) -> None:
     rejection = to_rejection(to)
-    if rejection:
+    approved = template is not None and template.whatsapp_approved
+    if rejection and not (rejection.code == WINDOW_CLOSED_CODE and approved):
         raise TwilioApiError(rejection.status, rejection.code, rejection.message)
     if not _E164.match(to.removeprefix("whatsapp:")):
         raise _bad_request(21211, f"The 'To' number {to} is not a valid phone number.")
@@ -129,14 +142,41 @@ def _check_consent(account: SandboxAccount, sender: str, to: str) -> None:
         raise _bad_request(21610, f"Attempt to send to unsubscribed recipient {to}.")
 
 
+def _content(account: SandboxAccount, req: CreateRequest) -> ContentTemplate | None:
+    if req.content_sid is None:
+        return None
+    template = account.content(req.content_sid)
+    if template is None:
+        raise _bad_request(21655, f"The Content SID {req.content_sid} is invalid.")
+    return template
+
+
+def _steps(
+    account: SandboxAccount, to: str, sender: str, template: ContentTemplate | None, now: datetime
+) -> tuple[Step, ...]:
+    """The later statuses: Twilio's ``failed`` 63016 outside a modelled window, else the usual."""
+    free_form = template is None or not template.whatsapp_approved
+    if (
+        to.startswith("whatsapp:")
+        and account.whatsapp_session_window
+        and free_form
+        and not account.sessions.is_open(sender, to, now)
+    ):
+        return (Step("failed", WINDOW_CLOSED_CODE),)
+    return delivery_steps(to)
+
+
 def build_message(account: SandboxAccount, req: CreateRequest) -> SandboxMessage:
     """A new outbound message, or the ``TwilioApiError`` Twilio would answer instead."""
     to = _check_required(req)
-    _check_recipient(to)
+    template = _content(account, req)
+    _check_recipient(to, template)
     from_ = _check_sender(account, req, to)
-    _check_consent(account, from_ or pool_sender(account, req.messaging_service_sid or ""), to)
+    sender = from_ or pool_sender(account, req.messaging_service_sid or "")
+    _check_consent(account, sender, to)
+    variables = parse_content_variables(req.content_variables) if template else {}
     now = datetime.now(UTC)
-    body = req.body or ""
+    body = template.render(variables) if template else req.body or ""
     return SandboxMessage(
         sid=new_sid("MM" if req.media_urls else "SM"),
         account_sid=account.sid,
@@ -151,5 +191,6 @@ def build_message(account: SandboxAccount, req: CreateRequest) -> SandboxMessage
         media_urls=req.media_urls,
         messaging_service_sid=req.messaging_service_sid,
         status_callback=req.status_callback,
-        steps=delivery_steps(to),
+        steps=_steps(account, to, sender, template, now),
+        content_sid=template.sid if template else None,
     )

@@ -1,4 +1,4 @@
-"""``python -m relaykit_twilio.sandbox --port N``: serve the sandbox until interrupted."""
+"""``python -m relaykit_twilio_sandbox --port N``: serve the sandbox until interrupted."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import signal
 import sys
 
 from relaykit.sandboxes import SandboxOptions
-from relaykit_twilio.sandbox._factory import DEMO_CALLBACK_DELAY_S, start_sandbox
+from relaykit_twilio_sandbox._factory import DEMO_CALLBACK_DELAY_S, start_sandbox
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m relaykit_twilio.sandbox",
+        prog="python -m relaykit_twilio_sandbox",
         description="Serve a local Twilio-compatible API with the default test account.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
