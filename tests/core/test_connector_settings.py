@@ -197,7 +197,13 @@ def project(tmp_path: Path) -> Path:
     package = tmp_path / "src" / "relaykit_pager"
     package.mkdir(parents=True)
     (package / "__init__.py").write_text(CONNECTOR.format(retries=3), "utf-8")
-    spec = {**OUTBOX_SPEC, "id": "pager", "title": "Pager", "settings_schema": STALE_SCHEMA}
+    spec = {
+        **OUTBOX_SPEC,
+        "id": "pager",
+        "title": "Pager",
+        "settings_schema": STALE_SCHEMA,
+        "channels": ["sms"],
+    }
     (package / "spec.json").write_text(json.dumps(spec, indent=2) + "\n", "utf-8")
     info = tmp_path / "site" / "relaykit_pager-1.0.0.dist-info"
     info.mkdir(parents=True)

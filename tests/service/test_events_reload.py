@@ -28,7 +28,7 @@ from relaykit.delivery.reload import reload_config, reload_events
 from relaykit.errors import ConfigError
 from relaykit.service import hash_api_key
 from relaykit.settings import load_settings
-from relaykit_twilio.sandbox import DEFAULT_SMS_NUMBER, ThreadedSandbox, TwilioSandbox
+from relaykit_twilio_sandbox import DEFAULT_SMS_NUMBER, ThreadedSandbox, TwilioSandbox
 
 RELAYKIT = str(Path(sys.executable).with_name("relaykit"))
 KEY = "rk_events_reload_test_key_0123456789"
