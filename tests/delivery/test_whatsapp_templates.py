@@ -8,6 +8,7 @@ documents them, and posts its status callbacks, signed, to the relay.
 from __future__ import annotations
 
 import tomllib
+from datetime import timedelta
 from typing import Any
 
 from relaykit.store import DeliveryRecord
@@ -167,3 +168,34 @@ async def test_the_worker_sends_the_template_it_reads_back_from_the_store(
         None,
         ABSENCE_SID,
     ]
+
+
+async def test_a_template_send_lost_in_a_crash_is_adopted_not_sent_again(
+    make_stack: MakeStack,
+) -> None:
+    """A worker dies after Twilio took the approved template; recovery finds it at Twilio
+    (whose record has the template's text, not the session text relaykit keeps)."""
+    stack = await make_stack(
+        WHATSAPP_SMS_EMAIL, settings={"events": provider_events()}, inline=False
+    )
+    account = stack.sandbox.default_account
+    account.whatsapp_session_window = True
+    account.add_content(ContentTemplate(sid=ABSENCE_SID, body=ABSENCE_CONTENT))
+    sent = await stack.relay.anotify(TENANT, EVENT, student(phone("+15005550010")), SCHOOL_DATA)
+    await stack.relay.unit.run(stack.relay.store.deliveries.claim_due(10))
+    await stack.settle()  # the session message fails with 63016: the template step is due
+    [claimed] = stack.relay.store.deliveries.claim_due(10)
+    assert claimed.message.template is not None
+    # the dead worker's provider call: it reached Twilio, its outcome was never committed
+    await stack.relay.host.send(f"{TENANT}/sms", claimed.message.outbound())
+    await stack.settle()
+
+    adopted, resent = await stack.relay.dispatcher.recover(timedelta(0))
+
+    assert (adopted, resent) == (1, 0)
+    assert [m.content_sid for m in stack.sandbox.sent_to("whatsapp:+15005550010")] == [
+        None,
+        ABSENCE_SID,
+    ]
+    record = await settled(stack, sent.id)
+    assert record.state == "delivered"

@@ -18,6 +18,7 @@ import aiohttp
 import pytest
 
 from relaykit import (
+    AmbiguousSendError,
     Channel,
     MessageStatus,
     OutboundMessage,
@@ -233,3 +234,32 @@ async def test_content_variables_that_are_no_json_object_of_text_are_refused_wit
     async with aiohttp.ClientSession() as http, http.post(url, data=form, headers=headers) as r:
         assert (r.status, (await r.json())["code"]) == (400, 21656)
     assert windowed.messages == []
+
+
+async def test_a_lost_template_send_is_found_not_taken_for_the_failed_session_message(
+    connector: TwilioConnector, windowed: TwilioSandbox
+) -> None:
+    """Crash recovery of the template step: Twilio stores the template's text, not the
+    session text relaykit keeps as the message's body, and the session message that failed
+    with 63016 moments earlier has exactly that session text."""
+    session = whatsapp()
+    await connector.send(session)  # outside the window: accepted, then failed with 63016
+    await windowed.settle()
+    started = datetime.now(UTC)
+    template = ProviderTemplate(ABSENCE_SID, {"1": "Sam Lee", "2": "4 Dec"})
+    windowed.faults.update(drop_after_create=1)
+    with pytest.raises(AmbiguousSendError):
+        await connector.send(whatsapp(template=template))
+
+    found = await connector.find_sent(
+        session.to,
+        "r",
+        started - timedelta(seconds=5),  # as the host's recovery asks
+        body=session.body,
+        channel=Channel.WHATSAPP,
+        template=template,
+    )
+
+    failed, created = windowed.sent_to(f"whatsapp:{PARENT}")
+    assert failed.content_sid is None and created.content_sid == ABSENCE_SID
+    assert found is not None and found.provider_message_id == created.sid

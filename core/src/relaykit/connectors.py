@@ -17,6 +17,7 @@ from relaykit.results import (
     Channel,
     ConnectionStatus,
     OutboundMessage,
+    ProviderTemplate,
     SendReceipt,
     StatusUpdate,
 )
@@ -160,10 +161,15 @@ class SupportsReconcile(Protocol):
         body: str | None = None,
         sender: str | None = None,
         channel: Channel | None = None,
+        template: ProviderTemplate | None = None,
     ) -> SendReceipt | None:
         """The message sent to ``to`` since ``since`` (carrying ``reference``, or this
         ``body`` from this ``sender`` where the provider cannot echo references), if the
         provider has it; ``None`` if it has not.
+
+        ``template`` is passed only for a message sent as a provider template
+        (``OutboundMessage.template``), so a connector that sends none may leave it out;
+        ``body`` is then the host's text, not what the provider stored.
 
         :raises AmbiguousSendError: several records match and none can be told apart.
         """

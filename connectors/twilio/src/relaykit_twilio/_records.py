@@ -54,6 +54,7 @@ def pick_sent(
     sender: str | None,
     messaging_service_sid: str | None,
     body: str | None,
+    not_body: str | None = None,
 ) -> Candidate | None:
     """The record a send started at ``since`` became, or ``None`` when there is none.
 
@@ -61,8 +62,10 @@ def pick_sent(
     reference travels), so a record is matched on what it does show: created
     at or after ``since`` (less :data:`CLOCK_SKEW`), from this sender or
     Messaging Service, and - when given - with this body (Twilio may prefix a
-    trial notice, so the body may end with it). The first match created at or
-    after ``since`` wins.
+    trial notice, so the body may end with it), or - ``not_body`` - without that
+    one (a provider template's record has the template's text, and the session
+    message it replaced had ``not_body``). The first match created at or after
+    ``since`` wins.
 
     :raises AmbiguousSendError: no body was given and several records fit.
     """
@@ -75,6 +78,8 @@ def pick_sent(
             or (sender is not None and c.sender == sender)
         )
     ]
+    if not_body is not None:
+        fits = [c for c in fits if not (c.body == not_body or c.body.endswith(not_body))]
     if body is not None:
         fits = [c for c in fits if c.body == body or c.body.endswith(body)]
     elif len(fits) > 1:

@@ -524,6 +524,7 @@ class TwilioConnector:
         body: str | None = None,
         sender: str | None = None,
         channel: Channel | None = None,
+        template: ProviderTemplate | None = None,
     ) -> SendReceipt | None:
         """The message a lost ``send`` created, if Twilio has it; for crash reconciliation.
 
@@ -539,6 +540,9 @@ class TwilioConnector:
         :param since: when the lost attempt started.
         :param body: the body sent; without it, several candidates are ambiguous.
         :param sender: the ``OutboundMessage.sender`` override used, if any.
+        :param template: the provider template sent instead of ``body``, if any: Twilio's
+            record then holds the template's text, so the record is the one *without*
+            ``body`` (the session message the template replaced has it).
         :returns: a receipt for the record, or ``None`` when nothing was sent.
         :raises AmbiguousSendError: several records fit and no body was given.
         """
@@ -566,7 +570,8 @@ class TwilioConnector:
             since=since,
             sender=None if is_service else prefix + chosen.value,
             messaging_service_sid=chosen.value if is_service else None,
-            body=body,
+            body=None if template is not None else body,
+            not_body=body if template is not None else None,
         )
         if match is None:
             return None

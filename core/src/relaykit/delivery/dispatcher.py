@@ -9,6 +9,7 @@ per claim. Batches of attempts are :class:`~relaykit.delivery.unit.DeliverMessag
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -286,7 +287,10 @@ class Dispatcher:
         connector = self.host.connector(label)
         if not isinstance(connector, SupportsReconcile):
             return None
-        return await connector.find_sent(
+        find_sent = connector.find_sent
+        if outbound.template is not None:  # only a connector that sends templates gets one
+            find_sent = functools.partial(connector.find_sent, template=outbound.template)
+        return await find_sent(
             outbound.to,
             outbound.reference,
             since,
