@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import collections
 from collections.abc import AsyncIterator
 from typing import Any
@@ -106,3 +107,17 @@ async def test_abroadcast_returns_the_id_at_once_and_runs_as_a_task(make_stack: 
     await stack.relay._broadcast_runs[broadcast_id][1]
     status = stack.relay.broadcast_status(broadcast_id)
     assert status is not None and status.state == "finished" and status.sent == 20
+
+
+async def test_the_synchronous_broadcast_returns_at_once_and_runs_on_its_own_thread(
+    make_stack: MakeStack,
+) -> None:
+    stack = await make_stack()
+    broadcast_id = await asyncio.to_thread(
+        stack.relay.broadcast, TENANT, EVENT, iter(people(25)), SCHOOL_DATA, key="sync"
+    )
+    assert await asyncio.to_thread(stack.relay._background.join, broadcast_id, 60)
+
+    status = stack.relay.broadcast_status(broadcast_id)
+    assert status is not None and status.state == "finished" and status.sent == 25
+    assert len({m.to for m in stack.sandbox.messages}) == 25
