@@ -18,6 +18,8 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
+from relaykit.addresses import AddressKind
+from relaykit.delivery.addresses import AddressBook
 from relaykit.delivery.dry_run_reads import DryRunReads
 from relaykit.delivery.dry_run_report import DryRunReport, DryRunTally
 from relaykit.delivery.pacing import BroadcastPacing
@@ -25,6 +27,8 @@ from relaykit.delivery.planner import Plan, Planner, month_of
 from relaykit.delivery.relay import Relay
 from relaykit.errors import RelaykitError
 from relaykit.recipients import Recipient
+from relaykit.results import Channel
+from relaykit.templates import TemplatePart
 
 __all__ = ["BadRowLike", "DryRunRow", "RecipientRowLike", "plan_broadcast"]
 
@@ -87,13 +91,13 @@ def plan_broadcast(
     shared = dict(data or {})
     reads = DryRunReads(relay.store, tenant)
     live = relay.router.planner
-    planner = Planner(
+    planner = _RenderOncePlanner(
         reads,
         live.templates,
         live.health,
         live.reports_delivery,
         live.rules,
-        addresses=live.addresses,
+        addresses=_KindsOnce(live.addresses),
     )
     moment = now or datetime.now(UTC)
     month = month_of(moment, settings.time_zone)
@@ -128,6 +132,49 @@ def plan_broadcast(
         deadline=pacing.deadline,
         policy=pacing.policy,
     )
+
+
+#: Distinct (event, part, data) renderings a dry run keeps; past it, it starts again.
+_RENDERINGS = 4096
+
+
+class _RenderOncePlanner(Planner):
+    """The planner, rendering each part once per distinct data: a broadcast's recipients
+    mostly share their data, and rendering depends on nothing else."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._rendered: dict[tuple[object, ...], str] = {}
+
+    def render(self, plan: Plan, part: TemplatePart) -> str:
+        try:
+            key = (plan.event, part, *sorted(plan.data.items()))
+            hash(key)
+        except TypeError:  # an unhashable value: a template will refuse it anyway
+            return super().render(plan, part)
+        text = self._rendered.get(key)
+        if text is None:
+            if len(self._rendered) >= _RENDERINGS:
+                self._rendered.clear()
+            text = self._rendered[key] = super().render(plan, part)
+        return text
+
+
+class _KindsOnce:
+    """An address book that looks each instance's address kind up once per run."""
+
+    def __init__(self, book: AddressBook) -> None:
+        self.book = book
+        self._kinds: dict[tuple[str, Channel], AddressKind | None] = {}
+
+    def address_kind(self, label: str, channel: Channel) -> AddressKind | None:
+        key = (label, channel)
+        if key not in self._kinds:
+            self._kinds[key] = self.book.address_kind(label, channel)
+        return self._kinds[key]
+
+    def normalize(self, label: str, kind: AddressKind, raw: str) -> str:
+        return self.book.normalize(label, kind, raw)
 
 
 def _read(row: DryRunRow, index: int) -> tuple[int, Recipient, Mapping[str, Any]] | str:

@@ -227,9 +227,7 @@ class Draft:
         return self.render(part)
 
     def render(self, part: TemplatePart) -> str:
-        return self.planner.templates.render(
-            self.plan.tenant_name, self.plan.event, part, self.plan.data
-        )
+        return self.planner.render(self.plan, part)
 
 
 #: ``rule(draft)``: a reason to skip the step, or ``None`` to let the next rule decide.
@@ -383,6 +381,10 @@ class Planner:
         self.rules = rules
         #: the address kind each instance needs per channel, from its connector's spec
         self.addresses: AddressBook = addresses or BuiltinAddressBook()
+
+    def render(self, plan: Plan, part: TemplatePart) -> str:
+        """One part of the plan's message, rendered with its data."""
+        return self.templates.render(plan.tenant_name, plan.event, part, plan.data)
 
     def plan(self, plan: Plan, start: int, now: datetime) -> list[NewMessage]:
         """Messages for steps ``start`` onwards, up to and including the first usable one."""
