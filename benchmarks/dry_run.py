@@ -9,7 +9,7 @@ Streams N generated recipients (distinct valid US numbers; one in twenty with
 no phone, so it falls back to email) as mappings - what a parsed JSON-lines
 row hands over - through :func:`relaykit.delivery.dry_run.plan_broadcast`
 for an ``emergency_alert`` routed SMS then email, with a monthly SMS limit
-and a 1/s long code. Nothing is sent: the Twilio instance points at a closed
+and a short code at 100/s (an hour's deadline: 360,000 by SMS, the rest by email). Nothing is sent: the Twilio instance points at a closed
 port. Prints elapsed seconds and microseconds per recipient. Target (issue 13):
 1,000,000 recipients in under 60 s.
 """
@@ -48,6 +48,7 @@ def build_relay(data_dir: Path) -> Relay:
                     "sms_sender": SENDER,
                     "api_base_url": "http://127.0.0.1:9",
                 },
+                "rate_per_second": 100,  # a short code
             },
             "mail": {
                 "connector": "email",
