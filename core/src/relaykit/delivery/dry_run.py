@@ -145,13 +145,20 @@ class _RenderOncePlanner(Planner):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._rendered: dict[tuple[object, ...], str] = {}
+        self._plan: Plan | None = None
+        self._data_key: tuple[object, ...] | None = None
 
     def render(self, plan: Plan, part: TemplatePart) -> str:
-        try:
-            key = (plan.event, part, *sorted(plan.data.items()))
-            hash(key)
-        except TypeError:  # an unhashable value: a template will refuse it anyway
+        if plan is not self._plan:  # a recipient's parts share its data's key
+            self._plan = plan
+            try:
+                self._data_key = tuple(sorted(plan.data.items()))
+                hash(self._data_key)
+            except TypeError:  # an unhashable value: a template will refuse it anyway
+                self._data_key = None
+        if self._data_key is None:
             return super().render(plan, part)
+        key = (plan.event, part, self._data_key)
         text = self._rendered.get(key)
         if text is None:
             if len(self._rendered) >= _RENDERINGS:

@@ -8,6 +8,7 @@ its reason. A new rule is one function added there plus one
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -60,6 +61,7 @@ _TEXT = (Channel.SMS, Channel.WHATSAPP)
 NO_SKIP: Mapping[Channel, FallbackReason] = MappingProxyType({})
 
 
+@functools.lru_cache(maxsize=256)  # a broadcast or a dry run plans many at one moment
 def month_of(moment: datetime, time_zone: str) -> str:
     """The calendar month (``2026-11``) of ``moment`` in the tenant's time zone."""
     return moment.astimezone(ZoneInfo(time_zone)).strftime("%Y-%m")
