@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from relaykit.cli import app
 from relaykit.delivery.pacing import BroadcastPacing, SenderRate
 from relaykit.delivery.planner import Plan
 from relaykit.delivery.reasons import FallbackReason
@@ -165,3 +167,17 @@ async def test_a_channel_ruled_out_by_pacing_goes_by_email_with_its_reason(
     stored = relay.delivery(record.id)
     assert stored is not None and stored.fallbacks == [("sms", "paced_past_deadline")]
     assert stack.sandbox.messages == [] and len(stack.emails_to("parent@example.org")) == 1
+
+
+def test_relaykit_config_validate_exits_2_naming_the_field(tmp_path: Path) -> None:
+    config = tmp_path / "relaykit.toml"
+    config.write_text(
+        f'[tenants.{TENANT}.broadcasts]\nunreachable_within_deadline = "later"\n', "utf-8"
+    )
+
+    result = CliRunner().invoke(app, ["--config", str(config), "config", "validate"])
+
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert f"tenants.{TENANT}.broadcasts.unreachable_within_deadline" in result.output
+    assert "'fallback' or 'wait'" in result.output
