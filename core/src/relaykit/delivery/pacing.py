@@ -144,7 +144,14 @@ class BroadcastPacing:
     def past_deadline(self, position: int) -> bool:
         """Whether the ``position``-th recipient (0-based) of the broadcast cannot be sent
         within the deadline at the senders' rate."""
-        return self.deadline is not None and self.send_offset(position) > self.deadline
+        return position > self._last_in_time
+
+    @cached_property
+    def _last_in_time(self) -> float:
+        """The last position whose turn is within the deadline (``send_offset`` solved for it)."""
+        if self.deadline is None or self.rate is None:
+            return math.inf
+        return self.deadline.total_seconds() * self.rate + self.burst - 1
 
     def skipped_channels(self, position: int) -> Mapping[Channel, FallbackReason]:
         """The channels :meth:`Plan.build <relaykit.delivery.planner.Plan.build>` must skip

@@ -162,7 +162,7 @@ class Draft:
     @cached_property
     def policy(self) -> ChannelPolicy:
         """The tenant's rules for the step's channel kind."""
-        return self.plan.tenant.channel_policy(self.step.channel)
+        return self.planner.policy(self.plan.tenant, self.step.channel)
 
     @property
     def address(self) -> str | None:
@@ -383,6 +383,18 @@ class Planner:
         self.rules = rules
         #: the address kind each instance needs per channel, from its connector's spec
         self.addresses: AddressBook = addresses or BuiltinAddressBook()
+        self._policies: dict[tuple[int, Channel], tuple[TenantSettings, ChannelPolicy]] = {}
+
+    def policy(self, tenant: TenantSettings, channel: Channel) -> ChannelPolicy:
+        """``tenant.channel_policy(channel)``, worked out once per settings object (settings
+        are replaced on reload, never changed in place)."""
+        key = (id(tenant), channel)
+        held = self._policies.get(key)
+        if held is None or held[0] is not tenant:
+            if len(self._policies) >= 1024:  # settings reloaded many times: forget the old
+                self._policies.clear()
+            held = self._policies[key] = (tenant, tenant.channel_policy(channel))
+        return held[1]
 
     def render(self, plan: Plan, part: TemplatePart) -> str:
         """One part of the plan's message, rendered with its data."""
