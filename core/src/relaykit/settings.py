@@ -51,6 +51,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from relaykit.broadcast_policy import BroadcastPolicy
 from relaykit.errors import ConfigError
 from relaykit.policy import ChannelPolicy, QuietHours, Route, SmsPolicy, TwoWayPolicy
 from relaykit.redaction import register_secret
@@ -215,6 +216,8 @@ class TenantSettings(BaseModel):
     two_way: TwoWayPolicy = Field(default_factory=TwoWayPolicy)
     #: No SMS or WhatsApp in these local hours: those steps are skipped (``quiet_hours``).
     quiet_hours: QuietHours | None = None
+    #: What a broadcast does with recipients its senders cannot reach within its deadline.
+    broadcasts: BroadcastPolicy = Field(default_factory=BroadcastPolicy)
     #: API keys of this tenant for the HTTP API, stored hashed: "sha256:<hex digest>".
     api_keys: tuple[str, ...] = ()
     #: This tenant's own events, over the config's (``[tenants.T.events.NAME]``).

@@ -8,16 +8,19 @@ its reason. A new rule is one function added there plus one
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
+from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from relaykit.addresses import AddressKind
 from relaykit.delivery.addresses import AddressBook, BuiltinAddressBook
 from relaykit.delivery.health import InstanceHealth
+from relaykit.delivery.reads import PlanningReads
 from relaykit.delivery.reasons import FallbackReason
 from relaykit.errors import ConfigError
 from relaykit.policy import ChannelPolicy, RouteStep
@@ -34,10 +37,11 @@ from relaykit.recipients import (
 from relaykit.results import Channel
 from relaykit.settings import TenantSettings
 from relaykit.sms import count_segments
-from relaykit.store import NewMessage, Store
+from relaykit.store import NewMessage
 from relaykit.templates import TemplateCatalog, TemplatePart
 
 __all__ = [
+    "NO_SKIP",
     "SKIP_RULES",
     "STAFF_REPLY_EVENT",
     "Draft",
@@ -53,7 +57,11 @@ STAFF_REPLY_EVENT = "staff_reply"
 
 _TEXT = (Channel.SMS, Channel.WHATSAPP)
 
+#: No channel skipped by the caller (the default of :meth:`Plan.build`'s ``skip``).
+NO_SKIP: Mapping[Channel, FallbackReason] = MappingProxyType({})
 
+
+@functools.lru_cache(maxsize=256)  # a broadcast or a dry run plans many at one moment
 def month_of(moment: datetime, time_zone: str) -> str:
     """The calendar month (``2026-11``) of ``moment`` in the tenant's time zone."""
     return moment.astimezone(ZoneInfo(time_zone)).strftime("%Y-%m")
@@ -75,6 +83,8 @@ class Plan:
     staff: StaffUser | None
     steps: tuple[RouteStep, ...]
     deadline: timedelta | None = None
+    #: channels the caller rules out for this notification, with why (a broadcast's pacing)
+    skip: Mapping[Channel, FallbackReason] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -85,10 +95,15 @@ class Plan:
         recipient: Recipient,
         data: Mapping[str, Any],
         staff: StaffUser | None = None,
+        skip: Mapping[Channel, FallbackReason] = NO_SKIP,
     ) -> Plan:
         """The plan of ``event`` for ``recipient``: the event's route (else the default one);
         a staff reply goes by email through the tenant's ``two_way.notify_instance``.
 
+        :param skip: channels whose steps are skipped with the given reason (a broadcast
+            recipient its senders cannot reach within the deadline:
+            :meth:`BroadcastPacing.skipped_channels
+            <relaykit.delivery.pacing.BroadcastPacing.skipped_channels>`).
         :raises ConfigError: the tenant has no route for the event.
         """
         notify = tenant.two_way.notify_instance
@@ -104,7 +119,9 @@ class Plan:
                     f"[tenants.{tenant_name}.routes.default]"
                 )
             steps, deadline = route.steps_for(recipient.kind), route.deadline
-        return cls(tenant_name, tenant, event, recipient, dict(data), staff, steps, deadline)
+        return cls(
+            tenant_name, tenant, event, recipient, dict(data), staff, steps, deadline, dict(skip)
+        )
 
 
 @dataclass(frozen=True)
@@ -145,7 +162,7 @@ class Draft:
     @cached_property
     def policy(self) -> ChannelPolicy:
         """The tenant's rules for the step's channel kind."""
-        return self.plan.tenant.channel_policy(self.step.channel)
+        return self.planner.policy(self.plan.tenant, self.step.channel)
 
     @property
     def address(self) -> str | None:
@@ -212,9 +229,7 @@ class Draft:
         return self.render(part)
 
     def render(self, part: TemplatePart) -> str:
-        return self.planner.templates.render(
-            self.plan.tenant_name, self.plan.event, part, self.plan.data
-        )
+        return self.planner.render(self.plan, part)
 
 
 #: ``rule(draft)``: a reason to skip the step, or ``None`` to let the next rule decide.
@@ -310,6 +325,19 @@ def under_monthly_limit(draft: Draft) -> Skip | None:
     return Skip(FallbackReason.MONTHLY_LIMIT, detail, to=draft.address or "")
 
 
+def not_ruled_out(draft: Draft) -> Skip | None:
+    reason = draft.plan.skip.get(draft.step.channel)
+    if reason is None:
+        return None
+    detail = (
+        "the broadcast's senders cannot reach this recipient within its deadline at their "
+        "rate (broadcasts.unreachable_within_deadline = fallback)"
+        if reason == FallbackReason.PACED_PAST_DEADLINE
+        else f"{draft.step.channel.value} ruled out by the caller"
+    )
+    return Skip(reason, detail, to=draft.address or "")
+
+
 def fits_max_length(draft: Draft) -> Skip | None:
     limit = draft.policy.max_length
     if limit is None or draft.step.channel == Channel.EMAIL or len(draft.body) <= limit:
@@ -330,6 +358,8 @@ SKIP_RULES: tuple[SkipRule, ...] = (
     outside_quiet_hours,
     under_monthly_limit,
     fits_max_length,
+    # last: a step that no other rule skips is the one pacing would have sent
+    not_ruled_out,
 )
 
 
@@ -338,7 +368,7 @@ class Planner:
 
     def __init__(
         self,
-        store: Store,
+        store: PlanningReads,
         templates: TemplateCatalog,
         health: InstanceHealth,
         reports_delivery: Callable[[str], bool] = lambda label: True,
@@ -353,6 +383,22 @@ class Planner:
         self.rules = rules
         #: the address kind each instance needs per channel, from its connector's spec
         self.addresses: AddressBook = addresses or BuiltinAddressBook()
+        self._policies: dict[tuple[int, Channel], tuple[TenantSettings, ChannelPolicy]] = {}
+
+    def policy(self, tenant: TenantSettings, channel: Channel) -> ChannelPolicy:
+        """``tenant.channel_policy(channel)``, worked out once per settings object (settings
+        are replaced on reload, never changed in place)."""
+        key = (id(tenant), channel)
+        held = self._policies.get(key)
+        if held is None or held[0] is not tenant:
+            if len(self._policies) >= 1024:  # settings reloaded many times: forget the old
+                self._policies.clear()
+            held = self._policies[key] = (tenant, tenant.channel_policy(channel))
+        return held[1]
+
+    def render(self, plan: Plan, part: TemplatePart) -> str:
+        """One part of the plan's message, rendered with its data."""
+        return self.templates.render(plan.tenant_name, plan.event, part, plan.data)
 
     def plan(self, plan: Plan, start: int, now: datetime) -> list[NewMessage]:
         """Messages for steps ``start`` onwards, up to and including the first usable one."""

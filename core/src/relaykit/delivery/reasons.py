@@ -24,3 +24,6 @@ class FallbackReason(enum.StrEnum):
     QUIET_HOURS = "quiet_hours"
     #: WhatsApp refused a free-form message outside its 24-hour window (Twilio 63016)
     OUTSIDE_SESSION_WINDOW = "outside_session_window"
+    #: a broadcast's senders cannot reach this recipient within its deadline at their rate,
+    #: and the tenant's ``broadcasts.unreachable_within_deadline`` is ``fallback``
+    PACED_PAST_DEADLINE = "paced_past_deadline"
