@@ -31,7 +31,7 @@ from relaykit.recipients import (
     contact_addresses,
     phone_numbers,
 )
-from relaykit.results import Channel
+from relaykit.results import Channel, Priority
 from relaykit.settings import TenantSettings
 from relaykit.sms import count_segments
 from relaykit.store import NewMessage, Store
@@ -75,6 +75,8 @@ class Plan:
     staff: StaffUser | None
     steps: tuple[RouteStep, ...]
     deadline: timedelta | None = None
+    #: the route's priority, carried by every message of the notification
+    priority: Priority = Priority.NORMAL
 
     @classmethod
     def build(
@@ -92,7 +94,7 @@ class Plan:
         :raises ConfigError: the tenant has no route for the event.
         """
         notify = tenant.two_way.notify_instance
-        deadline = None
+        deadline, priority = None, Priority.NORMAL
         if event == STAFF_REPLY_EVENT and notify is not None:
             steps: tuple[RouteStep, ...] = (RouteStep(channel=Channel.EMAIL, instance=notify),)
         else:
@@ -104,7 +106,10 @@ class Plan:
                     f"[tenants.{tenant_name}.routes.default]"
                 )
             steps, deadline = route.steps_for(recipient.kind), route.deadline
-        return cls(tenant_name, tenant, event, recipient, dict(data), staff, steps, deadline)
+            priority = route.priority
+        return cls(
+            tenant_name, tenant, event, recipient, dict(data), staff, steps, deadline, priority
+        )
 
 
 @dataclass(frozen=True)
@@ -388,6 +393,7 @@ class Planner:
                 body=draft.render(TemplatePart.EMAIL_TEXT),
                 html_body=draft.render(TemplatePart.EMAIL_HTML),
                 deadline_at=self._deadline(draft),
+                priority=draft.plan.priority,
             )
         count = count_segments(draft.body) if draft.is_text else None
         return NewMessage(
@@ -400,6 +406,8 @@ class Planner:
             segments=count.segments if count else None,
             encoding=count.encoding if count else None,
             deadline_at=self._deadline(draft),
+            priority=draft.plan.priority,
+            validity_period=draft.step.validity_period,
         )
 
     def _deadline(self, draft: Draft) -> datetime | None:

@@ -1,0 +1,34 @@
+"""messages.priority and messages.validity_period: OTPs claimed first, and their ValidityPeriod
+
+Revision ID: 0006
+Revises: 0004
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0006"
+# 0004 on this branch; the merge after 0005_broadcasts repoints this to "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("messages") as batch:
+        batch.add_column(
+            sa.Column("priority", sa.Integer(), nullable=False, server_default=sa.text("0"))
+        )
+        batch.add_column(sa.Column("validity_period", sa.Integer(), nullable=True))
+        batch.create_index(
+            "ix_messages_status_priority_next_attempt_at",
+            ["status", "priority", "next_attempt_at"],
+            unique=False,
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("messages") as batch:
+        batch.drop_index("ix_messages_status_priority_next_attempt_at")
+        batch.drop_column("validity_period")
+        batch.drop_column("priority")
