@@ -156,3 +156,26 @@ async def test_an_otp_is_not_delayed_behind_a_running_backlog_on_the_same_sender
     assert [d.fallbacks for d in after if d is not None and d.fallbacks] == []
     left = [d for d in after if d is not None and d.state == "pending"]
     assert len(left) == BACKLOG - len(normal)  # still queued for their turn
+
+
+async def test_a_burst_of_otps_takes_no_line_but_is_paced_among_itself(
+    make_stack: MakeStack,
+) -> None:
+    """Going ahead of the line is one token's time per OTP, not a way round the rate."""
+    stack = await make_stack(routes())
+    pace(stack)
+    line = "north-high/sms:sms:default"
+    for _ in range(100):  # five seconds of sends already waiting for their turn
+        await stack.relay.store.rate_buckets.areserve(line, RATE, 1.0)
+    people = [student(phone(f"+1500555{7000 + n}"), id=f"otp-{n}") for n in range(10)]
+
+    records = await asyncio.gather(
+        *(stack.relay.anotify(TENANT, "otp", person, OTP_DATA) for person in people)
+    )
+
+    assert {r.channel.value for r in records if r.channel} == {"sms"}
+    assert all(r.messages[0].attempt_count == 1 for r in records)  # none queued in the store
+    created = sorted(m.date_created for m in stack.sandbox.messages)
+    assert len(created) == 10
+    # 9 token times apart at the sender, less the jitter of the HTTP calls (all at once: ~0)
+    assert (created[-1] - created[0]).total_seconds() >= 6 / RATE
