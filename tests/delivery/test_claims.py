@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
-from relaykit.results import Channel
+from relaykit.results import Channel, Priority
 from relaykit.store import Claimed, NewMessage, Store
 from relaykit.store.states import LocalStatus
 
@@ -96,3 +96,26 @@ async def test_concurrent_claims_never_take_one_message_twice(store: Store) -> N
 
     claimed = [c.message.id for mine in taken for c in mine]
     assert sorted(claimed) == sorted(ids)  # each exactly once
+
+
+async def test_a_claim_takes_high_priority_messages_first_then_the_oldest(store: Store) -> None:
+    """An OTP queued behind a backlog is in the next claim, on SQLite and PostgreSQL."""
+    backlog = await queued(store, 6)
+    made = await store.deliveries.astart(
+        tenant="north-high",
+        event="otp",
+        recipient={"id": "stu-otp"},
+        data={},
+        staff=None,
+        idempotency_key=None,
+        planned=[
+            NewMessage(0, Channel.SMS, "sms", "+12122009999", "Code 482193", priority=Priority.HIGH)
+        ],
+    )
+    otp = made.messages[0].id
+
+    first = await store.deliveries.aclaim_due(3)
+    rest = await store.deliveries.aclaim_due(10)
+
+    assert {c.message.id for c in first} == {otp, *backlog[:2]}
+    assert {c.message.id for c in rest} == set(backlog[2:])

@@ -59,7 +59,8 @@ def test_the_demo_tells_the_whole_story_and_exits_0(demo_run: DemoRun) -> None:
         "Unsubscribed number": r"email\s+sms: failed\s+sms opted_out \(21610\)",
         "Outside allowed countries": r"email\s+sms: failed\s+sms provider_error",
         "Undelivered by the carrier": r"sms undelivered \(30003\)",
-        "Monthly limit (3) reached": r"email\s+sms: skipped\s+sms monthly_limit",
+        "OTP during a 12-SMS backlog": r"Sam Rivera\s+sms\s+queued → sent → delivered\s*$",
+        "Monthly limit (16) reached": r"email\s+sms: skipped\s+sms monthly_limit",
         "Reply to the teacher": r"Ms Okafor\s+email\s+sent",
     }
     for title, pattern in rows.items():
@@ -67,6 +68,8 @@ def test_the_demo_tells_the_whole_story_and_exits_0(demo_run: DemoRun) -> None:
         assert re.search(pattern, line), f"{title!r} row: {line!r}"
     assert "✗" not in out
     assert demo_run.took < 20
+    otp = re.search(r"OTP reached Twilio with ValidityPeriod=60 ahead of (\d+) of the 12", out)
+    assert otp and int(otp[1]) >= 6, out  # ahead of most of the SMS queued before it
 
 
 def test_the_fallback_emails_are_in_the_printed_maildir(demo_run: DemoRun) -> None:
@@ -132,7 +135,7 @@ def test_keep_running_leaves_the_api_up_until_ctrl_c(tmp_path: Path) -> None:
 
     assert {m["to"] for m in messages} >= {"+15005550010", "+15005550011"}
     assert cli.returncode == 0, cli.stderr
-    assert json.loads(cli.stdout)["sms_sent"] == json.loads(cli.stdout)["sms_limit"] == 3
+    assert json.loads(cli.stdout)["sms_sent"] == json.loads(cli.stdout)["sms_limit"] == 16
     assert code == 0
 
 

@@ -130,6 +130,14 @@ async def test_send_with_two_media_urls_passes_the_spec(
     assert answers.statuses == [201]
 
 
+async def test_an_otp_with_a_validity_period_passes_the_spec(
+    mock_connector: TwilioConnector, answers: StatusLog
+) -> None:
+    message = OutboundMessage(Channel.SMS, "+14155552671", "Code 482193", validity_period=30)
+    await mock_connector.send(message)
+    assert answers.statuses == [201]
+
+
 async def test_send_through_a_messaging_service_passes_the_spec(
     prism_mock_url: str,
     twilio_config: Callable[..., InstanceConfig],
@@ -243,3 +251,13 @@ async def test_a_successful_send_and_its_answer_pass_the_proxy(
     )
     (record,) = prism_proxy_sandbox.messages
     assert receipt.provider_message_id == record.sid and record.media_urls == MEDIA
+
+
+async def test_a_validity_period_passes_the_proxy_to_the_sandbox(
+    proxy_connector: TwilioConnector, prism_proxy_sandbox: TwilioSandbox
+) -> None:
+    await proxy_connector.send(
+        OutboundMessage(Channel.SMS, "+14155552671", "Code 482193", validity_period=30)
+    )
+    (record,) = prism_proxy_sandbox.messages
+    assert record.validity_period == 30

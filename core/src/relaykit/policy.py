@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from relaykit.results import Channel
+from relaykit.results import Channel, Priority
 
 __all__ = ["ChannelPolicy", "QuietHours", "Route", "RouteStep", "SmsPolicy", "TwoWayPolicy"]
 
@@ -25,6 +25,9 @@ _DEFAULT_STATUS: dict[str, DefaultStatus] = {
 }
 _STRICT = ConfigDict(extra="forbid", hide_input_in_errors=True, frozen=True)
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+#: Twilio's ValidityPeriod: whole seconds from 1 to 36,000 (10 hours)
+VALIDITY_PERIOD_RANGE = (1, 36000)
+_VALIDITY_CHANNELS = (Channel.SMS, Channel.WHATSAPP)
 
 
 class RouteStep(BaseModel):
@@ -34,6 +37,29 @@ class RouteStep(BaseModel):
 
     channel: Channel
     instance: str = Field(min_length=1)
+    #: seconds the provider may keep the message queued (Twilio's ``ValidityPeriod``); an
+    #: OTP older than that is useless, so the provider fails it instead of sending it late
+    validity_period: int | None = None
+
+    @field_validator("validity_period")
+    @classmethod
+    def _validity_period_in_range(cls, period: int | None) -> int | None:
+        low, high = VALIDITY_PERIOD_RANGE
+        if period is not None and not low <= period <= high:
+            raise ValueError(
+                f"validity_period is {period}: use whole seconds from {low} to {high:,} "
+                "(Twilio's ValidityPeriod allows at most 10 hours)"
+            )
+        return period
+
+    @model_validator(mode="after")
+    def _validity_period_on_text(self) -> RouteStep:
+        if self.validity_period is not None and self.channel not in _VALIDITY_CHANNELS:
+            raise ValueError(
+                f"validity_period is set on the {self.channel.value} step: it applies to sms "
+                "and whatsapp steps only (Twilio's ValidityPeriod); remove it"
+            )
+        return self
 
 
 class Route(BaseModel):
@@ -45,6 +71,11 @@ class Route(BaseModel):
     :ivar deadline_seconds: the same in seconds (an OTP's deadline); set one of the two.
         A deadline applies only to channels whose connector reports delivery
         (SMS, WhatsApp); an email accepted by the relay is final unless it bounces.
+        On the last step (an SMS-only OTP route) a missed deadline fails the
+        notification with reason ``deadline``; nothing else is tried.
+    :ivar priority: ``high`` for messages that must not wait behind a broadcast on
+        the same sender (an OTP): claimed first, and they take the sender's next
+        token ahead of the queued sends (docs/otp.md) [normal].
     """
 
     model_config = _STRICT
@@ -53,6 +84,7 @@ class Route(BaseModel):
     by_kind: dict[str, tuple[RouteStep, ...]] = Field(default_factory=dict)
     deadline_minutes: int | None = Field(default=None, gt=0)
     deadline_seconds: float | None = Field(default=None, gt=0)
+    priority: Priority = Priority.NORMAL
 
     @model_validator(mode="after")
     def _one_deadline(self) -> Route:

@@ -29,6 +29,7 @@ __all__ = [
     "InboundMessage",
     "MessageStatus",
     "OutboundMessage",
+    "Priority",
     "ProviderTemplate",
     "SendReceipt",
     "SenderCheck",
@@ -56,6 +57,25 @@ class Channel(Kind):
 Channel.SMS = Channel._define("sms")
 Channel.WHATSAPP = Channel._define("whatsapp")
 Channel.EMAIL = Channel._define("email")
+
+
+class Priority(enum.StrEnum):
+    """How urgent a message is (a route's ``priority``): a ``high`` one (an OTP) is
+    claimed before ``normal`` ones and is not kept waiting behind a sender's queued
+    sends (docs/otp.md)."""
+
+    NORMAL = "normal"
+    HIGH = "high"
+
+    @property
+    def rank(self) -> int:
+        """The order claims take: higher first (the store's ``messages.priority``)."""
+        return 1 if self is Priority.HIGH else 0
+
+    @classmethod
+    def of_rank(cls, rank: int | None) -> Priority:
+        """The priority a stored ``rank`` stands for."""
+        return cls.HIGH if rank else cls.NORMAL
 
 
 class MessageStatus(enum.StrEnum):
@@ -218,6 +238,10 @@ class OutboundMessage:
         (``body`` still holds the event's own rendering, for records and
         lookups); ``None`` for a free-form message. A connector whose provider
         has no such templates refuses a message with one (``PermanentSendError``).
+    :ivar validity_period: seconds the provider may keep the message queued before it
+        gives up on it (Twilio's ``ValidityPeriod``, 1-36000); ``None``: the provider's
+        default. A connector whose provider has no such setting ignores it.
+    :ivar priority: how urgent the message is; middleware (the rate limiter) reads it.
     """
 
     channel: Channel
@@ -230,6 +254,8 @@ class OutboundMessage:
     media_urls: tuple[str, ...] = ()
     reply_to: str | None = None
     template: ProviderTemplate | None = None
+    validity_period: int | None = None
+    priority: Priority = Priority.NORMAL
 
 
 @dataclass(frozen=True, slots=True)

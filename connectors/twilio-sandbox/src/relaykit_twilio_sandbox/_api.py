@@ -226,7 +226,8 @@ class TwilioRestApi:
         form = await request.post()
         fields = {k: str(v) for k, v in form.items() if k != "MediaUrl"}
         media = tuple(str(v) for v in form.getall("MediaUrl", []))
-        message = build_message(account, CreateRequest.from_form(fields, media))
+        create = CreateRequest.from_form(fields, media)
+        message = build_message(account, create, faults.queue_ms / 1000)
         sb.record(account, message)
         if faults.take("fail_after_create"):
             raise self._server_error(faults.fail_status)

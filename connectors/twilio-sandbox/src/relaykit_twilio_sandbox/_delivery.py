@@ -26,6 +26,7 @@ __all__ = ["ERROR_MESSAGES", "StatusProgression", "status_params"]
 ERROR_MESSAGES = {
     30003: "Unreachable destination handset",
     30008: "Unknown error",
+    30036: "Validity Period Expired",
     63016: "Failed to send freeform message because you are outside the allowed window.",
 }
 #: What Twilio charges for a sent segment here; any non-null price will do.
@@ -87,6 +88,8 @@ class StatusProgression:
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def _run(self, account: SandboxAccount, message: SandboxMessage) -> None:
+        if message.queue_seconds:  # in the outgoing queue, before anything changes
+            await asyncio.sleep(message.queue_seconds)
         for step in message.steps:
             await asyncio.sleep(self._delay())
             self._apply(account, message, step)

@@ -1,7 +1,8 @@
 """Fault knobs: make the sandbox fail the way Twilio (or the network) sometimes does.
 
 Counters (``fail_creates`` …) apply to the next N Messages-create calls and
-count down; ``latency_ms`` delays every REST answer until it is reset. They are
+count down; ``latency_ms`` delays every REST answer and ``queue_ms`` keeps every
+new message queued, until they are reset. They are
 checked in this order on a create call: ``rate_limit_creates`` (429, nothing
 created), ``fail_creates`` (5xx, nothing created), ``drop_creates`` (connection
 closed, nothing created), then the message is created, then
@@ -43,6 +44,9 @@ class Faults:
         done (so a client timeout shorter than it is a timeout after sending).
     :ivar lose_callbacks: the next N status callbacks are not posted (the status
         still changes at the sandbox, as when Twilio gives up on a callback).
+    :ivar queue_ms: each created message waits this long in Twilio's outgoing queue
+        before it leaves (``sent``); one whose ``ValidityPeriod`` is shorter fails with
+        30036 "Validity Period Expired" instead, as Twilio checks it on dequeue.
     """
 
     rate_limit_creates: int = 0
@@ -54,6 +58,7 @@ class Faults:
     drop_after_create: int = 0
     latency_ms: int = 0
     lose_callbacks: int = 0
+    queue_ms: int = 0
 
     def update(self, **values: Any) -> None:
         """Set several knobs; unknown names or non-integer values raise ``ValueError``."""

@@ -3,9 +3,13 @@
 The order of the checks follows Twilio's: required parameters, the recipient
 (magic numbers, format), then the sender (magic numbers, ownership,
 capability, channel), then the opt-out registry, then the Content template
-(``ContentSid``: 21655 when the account has none of that SID). A WhatsApp
-message outside the 24-hour window, when the account models it, is created
-and then fails with 63016 (see ``_content``).
+(``ContentSid``: 21655 when the account has none of that SID), then
+``ValidityPeriod`` (whole seconds, 1-36000, else 90007). A WhatsApp message
+outside the 24-hour window, when the account models it, is created and then
+fails with 63016 (see ``_content``); a message that waits in the outgoing queue
+(``queue_ms``) longer than its ``ValidityPeriod`` is created and then fails
+with 30036 "Validity Period Expired", Twilio's check when it dequeues a message
+(https://www.twilio.com/docs/api/errors/30036).
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ __all__ = ["CreateRequest", "build_message", "is_alphanumeric_sender", "pool_sen
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _ALPHANUMERIC = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
 MAX_BODY = 1600
+#: Twilio's ValidityPeriod range, in seconds (the OpenAPI spec: 1 to 36000, the default)
+VALIDITY_PERIOD = (1, 36000)
+VALIDITY_EXPIRED_CODE = 30036
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +52,7 @@ class CreateRequest:
     status_callback: str | None
     content_sid: str | None = None
     content_variables: str | None = None
+    validity_period: str | None = None
 
     @classmethod
     def from_form(cls, get: dict[str, str], media_urls: Sequence[str]) -> CreateRequest:
@@ -57,6 +65,7 @@ class CreateRequest:
             status_callback=get.get("StatusCallback") or None,
             content_sid=get.get("ContentSid") or None,
             content_variables=get.get("ContentVariables"),
+            validity_period=get.get("ValidityPeriod") or None,
         )
 
 
@@ -151,10 +160,35 @@ def _content(account: SandboxAccount, req: CreateRequest) -> ContentTemplate | N
     return template
 
 
+def _validity_period(req: CreateRequest) -> int | None:
+    if req.validity_period is None:
+        return None
+    low, high = VALIDITY_PERIOD
+    try:
+        period = int(req.validity_period)
+    except ValueError:
+        period = 0
+    if not low <= period <= high:
+        raise _bad_request(
+            90007,
+            f"Invalid validity period value {req.validity_period!r}: use whole seconds "
+            f"from {low} to {high}.",
+        )
+    return period
+
+
 def _steps(
-    account: SandboxAccount, to: str, sender: str, template: ContentTemplate | None, now: datetime
+    account: SandboxAccount,
+    to: str,
+    sender: str,
+    template: ContentTemplate | None,
+    now: datetime,
+    expired: bool = False,
 ) -> tuple[Step, ...]:
-    """The later statuses: Twilio's ``failed`` 63016 outside a modelled window, else the usual."""
+    """The later statuses: Twilio's ``failed`` 30036 for a message that outwaited its
+    validity period in the queue, 63016 outside a modelled window, else the usual."""
+    if expired:
+        return (Step("failed", VALIDITY_EXPIRED_CODE),)
     free_form = template is None or not template.whatsapp_approved
     if (
         to.startswith("whatsapp:")
@@ -166,16 +200,23 @@ def _steps(
     return delivery_steps(to)
 
 
-def build_message(account: SandboxAccount, req: CreateRequest) -> SandboxMessage:
-    """A new outbound message, or the ``TwilioApiError`` Twilio would answer instead."""
+def build_message(
+    account: SandboxAccount, req: CreateRequest, queue_seconds: float = 0.0
+) -> SandboxMessage:
+    """A new outbound message, or the ``TwilioApiError`` Twilio would answer instead.
+
+    :param queue_seconds: how long it waits in the outgoing queue before it leaves.
+    """
     to = _check_required(req)
     template = _content(account, req)
+    validity = _validity_period(req)
     _check_recipient(to, template)
     from_ = _check_sender(account, req, to)
     sender = from_ or pool_sender(account, req.messaging_service_sid or "")
     _check_consent(account, sender, to)
     variables = parse_content_variables(req.content_variables) if template else {}
     now = datetime.now(UTC)
+    expired = validity is not None and queue_seconds > validity
     body = template.render(variables) if template else req.body or ""
     return SandboxMessage(
         sid=new_sid("MM" if req.media_urls else "SM"),
@@ -191,6 +232,8 @@ def build_message(account: SandboxAccount, req: CreateRequest) -> SandboxMessage
         media_urls=req.media_urls,
         messaging_service_sid=req.messaging_service_sid,
         status_callback=req.status_callback,
-        steps=_steps(account, to, sender, template, now),
+        steps=_steps(account, to, sender, template, now, expired),
         content_sid=template.sid if template else None,
+        validity_period=validity,
+        queue_seconds=queue_seconds,
     )

@@ -72,6 +72,10 @@ class SandboxMessage:
     callbacks: list[CallbackDelivery] = field(default_factory=list)
     #: the Content template sent (``ContentSid``), ``None`` for a free-form message
     content_sid: str | None = None
+    #: the ``ValidityPeriod`` it was created with, in seconds; ``None``: Twilio's default
+    validity_period: int | None = None
+    #: seconds it waits in the outgoing queue before its first later status
+    queue_seconds: float = 0.0
 
     @property
     def channel(self) -> Literal["sms", "whatsapp"]:
@@ -87,6 +91,7 @@ class SandboxMessage:
             "from": self.from_,
             "body": self.body,
             "content_sid": self.content_sid,
+            "validity_period": self.validity_period,
             "media_urls": list(self.media_urls),
             "messaging_service_sid": self.messaging_service_sid,
             "status_callback": self.status_callback,

@@ -358,6 +358,8 @@ class TwilioConnector:
             params["body"] = message.body
         if message.media_urls:
             params["media_url"] = list(message.media_urls)
+        if message.validity_period is not None:
+            params["validity_period"] = message.validity_period
         callback = self._callback_url("status")
         if callback:
             params["status_callback"] = url_with_reference(callback, message.reference)

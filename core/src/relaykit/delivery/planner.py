@@ -34,7 +34,7 @@ from relaykit.recipients import (
     contact_addresses,
     phone_numbers,
 )
-from relaykit.results import Channel
+from relaykit.results import Channel, Priority
 from relaykit.settings import TenantSettings
 from relaykit.sms import count_segments
 from relaykit.store import NewMessage
@@ -85,6 +85,8 @@ class Plan:
     deadline: timedelta | None = None
     #: channels the caller rules out for this notification, with why (a broadcast's pacing)
     skip: Mapping[Channel, FallbackReason] = field(default_factory=dict)
+    #: the route's priority, carried by every message of the notification
+    priority: Priority = Priority.NORMAL
 
     @classmethod
     def build(
@@ -107,7 +109,7 @@ class Plan:
         :raises ConfigError: the tenant has no route for the event.
         """
         notify = tenant.two_way.notify_instance
-        deadline = None
+        deadline, priority = None, Priority.NORMAL
         if event == STAFF_REPLY_EVENT and notify is not None:
             steps: tuple[RouteStep, ...] = (RouteStep(channel=Channel.EMAIL, instance=notify),)
         else:
@@ -119,8 +121,18 @@ class Plan:
                     f"[tenants.{tenant_name}.routes.default]"
                 )
             steps, deadline = route.steps_for(recipient.kind), route.deadline
+            priority = route.priority
         return cls(
-            tenant_name, tenant, event, recipient, dict(data), staff, steps, deadline, dict(skip)
+            tenant_name,
+            tenant,
+            event,
+            recipient,
+            dict(data),
+            staff,
+            steps,
+            deadline,
+            dict(skip),
+            priority,
         )
 
 
@@ -434,6 +446,7 @@ class Planner:
                 body=draft.render(TemplatePart.EMAIL_TEXT),
                 html_body=draft.render(TemplatePart.EMAIL_HTML),
                 deadline_at=self._deadline(draft),
+                priority=draft.plan.priority,
             )
         count = count_segments(draft.body) if draft.is_text else None
         return NewMessage(
@@ -446,6 +459,8 @@ class Planner:
             segments=count.segments if count else None,
             encoding=count.encoding if count else None,
             deadline_at=self._deadline(draft),
+            priority=draft.plan.priority,
+            validity_period=draft.step.validity_period,
         )
 
     def _deadline(self, draft: Draft) -> datetime | None:

@@ -11,6 +11,16 @@ over-used: no worker holds more than one block). A wait longer than ``max_wait``
 no token (PITFALLS 33: a refused reservation is given back) and raises
 :class:`PacedError`: the dispatcher queues the message in the database until
 its turn, without counting an attempt. A burst is paced, never diverted.
+
+A ``high``-priority message (an OTP, docs/otp.md) does not join the line: it
+takes one token from the bucket at once, whatever the wait of the sends
+queued before it, and goes within one token's time of the last high-priority
+send of this process on the sender (so a burst of OTPs is still paced at the
+rate among themselves). The sends already waiting keep their turns, so for
+the length of the line the sender overdraws its rate by that one token; the
+bucket carries the token taken, and the next queued send waits one token's
+time longer, so over the line the rate holds. It is a send, not a refusal:
+nothing is owed for a send that did not happen (PITFALLS 33).
 """
 
 from __future__ import annotations
@@ -25,7 +35,7 @@ from relaykit.errors import PacedError
 from relaykit.host import ConnectorHost
 from relaykit.middleware import Middleware, SendCall
 from relaykit.plugins import RATE_LIMIT_PLUGIN_NAME
-from relaykit.results import Channel, OutboundMessage, SendReceipt
+from relaykit.results import Channel, OutboundMessage, Priority, SendReceipt
 from relaykit.settings import RelaykitSettings
 from relaykit.store import Store
 
@@ -69,6 +79,8 @@ class RateLimiter(Middleware):
         #: per bucket key: when each leased, unused token may be used (``time.time()``)
         self._leased: dict[str, deque[float]] = {}
         self._locks: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Lock]] = {}
+        #: per bucket key: when the next high-priority send of this process may go
+        self._ahead: dict[str, float] = {}
 
     async def send(
         self, call_next: SendCall, connector: Connector, message: OutboundMessage
@@ -78,7 +90,10 @@ class RateLimiter(Middleware):
         if limit is not None:
             rate, burst = limit
             key = f"{label}:{message.channel.value}:{message.sender or 'default'}"
-            wait = await self._token(key, rate, burst)
+            if message.priority is Priority.HIGH:
+                wait = await self._token_ahead(key, rate, burst)
+            else:
+                wait = await self._token(key, rate, burst)
             if wait > self.max_wait:
                 # back when the line ahead is shorter than max_wait, spread over a second
                 raise PacedError(
@@ -106,6 +121,17 @@ class RateLimiter(Middleware):
                 now = time.time()
                 self._leased.setdefault(key, deque()).extend(now + w for w in waits[1:])
             return waits[0]
+
+    async def _token_ahead(self, key: str, rate: float, burst: float) -> float:
+        """A high-priority send's wait: its token is taken from the bucket now (never given
+        back: it is used), but it waits no longer than one token's time after the previous
+        high-priority send here, however long the line of queued sends is."""
+        in_line = await self.store.rate_buckets.areserve(key, rate, burst)
+        now = time.time()
+        ahead = max(0.0, self._ahead.get(key, now) - now)
+        wait = min(in_line, ahead)
+        self._ahead[key] = now + wait + 1.0 / rate
+        return wait
 
     def _from_lease(self, key: str) -> float | None:
         leased = self._leased.get(key)

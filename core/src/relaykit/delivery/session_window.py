@@ -78,4 +78,6 @@ def template_retry(
         sender=message.sender,
         deadline_at=deadline,
         template=template,
+        priority=plan.priority,
+        validity_period=plan.steps[message.step].validity_period,
     )

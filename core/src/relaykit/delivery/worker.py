@@ -97,20 +97,26 @@ class Worker:
         """Work until :meth:`stop` (or, with ``until_idle``, until nothing is due or in flight)."""
         with self._exclusive_on_sqlite():
             await self._housekeeping()
-            last_housekeeping = last_deadlines = asyncio.get_running_loop().time()
+            loop = asyncio.get_running_loop()
+            last_housekeeping = last_deadlines = last_claim = loop.time()
             running: set[asyncio.Task[None]] = set()
             while not self._stop.is_set():
                 self._freed.clear()
                 free = self.concurrency - self._in_flight
-                # refill in batches: a claim per freed slot would cost a transaction each
+                # refill in batches: a claim per freed slot would cost a transaction each;
+                # but a slot free for a poll interval is refilled, so while paced sends hold
+                # the others an OTP (claimed first) waits one poll, not a quarter of the line
                 refill = free >= self._refill_at or (free > 0 and not self._in_flight)
+                refill |= free > 0 and loop.time() - last_claim >= self.poll_interval
                 claimed = await self.relay.unit.claim_due(free) if refill else []
+                if refill:
+                    last_claim = loop.time()
                 if claimed:
                     self._in_flight += len(claimed)
                     task = asyncio.create_task(self._deliver(claimed))
                     running.add(task)
                     task.add_done_callback(running.discard)
-                now = asyncio.get_running_loop().time()
+                now = loop.time()
                 if now - last_housekeeping >= self.housekeeping_interval:
                     await self._housekeeping()
                     last_housekeeping = last_deadlines = now

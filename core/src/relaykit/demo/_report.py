@@ -72,6 +72,9 @@ def print_outcomes(console: Console, outcomes: list[Outcome], stack: DemoStack) 
             escape(_reasons(delivery)),
         )
     console.print(table)
+    for outcome in outcomes:
+        if outcome.note:
+            console.print(escape(outcome.note))
     mails = sorted((stack.maildir / "new").glob("*")) if (stack.maildir / "new").is_dir() else []
     console.print(
         f"Emails ({len(mails)}) are in the Maildir [bold]{stack.maildir}[/] "

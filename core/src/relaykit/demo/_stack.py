@@ -26,12 +26,19 @@ from relaykit.sandboxes import RunningSandbox, SandboxOptions
 from relaykit.service import EmbeddedServer, create_app, hash_api_key, new_api_key
 from relaykit.settings import settings_from
 
-__all__ = ["TENANT", "DemoStack", "start_stack"]
+__all__ = ["BACKLOG", "MONTHLY_LIMIT", "OTP_VALIDITY_SECONDS", "TENANT", "DemoStack", "start_stack"]
 
 TENANT = "north-high"
-#: The monthly SMS limit of the demo tenant: low, so the scenario reaches it.
-MONTHLY_LIMIT = 3
+#: SMS being paced on the school's sender when the OTP scenario sends its passcode.
+BACKLOG = 12
+#: The OTP route's Twilio ValidityPeriod (and its delivery deadline), in seconds.
+OTP_VALIDITY_SECONDS = 60
+#: The monthly SMS limit of the demo tenant: what the story sends by SMS before its last
+#: scenario (3 notifications, the backlog and the OTP), so that one reaches it.
+MONTHLY_LIMIT = 3 + BACKLOG + 1
 TEACHER_ROLE = "teacher"
+#: The school sender's rate: quick for a demo, slow enough that the backlog forms a line.
+SMS_RATE = 20
 
 
 @dataclass(frozen=True)
@@ -55,7 +62,8 @@ class DemoStack:
 def tenant_settings(
     twilio: Mapping[str, Any], email: Mapping[str, Any], api_key: str
 ) -> dict[str, Any]:
-    """The demo tenant: SMS then email, WhatsApp first for emergencies, a staff sender pool.
+    """The demo tenant: SMS then email, WhatsApp first for emergencies, OTPs by SMS only and
+    ahead of other SMS, a staff sender pool.
 
     The sandbox's account owns one SMS number, so it is both the school's sender and the
     pool a teacher's number comes from; replies to it reach the teacher holding it.
@@ -78,7 +86,7 @@ def tenant_settings(
                 },
                 # A sandbox is no long code: the default of 1 SMS/s per sender would only slow
                 # the demo down.
-                "rate_per_second": 50,
+                "rate_per_second": SMS_RATE,
             },
             "mail": {
                 "connector": "email",
@@ -104,6 +112,18 @@ def tenant_settings(
                     {"channel": "sms", "instance": "sms"},
                     {"channel": "email", "instance": "mail"},
                 ]
+            },
+            # SMS only: a passcode late or by email is no use (docs/otp.md)
+            "otp": {
+                "steps": [
+                    {
+                        "channel": "sms",
+                        "instance": "sms",
+                        "validity_period": OTP_VALIDITY_SECONDS,
+                    }
+                ],
+                "deadline_seconds": OTP_VALIDITY_SECONDS,
+                "priority": "high",
             },
         },
         "sms": {"monthly_limit": MONTHLY_LIMIT},

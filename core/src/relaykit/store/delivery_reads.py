@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Engine, Row, and_, func, select
 
-from relaykit.results import Channel
+from relaykit.results import Channel, Priority
 from relaykit.store._statements import (
     SELECT_MESSAGE,
     SELECT_MESSAGES_OF,
@@ -258,4 +258,6 @@ def _message(row: Any, timeline: Iterable[StatusChange]) -> MessageRecord:
         timeline=tuple(timeline),
         failing_since=row.failing_since,
         template=template_from_json(row.provider_template),
+        priority=Priority.of_rank(row.priority),
+        validity_period=row.validity_period,
     )

@@ -28,6 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import BindParameter
 
+from relaykit.results import Priority
 from relaykit.store._sql import utcnow
 from relaykit.store._statements import (
     INSERT_ATTEMPT,
@@ -428,6 +429,8 @@ def message_rows(
                 "error_message": message.error_message,
                 "deadline_at": message.deadline_at,
                 "provider_template": template_json(message.template),
+                "priority": message.priority.rank,
+                "validity_period": message.validity_period,
                 "next_attempt_at": now if message.status == LocalStatus.PENDING else None,
                 "created_at": now,
                 "updated_at": now,
@@ -481,6 +484,8 @@ def message_rows(
         created_at=now,
         updated_at=now,
         template=message.template,
+        priority=message.priority,
+        validity_period=message.validity_period,
         timeline=(
             StatusChange(
                 status=message.status,
@@ -506,8 +511,9 @@ class _Claim(Rows[list[Claimed]]):
 
 
 def _due(postgresql: bool) -> ColumnElement[bool]:
-    """Which messages a due claim takes: up to ``:n`` due at ``:now``, oldest first; locked,
-    skipping locked ones, on PostgreSQL."""
+    """Which messages a due claim takes: up to ``:n`` due at ``:now``, higher priority first
+    (an OTP ahead of a broadcast's backlog), then oldest first; locked, skipping locked
+    ones, on PostgreSQL."""
     now: BindParameter[datetime] = bindparam("now")
     limit: BindParameter[int] = bindparam("n")
     if postgresql:
@@ -515,26 +521,39 @@ def _due(postgresql: bool) -> ColumnElement[bool]:
         due = (
             select(messages.c.id)
             .where(messages.c.status.in_(CLAIMABLE), messages.c.next_attempt_at <= now)
-            .order_by(messages.c.next_attempt_at)
+            .order_by(messages.c.priority.desc(), messages.c.next_attempt_at)
             .limit(limit)
             .with_for_update(skip_locked=True)
             .cte("due")
             .prefix_with("MATERIALIZED")
         )
         return messages.c.id == due.c.id
-    # SQLite reads the (status, next_attempt_at) index in order for one status only: for
-    # ``status IN (…)`` it sorts every due message, per claim. The oldest ``n`` of each
-    # status, merged, are the same messages at a cost that does not grow with the backlog.
+    # SQLite reads the (status, priority, next_attempt_at) index in order for one status and
+    # one priority only: for ``status IN (…)`` it sorts every due message, per claim. The
+    # oldest ``n`` of each status and priority, merged, are the same messages at a cost that
+    # does not grow with the backlog.
     oldest = [
-        select(messages.c.id, messages.c.next_attempt_at)
-        .where(messages.c.status == status, messages.c.next_attempt_at <= now)
+        select(messages.c.id, messages.c.priority, messages.c.next_attempt_at)
+        .where(
+            messages.c.status == status,
+            messages.c.priority == rank,
+            messages.c.next_attempt_at <= now,
+        )
         .order_by(messages.c.next_attempt_at)
         .limit(limit)
         .subquery()
         for status in CLAIMABLE
+        for rank in _RANKS
     ]
-    both = union_all(*(select(part.c.id, part.c.next_attempt_at) for part in oldest)).subquery()
-    return messages.c.id.in_(select(both.c.id).order_by(both.c.next_attempt_at).limit(limit))
+    merged = union_all(
+        *(select(part.c.id, part.c.priority, part.c.next_attempt_at) for part in oldest)
+    ).subquery()
+    first = select(merged.c.id).order_by(merged.c.priority.desc(), merged.c.next_attempt_at)
+    return messages.c.id.in_(first.limit(limit))
+
+
+#: every priority's rank, most urgent first
+_RANKS = sorted({priority.rank for priority in Priority}, reverse=True)
 
 
 def _due_statement(connection: Connection) -> Any:

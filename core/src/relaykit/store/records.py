@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from relaykit.results import Channel, MessageStatus, OutboundMessage, ProviderTemplate
+from relaykit.results import Channel, MessageStatus, OutboundMessage, Priority, ProviderTemplate
 from relaykit.store.states import LocalStatus, NotificationState
 
 __all__ = [
@@ -106,6 +106,10 @@ class NewMessage:
     deadline_at: datetime | None = None
     #: send this provider-approved template instead of the body (WhatsApp outside its window)
     template: ProviderTemplate | None = None
+    #: the route's priority: ``high`` is claimed first and not paced behind ``normal``
+    priority: Priority = Priority.NORMAL
+    #: seconds the provider may queue it (the step's ``validity_period``); ``None``: its default
+    validity_period: int | None = None
 
 
 @dataclass(frozen=True)
@@ -138,6 +142,8 @@ class MessageRecord:
     failing_since: datetime | None = None
     #: the provider-approved template sent instead of the body; ``None`` for free-form
     template: ProviderTemplate | None = None
+    priority: Priority = Priority.NORMAL
+    validity_period: int | None = None
 
     @property
     def delivered(self) -> bool:
@@ -159,6 +165,8 @@ class MessageRecord:
             html_body=self.html_body,
             sender=self.sender,
             template=self.template,
+            validity_period=self.validity_period,
+            priority=self.priority,
         )
 
     def as_dict(self) -> dict[str, Any]:

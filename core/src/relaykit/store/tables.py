@@ -109,11 +109,16 @@ messages = Table(
     Column("failing_since", UtcDateTime()),
     #: JSON ``{"id", "variables"}`` of the provider-approved template sent instead of the body
     Column("provider_template", Text),
+    #: ``Priority.rank``: claims take higher first (1 = high, an OTP; 0 = normal)
+    Column("priority", Integer, nullable=False, server_default=text("0")),
+    #: seconds the provider may queue the message (Twilio's ValidityPeriod)
+    Column("validity_period", Integer),
     _now_column("created_at"),
     _now_column("updated_at"),
     UniqueConstraint("instance", "provider_message_id"),
     Index(None, "notification_id", "step"),
     Index(None, "status", "next_attempt_at"),
+    Index(None, "status", "priority", "next_attempt_at"),
     Index(None, "deadline_at"),
     Index(None, "tenant", "created_at"),
 )
