@@ -161,3 +161,42 @@ def test_an_unknown_tenant_or_event_exits_2(config: Path, people: Path) -> None:
     assert code == 2 and "unknown tenant 'nobody'" in err
     code, _, err = run(config, "broadcast", TENANT, "no_event", "--recipients", str(people))
     assert code == 2 and "no_event" in err
+
+
+def test_dry_run_reports_what_would_happen_and_sends_nothing(
+    config: Path, people: Path, sandbox: TwilioSandbox
+) -> None:
+    code, out, err = broadcast(config, people, "--dry-run", "--json")
+
+    assert code == 0, out + err
+    report = json.loads(out)
+    assert report["total"] == 3 and report["by_channel"] == {"sms": 2}
+    assert report["unreachable"]["total"] == 1
+    assert report["bad_rows"]["count"] == 2
+    assert [row["line"] for row in report["bad_rows"]["first"]] == [4, 6]
+    assert report["sms_segments"]["total"] == 2
+    assert sandbox.messages == []
+    code, out, _ = run(config, "messages", "list", "--json")
+    assert code == 0 and json.loads(out) == []  # nothing stored either
+
+    code, out, err = broadcast(config, people, "--json")  # the real one does as planned
+    assert json.loads(out)["by_channel"] == report["by_channel"]
+
+
+def test_dry_run_and_the_start_line_give_the_time_at_the_senders_rate(
+    config: Path, people: Path, tmp_path: Path
+) -> None:
+    slow = tmp_path / "slow.toml"
+    slow.write_text(
+        config.read_text("utf-8")
+        .replace("rate_per_second = 100000", "rate_per_second = 0.01")
+        .replace("burst = 100000", "burst = 1"),
+        "utf-8",
+    )
+
+    code, out, err = broadcast(slow, people, "--dry-run")
+
+    assert code == 0, out + err
+    assert "sms: 2 messages at 0.01/s take about 1 min 40 s" in " ".join(out.split())
+    code, out, err = broadcast(config, people)
+    assert "sms: 5 messages at 100000/s take about 0 s" in " ".join(err.split())

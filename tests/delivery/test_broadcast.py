@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import collections
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 from relaykit.delivery.broadcast import BroadcastRun
+from relaykit.delivery.dry_run import plan_broadcast
 from relaykit.recipient_files import BadRow, RecipientRow, parse_jsonl
 from relaykit.recipients import Recipient
 from tests.delivery.conftest import SCHOOL_DATA, TENANT, MakeStack, phone, student
@@ -126,3 +128,25 @@ async def test_the_synchronous_broadcast_returns_at_once_and_runs_on_its_own_thr
     status = stack.relay.broadcast_status(broadcast_id)
     assert status is not None and status.state == "finished" and status.sent == 25
     assert len({m.to for m in stack.sandbox.messages}) == 25
+
+
+async def test_recipients_the_senders_cannot_reach_in_time_go_by_email_as_the_dry_run_said(
+    make_stack: MakeStack,
+) -> None:
+    # 1000/s with a burst of 100: within 0.05 s the sender reaches positions 0..149
+    stack = await make_stack()
+    predicted = plan_broadcast(
+        stack.relay, TENANT, EVENT, people(170), SCHOOL_DATA, deadline=timedelta(seconds=0.05)
+    )
+
+    status = await stack.relay.arun_broadcast(
+        TENANT, EVENT, people(170), SCHOOL_DATA, key="late", deadline=0.05
+    )
+    await stack.settle()
+
+    assert status.by_channel == {"sms": 150, "email": 20}
+    assert status.fallback_reasons == {"paced_past_deadline": 20}
+    assert {c.value: n for c, n in predicted.by_channel.items()} == status.by_channel
+    assert len(stack.sandbox.messages) == 150
+    late = {a for m in stack.sink.received for a in m.rcpt_tos}
+    assert late == {f"p{n}@example.org" for n in range(150, 170)}

@@ -75,6 +75,13 @@ def broadcast(
         float | None,
         typer.Option(help="Seconds each message has to be delivered before moving on."),
     ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Plan every recipient and report what would happen; send and store nothing.",
+        ),
+    ] = False,
     json: JsonFlag = False,
 ) -> None:
     """Send an event to everyone in a recipients file; the same command again resumes it."""
@@ -92,6 +99,9 @@ def broadcast(
         rows = read_recipients(recipients)
     except RecipientFileError as exc:
         fail(f"--recipients: {exc}", code=EXIT_CONFIG)
+        return
+    if dry_run:
+        _dry_run(relay, name, event, rows, shared, deadline, json=json)
         return
     key = key or derived_key(name, event, shared, recipients)
     resume = _command(context, name, event, recipients, data, key, deadline)
@@ -118,6 +128,39 @@ def broadcast(
     if run.stopped:
         stderr.print(f"stopped; to resume, run:\n  {escape(resume)}", highlight=False)
         raise typer.Exit(EXIT_INTERRUPTED)
+
+
+def _dry_run(
+    relay: Any,
+    tenant: str,
+    event: str,
+    rows: Any,
+    data: dict[str, Any],
+    deadline: float | None,
+    *,
+    json: bool,
+) -> None:
+    """``--dry-run``: the report of :func:`~relaykit.delivery.dry_run.plan_broadcast`."""
+    from datetime import timedelta
+
+    from relaykit.delivery.dry_run import plan_broadcast
+
+    try:
+        with failing_on_config_errors():
+            report = plan_broadcast(
+                relay,
+                tenant,
+                event,
+                rows,
+                data,
+                deadline=None if deadline is None else timedelta(seconds=deadline),
+            )
+    finally:
+        relay.close()
+    if json:
+        print_json(report.as_dict())
+    else:
+        report.render(stdout)
 
 
 async def _run(
@@ -177,12 +220,15 @@ class _View:
     def start(self, run: BroadcastRun) -> None:
         b = run.broadcast
         verb = "resuming" if run.resumed else "started"
+        total = _count_rows(self.path)
         if not self.json:
             stderr.print(
                 f"broadcast {b.id} {verb}: {escape(b.tenant)}/{escape(b.event)} "
                 f"(key {escape(b.key)})",
                 highlight=False,
             )
+            if total is not None:
+                stderr.print(escape(run.pacing.summary(total)), highlight=False)
         if self.quiet:
             return
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -195,9 +241,7 @@ class _View:
             console=stderr,
             transient=True,
         )
-        self.task = self.bar.add_task(
-            "sending", total=_count_rows(self.path), counts="reading recipients"
-        )
+        self.task = self.bar.add_task("sending", total=total, counts="reading recipients")
         self.bar.start()
 
     def progress(self, status: BroadcastStatus) -> None:

@@ -37,6 +37,7 @@ from sqlalchemy.exc import IntegrityError
 
 from relaykit.delivery.batch import Accepted, AttemptResult, Deferred, MovedOn, Retry
 from relaykit.delivery.dispatcher import utcnow
+from relaykit.delivery.pacing import BroadcastPacing
 from relaykit.delivery.planner import Plan
 from relaykit.errors import ConfigError, RelaykitError
 from relaykit.logs import get_logger
@@ -121,6 +122,17 @@ class BroadcastRun:
         self._last_report = 0.0
         self._sender: _Sender | None = None
         self._shared_check: object = _UNCHECKED
+        #: distinct recipients met so far, made or already made: the next one's position in
+        #: the broadcast, whose pacing decides whether its senders reach it in time
+        self._position = 0
+        self.pacing = BroadcastPacing.for_event(
+            relay.host.settings,
+            broadcast.tenant,
+            broadcast.event,
+            None
+            if broadcast.deadline_seconds is None
+            else timedelta(seconds=broadcast.deadline_seconds),
+        )
 
     def stop(self) -> None:
         """Read no more recipients and start no more attempts; those in flight finish."""
@@ -192,13 +204,18 @@ class BroadcastRun:
         plans: list[tuple[str, Plan]] = []
         lines: dict[str, int] = {}
         for key, person_id in keys.items():
+            position = self._position
+            self._position += 1
             if key in made:
                 self.skipped += 1
                 continue
             recipient, row_data, line = people[person_id]
             data = {**broadcast.data, **row_data}
+            skip = self.pacing.skipped_channels(position)
             try:
-                plan = Plan.build(broadcast.tenant, settings, broadcast.event, recipient, data)
+                plan = Plan.build(
+                    broadcast.tenant, settings, broadcast.event, recipient, data, skip=skip
+                )
                 self._check(templates, data, bool(row_data))
             except RelaykitError as exc:
                 self._bad(BadRow(line, f"recipient {person_id}: {exc}"))

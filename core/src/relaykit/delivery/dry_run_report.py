@@ -17,6 +17,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from relaykit.delivery.pacing import pace_summary
 from relaykit.results import Channel
 from relaykit.store import NewMessage
 
@@ -156,27 +157,10 @@ class DryRunReport:
                     console.print(f"  line {problem.line}: {problem.reason}", markup=False)
 
     def _pace_line(self) -> str:
-        channel = self.paced_channel.value
         sent = self.by_channel.get(self.paced_channel, 0)
-        if self.rate is None or self.eta is None:
-            return (
-                f"{channel}: no rate limit; {sent:,} messages go as fast as the provider takes them"
-            )
-        line = f"{channel}: {sent:,} messages at {self.rate:g}/s take about {_duration(self.eta)}"
-        if self.deadline is not None:
-            line += f" (deadline {_duration(self.deadline)}, past it: {self.policy})"
-        return line
-
-
-def _duration(span: timedelta) -> str:
-    seconds = round(span.total_seconds())
-    hours, rest = divmod(seconds, 3600)
-    minutes, seconds = divmod(rest, 60)
-    if hours:
-        return f"{hours} h {minutes:02d} min"
-    if minutes:
-        return f"{minutes} min {seconds:02d} s"
-    return f"{seconds} s"
+        return pace_summary(
+            self.paced_channel, sent, self.rate, self.eta, self.deadline, self.policy
+        )
 
 
 @dataclass

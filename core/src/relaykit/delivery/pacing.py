@@ -29,7 +29,7 @@ from relaykit.policy import RouteStep
 from relaykit.results import Channel
 from relaykit.settings import RelaykitSettings
 
-__all__ = ["BroadcastPacing", "SenderRate", "broadcast_senders"]
+__all__ = ["BroadcastPacing", "SenderRate", "broadcast_senders", "duration_text", "pace_summary"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +162,44 @@ class BroadcastPacing:
             return NO_SKIP
         return self._skip_paced
 
+    def summary(self, count: int) -> str:
+        """How long ``count`` recipients take on the paced channel, for the start message."""
+        return pace_summary(
+            self.channel, count, self.rate, self.eta(count), self.deadline, self.policy
+        )
+
     @cached_property
     def _skip_paced(self) -> Mapping[Channel, FallbackReason]:
         return MappingProxyType({self.channel: FallbackReason.PACED_PAST_DEADLINE})
+
+
+def pace_summary(
+    channel: Channel,
+    count: int,
+    rate: float | None,
+    eta: timedelta | None,
+    deadline: timedelta | None,
+    policy: str,
+) -> str:
+    """One line for people: how long ``count`` messages on ``channel`` take, and the deadline."""
+    if rate is None or eta is None:
+        return (
+            f"{channel.value}: no rate limit; {count:,} messages go as fast as the "
+            "provider takes them"
+        )
+    line = f"{channel.value}: {count:,} messages at {rate:g}/s take about {duration_text(eta)}"
+    if deadline is not None:
+        line += f" (deadline {duration_text(deadline)}, past it: {policy})"
+    return line
+
+
+def duration_text(span: timedelta) -> str:
+    """``27 h 46 min``, ``3 min 20 s``, ``12 s``."""
+    seconds = round(span.total_seconds())
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    if minutes:
+        return f"{minutes} min {seconds:02d} s"
+    return f"{seconds} s"
