@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import re
 from dataclasses import dataclass
 
 import phonenumbers
@@ -27,6 +28,8 @@ __all__ = [
 ]
 
 _PREFIXES = ("tel:", "sms:", "whatsapp:")
+#: E.164 as written by machines: ``+``, then 7 to 15 digits, the first not 0.
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 #: Validated E.164 numbers, at most this many remembered (then forgotten all at once).
 _KNOWN_LIMIT = 65536
 
@@ -86,22 +89,56 @@ def parse_valid(text: str, region: str | None = None) -> ValidNumber:
 
 @functools.lru_cache(maxsize=_KNOWN_LIMIT)
 def _parse_valid(text: str, region: str | None) -> ValidNumber:
+    read_fast = _read_e164(text)
+    if read_fast is not None:
+        valid = _valid(read_fast)
+        if valid is not None and valid.e164 == text:
+            return _remember(valid)
     try:
         parsed = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as exc:
         raise InvalidPhoneNumber(str(exc), NumberProblem.UNPARSEABLE, exc) from None
     if parsed.extension:
         raise InvalidPhoneNumber("has an extension", NumberProblem.EXTENSION)
+    valid = _valid(parsed)
+    if valid is None:
+        raise InvalidPhoneNumber("is not a valid phone number", NumberProblem.INVALID)
+    return _remember(valid)
+
+
+def _read_e164(text: str) -> phonenumbers.PhoneNumber | None:
+    """``+`` and digits split into country code and national number, without
+    ``phonenumbers.parse`` (three quarters of a valid number's cost, ~17 us); ``None``
+    for anything else. Only a number that is then valid and formats back to ``text``
+    exactly is taken this way: for those, ``parse`` gives the same number."""
+    if not _E164.fullmatch(text):
+        return None
+    digits = text[1:]
+    for size in (1, 2, 3):
+        if int(digits[:size]) in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            national = digits[size:]
+            if national.startswith("0"):  # Italian leading zeros: parse knows them
+                return None
+            return phonenumbers.PhoneNumber(
+                country_code=int(digits[:size]), national_number=int(national)
+            )
+    return None
+
+
+def _valid(parsed: phonenumbers.PhoneNumber) -> ValidNumber | None:
     # is_valid_number() looks the region up itself; for +1 that lookup tries every NANP
     # region and is most of the cost, so do it once and keep it.
     number_region = phonenumbers.region_code_for_number(parsed)
     if number_region is None or not phonenumbers.is_valid_number_for_region(parsed, number_region):
-        raise InvalidPhoneNumber("is not a valid phone number", NumberProblem.INVALID)
+        return None
     e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-    valid = ValidNumber(e164, number_region if number_region.isalpha() else None)
+    return ValidNumber(e164, number_region if number_region.isalpha() else None)
+
+
+def _remember(valid: ValidNumber) -> ValidNumber:
     if len(_known) >= _KNOWN_LIMIT:
         _known.clear()
-    _known[e164] = valid
+    _known[valid.e164] = valid
     return valid
 
 
