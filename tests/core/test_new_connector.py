@@ -29,7 +29,9 @@ def relaykit_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def in_fresh_env(project: Path, *command: str) -> subprocess.CompletedProcess[str]:
-    """``uv run`` in ``project``: its own new .venv, offline (the uv cache is all there is)."""
+    """``uv run`` in ``project``: its own new .venv, resolved as a newcomer's would be (from
+    the package registry; offline, a fresh machine's uv cache has no index pages to resolve
+    from, only the wheels ``uv sync --locked`` fetched)."""
     uv = shutil.which("uv")
     assert uv, "uv is not on PATH"
     env = {
@@ -38,7 +40,7 @@ def in_fresh_env(project: Path, *command: str) -> subprocess.CompletedProcess[st
         if not k.startswith(("RELAYKIT_", "VIRTUAL_ENV", "UV_PROJECT", "PYTEST_"))
     }
     return subprocess.run(
-        [uv, "run", "--offline", "--python", sys.executable, *command],
+        [uv, "run", "--python", sys.executable, *command],
         cwd=project,
         capture_output=True,
         text=True,
