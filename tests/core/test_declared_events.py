@@ -12,9 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from relaykit.cli import app
-from relaykit.errors import ConfigError
-from relaykit.settings import load_settings
 from relaykit.templates import TemplateCatalog, TemplateError
+from tests.core.events_config import catalog_of, config_error, tenant
 from tests.declared_events import DOORCODE_DATA, DOORCODE_SMS, DOORCODE_TOML
 
 pytestmark = pytest.mark.usefixtures("only_outbox")
@@ -24,32 +23,9 @@ WriteConfig = Callable[[str], Path]
 GATE_TOML = DOORCODE_TOML.replace("doorcode_changed", "gate_code_changed")
 
 
-def tenant(tmp_path: Path, name: str = "north-high", route: str = "") -> str:
-    """An outbox tenant with instances sms and mail; ``route`` adds route tables."""
-    (tmp_path / name).mkdir(exist_ok=True)
-    return (
-        f'[tenants.{name}.instances.sms]\nconnector = "outbox"\n'
-        f'[tenants.{name}.instances.sms.settings]\ndirectory = "{tmp_path / name}"\n'
-        'signing_secret = "s3cret-s3cret-s3cret"\n'
-        f'[tenants.{name}.instances.mail]\nconnector = "outbox"\n'
-        f'[tenants.{name}.instances.mail.settings]\ndirectory = "{tmp_path / name}"\n'
-        'signing_secret = "s3cret-s3cret-s3cret"\n' + route
-    )
-
-
 @pytest.fixture
 def doorcode_config(tmp_path: Path, write_config: WriteConfig) -> Path:
     return write_config(f'data_dir = "{tmp_path / "data"}"\n{DOORCODE_TOML}\n{tenant(tmp_path)}')
-
-
-def catalog_of(path: Path) -> TemplateCatalog:
-    return TemplateCatalog(declared=load_settings(path).declared_events())
-
-
-def config_error(path: Path) -> str:
-    with pytest.raises(ConfigError) as caught:
-        load_settings(path)
-    return str(caught.value)
 
 
 def test_templates_list_shows_a_declared_event_with_its_variables(

@@ -9,35 +9,15 @@ import pytest
 from typer.testing import CliRunner
 
 from relaykit.cli import app
-from relaykit.errors import ConfigError
 from relaykit.results import Channel, ProviderTemplate
-from relaykit.settings import load_settings
 from relaykit.templates import MissingVariableError, TemplateCatalog
+from tests.core.events_config import catalog_of, config_error, tenant
 from tests.whatsapp_events import ABSENCE_DATA, ABSENCE_SID, PROVIDER_TEMPLATE_TOML
 
 pytestmark = pytest.mark.usefixtures("only_outbox")
 
 WriteConfig = Callable[[str], Path]
 WHERE = "events.attendance_absence.provider_templates.whatsapp"
-
-
-def tenant(tmp_path: Path, name: str = "north-high") -> str:
-    (tmp_path / name).mkdir(exist_ok=True)
-    return (
-        f'[tenants.{name}.instances.sms]\nconnector = "outbox"\n'
-        f'[tenants.{name}.instances.sms.settings]\ndirectory = "{tmp_path / name}"\n'
-        'signing_secret = "s3cret-s3cret-s3cret"\n'
-    )
-
-
-def catalog_of(path: Path) -> TemplateCatalog:
-    return TemplateCatalog(declared=load_settings(path).declared_events())
-
-
-def config_error(path: Path) -> str:
-    with pytest.raises(ConfigError) as caught:
-        load_settings(path)
-    return str(caught.value)
 
 
 def test_a_shipped_event_gains_an_approved_whatsapp_template_and_keeps_the_rest(

@@ -9,14 +9,8 @@ running events stay.
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
 import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,13 +20,16 @@ import pytest
 from relaykit.delivery import Relay
 from relaykit.delivery.reload import reload_config, reload_events
 from relaykit.errors import ConfigError
-from relaykit.service import hash_api_key
 from relaykit.settings import load_settings
-from relaykit_twilio_sandbox import DEFAULT_SMS_NUMBER, ThreadedSandbox, TwilioSandbox
+from relaykit_twilio_sandbox import ThreadedSandbox, TwilioSandbox
+from tests.service.deployments import (
+    RELAYKIT,
+    STUDENT,
+    SmsDeployment,
+    eventually,
+    write_at_once,
+)
 
-RELAYKIT = str(Path(sys.executable).with_name("relaykit"))
-KEY = "rk_events_reload_test_key_0123456789"
-STUDENT = "+15005550080"
 RECIPIENT = {"id": "stu-1", "kind": "student", "phones": [{"number": STUDENT}]}
 
 GATE_OPENED = """
@@ -77,119 +74,37 @@ sms = "The {{door}} door is locked."
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _write(path: Path, text: str) -> None:
-    """Replace ``path`` at once, as an editor saving or a deploy does (never half written)."""
-    fresh = path.with_name(f".{path.name}.new")
-    fresh.write_text(text, "utf-8")
-    fresh.replace(path)
-
-
-def _eventually(check: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        time.sleep(0.05)
-
-
-class Deployment:
-    """A ``relaykit.toml`` with an events file, and the relaykit processes started on it."""
+class Deployment(SmsDeployment):
+    """The deployment with an events file (``events.toml``) beside ``relaykit.toml``."""
 
     def __init__(self, tmp_path: Path, sandbox: TwilioSandbox, *, queued: bool) -> None:
-        self.tmp_path = tmp_path
-        self.sandbox = sandbox
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.config = tmp_path / "relaykit.toml"
-        self.events_file = tmp_path / "events.toml"
-        self.base = (
-            f'data_dir = "{tmp_path / "data"}"\n'
-            f'public_base_url = "{self.url}"\n'
-            'event_files = ["events.toml"]\n'
-            f"[service]\nport = {self.port}\n"
-            f"[delivery]\ninline = {'false' if queued else 'true'}\nmax_attempts = 1\n"
-            '[log]\nformat = "json"\n'
-            f'[tenants.north-high]\napi_keys = ["{hash_api_key(KEY)}"]\n'
-            "[tenants.north-high.instances.sms]\n"
-            'connector = "twilio"\n'
-            "rate_per_second = 1000\n"
-            "[tenants.north-high.instances.sms.settings]\n"
-            f'account_sid = "{sandbox.account_sid}"\n'
-            f'auth_token = "{sandbox.auth_token}"\n'
-            f'sms_sender = "{DEFAULT_SMS_NUMBER}"\n'
-            f'api_base_url = "{sandbox.url}"\n'
-            '[tenants.north-high.routes.default]\nsteps = [{channel = "sms", instance = "sms"}]\n'
+        super().__init__(
+            tmp_path,
+            sandbox,
+            queued=queued,
+            auth_token=sandbox.auth_token,
+            top='event_files = ["events.toml"]\n',
+            extra=GATE_OPENED,
         )
-        _write(self.events_file, DOOR_CLOSED)
-        self.declare(GATE_OPENED)
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("RELAYKIT_")}
-        self.env["RELAYKIT_LOAD_PLUGINS"] = "twilio"
-        self.processes: dict[str, subprocess.Popen[str]] = {}
+        self.events_file = tmp_path / "events.toml"
+        write_at_once(self.events_file, DOOR_CLOSED)
 
     def declare(self, events: str) -> None:
         """Write ``relaykit.toml`` with ``events`` (``[events.NAME]`` tables) at its end."""
-        _write(self.config, self.base + events)
-
-    def start(self, command: str, *args: str) -> subprocess.Popen[str]:
-        log = (self.tmp_path / f"{command}.log").open("w", encoding="utf-8")
-        process = subprocess.Popen(
-            [RELAYKIT, "-c", str(self.config), command, *args],
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-            text=True,
-        )
-        log.close()
-        self.processes[command] = process
-        return process
-
-    def log(self, command: str) -> list[dict[str, Any]]:
-        """The JSON log records the process has written so far."""
-        lines = (self.tmp_path / f"{command}.log").read_text("utf-8").splitlines()
-        return [json.loads(line) for line in lines if line.startswith("{")]
-
-    def output(self, command: str) -> str:
-        text = (self.tmp_path / f"{command}.log").read_text("utf-8")
-        return f"exit {self.processes[command].poll()}\n{text}"
+        self.write(events)
 
     def reload(self, command: str) -> dict[str, Any]:
         """SIGHUP ``command``; that reload's log record (``events_reloaded`` or the failure)."""
 
         def outcomes() -> list[dict[str, Any]]:
-            assert self.processes[command].poll() is None, self.output(command)
+            self.alive(command)
             done = ("events_reloaded", "config_reload_failed")
             return [r for r in self.log(command) if r.get("event") in done]
 
         before = len(outcomes())
         self.processes[command].send_signal(signal.SIGHUP)
-        _eventually(lambda: len(outcomes()) > before, f"{command} has reloaded")
+        eventually(lambda: len(outcomes()) > before, f"{command} has reloaded")
         return outcomes()[before]
-
-    def wait_until_serving(self) -> None:
-        def up() -> bool:
-            assert self.processes["serve"].poll() is None, self.output("serve")
-            try:
-                with urllib.request.urlopen(f"{self.url}/healthz", timeout=1):
-                    return True
-            except OSError:
-                return False
-
-        _eventually(up, "relaykit serve answers")
-
-    def call(self, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
-        headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.url + path, data=data, headers=headers)
-        try:
-            with urllib.request.urlopen(request, timeout=10) as answer:
-                return answer.status, json.loads(answer.read())
-        except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read())
 
     def events(self) -> dict[str, Any]:
         status, body = self.call("/v1/events")
@@ -201,18 +116,7 @@ class Deployment:
         return self.call("/v1/notifications", body)
 
     def texts(self) -> list[str]:
-        return [m.body for m in self.sandbox.messages if m.to == STUDENT]
-
-    def stop(self) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGINT)
-        for process in self.processes.values():
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        return self.texts_to_student()
 
 
 @pytest.fixture
@@ -254,7 +158,7 @@ def test_serve_takes_an_edited_event_on_sighup(serving: Deployment) -> None:
     assert missing[0] == 422, missing  # the new required variable
     sent = serving.notify("gate_opened", {"gate": "North", "opened_by": "Sam"})
     assert sent[0] == 201, sent
-    _eventually(lambda: serving.texts() == ["Sam opened the North gate."], "the new text is sent")
+    eventually(lambda: serving.texts() == ["Sam opened the North gate."], "the new text is sent")
 
 
 def test_serve_publishes_an_edited_event_in_both_openapi_documents(serving: Deployment) -> None:
@@ -277,14 +181,14 @@ def test_serve_publishes_an_edited_event_in_both_openapi_documents(serving: Depl
 def test_serve_takes_an_edited_events_file_on_sighup(serving: Deployment) -> None:
     assert "door_locked" not in serving.events()
 
-    _write(serving.events_file, DOOR_CLOSED + DOOR_LOCKED)
+    write_at_once(serving.events_file, DOOR_CLOSED + DOOR_LOCKED)
     reloaded = serving.reload("serve")
 
     assert reloaded["changed"] == ["door_locked"], reloaded
     assert _variables(serving.events()["door_locked"]) == [("door", True)]
     sent = serving.notify("door_locked", {"door": "Front"})
     assert sent[0] == 201, sent
-    _eventually(lambda: serving.texts() == ["The Front door is locked."], "it is sent")
+    eventually(lambda: serving.texts() == ["The Front door is locked."], "it is sent")
 
 
 def test_serve_refuses_a_bad_edit_on_sighup_naming_the_field_and_keeps_the_events(
@@ -300,14 +204,16 @@ def test_serve_refuses_a_bad_edit_on_sighup_naming_the_field_and_keeps_the_event
     assert _variables(serving.events()["gate_opened"]) == [("gate", True)]
     sent = serving.notify("gate_opened", {"gate": "North"})
     assert sent[0] == 201, sent
-    _eventually(lambda: serving.texts() == ["The North gate is open."], "the old text is sent")
+    eventually(lambda: serving.texts() == ["The North gate is open."], "the old text is sent")
 
     serving.declare(GATE_OPENED_BY)  # fixed: the next SIGHUP takes it
     assert serving.reload("serve")["changed"] == ["gate_opened"]
 
 
 def test_a_bad_events_file_is_refused_on_sighup_naming_the_file(serving: Deployment) -> None:
-    _write(serving.events_file, DOOR_CLOSED + DOOR_LOCKED.replace("[door_locked.templates]", ""))
+    write_at_once(
+        serving.events_file, DOOR_CLOSED + DOOR_LOCKED.replace("[door_locked.templates]", "")
+    )
     refused = serving.reload("serve")
 
     assert refused["event"] == "config_reload_failed", refused
@@ -327,11 +233,11 @@ def test_serve_with_workers_takes_an_edited_event_in_every_worker(deployment: De
         return logged
 
     # each worker handles SIGHUP once its app has started (before, it would just exit)
-    _eventually(both("Application startup complete."), "both worker processes serve", 60)
+    eventually(both("Application startup complete."), "both worker processes serve", 60)
     deployment.declare(GATE_OPENED_BY)
     serve.send_signal(signal.SIGHUP)
 
-    _eventually(both("events_reloaded"), "each worker process has reloaded")
+    eventually(both("events_reloaded"), "each worker process has reloaded")
     for _ in range(8):  # spread over both workers
         assert _variables(deployment.events()["gate_opened"]) == [
             ("gate", True),
@@ -351,7 +257,7 @@ def test_worker_takes_an_edited_event_on_sighup_and_refuses_a_bad_one(
             assert worker.poll() is None, deployment.output("worker")
             return lock.exists() and lock.read_text().strip() == str(worker.pid)
 
-        _eventually(running, "the worker runs")
+        eventually(running, "the worker runs")
 
         deployment.declare(GATE_OPENED_BY)
         reloaded = deployment.reload("worker")
@@ -398,7 +304,7 @@ async def test_an_edit_the_running_routes_cannot_send_is_refused_naming_the_rout
     # one still sends gate_opened by SMS, which the edited event has no template for.
     deployment = Deployment(tmp_path, sandbox, queued=False)
     monkeypatch.setenv("RELAYKIT_LOAD_PLUGINS", "twilio,email")
-    _write(deployment.events_file, "")
+    write_at_once(deployment.events_file, "")
     deployment.declare(MAIL_ROUTE + GATE_OPENED)
     relay = Relay.from_config(deployment.config)
     try:
@@ -406,7 +312,7 @@ async def test_an_edit_the_running_routes_cannot_send_is_refused_naming_the_rout
             'steps = [{channel = "sms", instance = "sms"}]',
             'steps = [{channel = "email", instance = "mail"}]',
         )
-        _write(deployment.config, edited + MAIL_ROUTE + GATE_OPENED_BY_EMAIL)
+        write_at_once(deployment.config, edited + MAIL_ROUTE + GATE_OPENED_BY_EMAIL)
 
         with pytest.raises(ConfigError) as refused:
             await reload_config(relay)

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -46,6 +46,9 @@ __all__ = [
 ]
 
 _MODEL = ConfigDict(extra="forbid", frozen=True)
+
+#: A phone number or a contact.
+A = TypeVar("A", "PhoneNumber", "Contact")
 
 
 class PhoneNumber(BaseModel):
@@ -176,26 +179,17 @@ def choose_contact(
     of_kind = [c for c in recipient.contacts if c.kind == kind]
     if not of_kind:
         return ContactChoice(None, f"no {kind.value} contact", none_of_kind=True)
-    usable: list[tuple[Contact, str]] = []
-    notes: list[str] = []
-    excluded_by_optout = False
-    for contact in of_kind:
-        try:
-            address = normalize(contact.address)
-        except InvalidAddressError as exc:
-            notes.append(f"{contact.address!r} is not a valid {kind.value}: {exc}")
-            continue
-        if contact.status == "disabled":
-            notes.append(f"{address} is disabled")
-        elif address in opted_out:
-            notes.append(f"{address} opted out")
-            excluded_by_optout = True
-        else:
-            usable.append((contact, address))
+    usable, notes, excluded_by_optout = _sort_out(
+        [(c, c.status, c.address) for c in of_kind],
+        normalize,
+        opted_out,
+        invalid=lambda raw, exc: f"{raw!r} is not a valid {kind.value}: {exc}",
+        disabled="is disabled",
+    )
     for status in ("enabled", "default"):
         candidates = [(c, a) for c, a in usable if c.status == status]
         if candidates:
-            return ContactChoice(_latest(candidates))
+            return ContactChoice(_latest_verified(candidates))
     return ContactChoice(None, "; ".join(notes), opted_out=excluded_by_optout)
 
 
@@ -214,22 +208,13 @@ def choose_phone(
     recipient: Recipient, policy: SmsPolicy, opted_out: Collection[str]
 ) -> PhoneChoice:
     """Apply the phone rule; ``opted_out`` holds E.164 numbers from the opt-out registry."""
-    usable: list[tuple[PhoneNumber, str]] = []
-    notes: list[str] = []
-    excluded_by_optout = False
-    for phone in recipient.phones:
-        try:
-            e164 = normalize_phone(phone.number, policy.default_region)
-        except InvalidPhoneNumber as exc:
-            notes.append(str(exc))
-            continue
-        if phone.sms_status == "disabled":
-            notes.append(f"{e164} is SMS-disabled")
-        elif e164 in opted_out:
-            notes.append(f"{e164} opted out")
-            excluded_by_optout = True
-        else:
-            usable.append((phone, e164))
+    usable, notes, excluded_by_optout = _sort_out(
+        [(p, p.sms_status, p.number) for p in recipient.phones],
+        lambda raw: normalize_phone(raw, policy.default_region),
+        opted_out,
+        invalid=lambda raw, exc: str(exc),
+        disabled="is SMS-disabled",
+    )
 
     enabled = [(p, n) for p, n in usable if p.sms_status == "enabled"]
     if enabled:
@@ -251,14 +236,38 @@ def choose_phone(
     return PhoneChoice(None, "; ".join(notes) or "no usable number", opted_out=excluded_by_optout)
 
 
-def _latest_verified(candidates: list[tuple[PhoneNumber, str]]) -> str:
-    by_number = sorted(candidates, key=lambda candidate: candidate[1])
-    # max() keeps the first of equal keys: among ties, the lowest E.164 wins
-    return max(by_number, key=lambda candidate: _verified_key(candidate[0]))[1]
+def _sort_out(
+    addresses: list[tuple[A, str, str]],
+    normalize: Normalize,
+    opted_out: Collection[str],
+    *,
+    invalid: Callable[[str, Exception], str],
+    disabled: str,
+) -> tuple[list[tuple[A, str]], list[str], bool]:
+    """Sort ``(item, status, raw address)`` into the usable ones with their normalised
+    address, notes on the rest, and whether any was passed over only for an opt-out."""
+    usable: list[tuple[A, str]] = []
+    notes: list[str] = []
+    excluded_by_optout = False
+    for item, status, raw in addresses:
+        try:
+            address = normalize(raw)
+        except (InvalidPhoneNumber, InvalidAddressError) as exc:
+            notes.append(invalid(raw, exc))
+            continue
+        if status == "disabled":
+            notes.append(f"{address} {disabled}")
+        elif address in opted_out:
+            notes.append(f"{address} opted out")
+            excluded_by_optout = True
+        else:
+            usable.append((item, address))
+    return usable, notes, excluded_by_optout
 
 
-def _latest(candidates: list[tuple[Contact, str]]) -> str:
+def _latest_verified(candidates: list[tuple[A, str]]) -> str:
     by_address = sorted(candidates, key=lambda candidate: candidate[1])
+    # max() keeps the first of equal keys: among ties, the lowest address wins
     return max(by_address, key=lambda candidate: _verified_key(candidate[0]))[1]
 
 
