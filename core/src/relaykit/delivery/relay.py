@@ -286,10 +286,20 @@ class Relay:
         :raises BroadcastKeyReusedError: ``key`` belongs to a broadcast of other event or data.
         """
         run = await open_run(self, tenant, event, data, key=key, deadline=deadline)
+        self.start_run(run, recipients)
+        return run.broadcast.id
+
+    def start_run(self, run: BroadcastRun, recipients: Recipients) -> asyncio.Task[BroadcastStatus]:
+        """Run an opened broadcast (:func:`~relaykit.delivery.broadcast.open_run`) as a task of
+        the running loop, known to :meth:`cancel_broadcast` and :meth:`broadcast_running`."""
         task = asyncio.create_task(run.run(recipients))
         self._broadcast_runs[run.broadcast.id] = (run, task)
         task.add_done_callback(lambda _: self._broadcast_runs.pop(run.broadcast.id, None))
-        return run.broadcast.id
+        return task
+
+    def broadcast_running(self, broadcast_id: str) -> bool:
+        """Whether a run of the broadcast is under way in this process."""
+        return broadcast_id in self._broadcast_runs
 
     async def arun_broadcast(
         self,
