@@ -17,7 +17,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from relaykit.delivery import Relay
@@ -132,6 +132,8 @@ class BroadcastApi:
             ) from None
         except (MalformedLength, NotUtf8) as exc:
             raise RequestRefused(error(400, "bad_request", str(exc))) from None
+        except ClientDisconnect:  # nobody is left to answer; nothing was stored
+            raise RequestRefused(error(400, "bad_request", "the body was cut short")) from None
         try:
             return await asyncio.to_thread(SpooledRows, path)
         except RecipientFileError as exc:
