@@ -243,7 +243,7 @@ async def test_a_broadcast_body_has_its_own_size_limit(make_service: MakeService
     assert (await finished(service, answer.json()["id"]))["sent"] == 40
 
 
-# -- relaykit serve killed mid-broadcast --------------------------------------------------------
+# -- relaykit serve stopped or killed mid-broadcast ------------------------------------------
 
 COUNT = 300
 
@@ -270,8 +270,9 @@ def post_to(deployment: SmsDeployment, body: bytes, key: str) -> tuple[int, dict
 
 
 @pytest.mark.timeout(120)
-def test_serve_killed_mid_broadcast_then_the_same_post_loses_nothing_and_sends_nothing_twice(
-    tmp_path: Path, slow_sandbox: TwilioSandbox
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
+def test_serve_stopped_mid_broadcast_then_the_same_post_loses_nothing_and_sends_nothing_twice(
+    tmp_path: Path, slow_sandbox: TwilioSandbox, how: signal.Signals
 ) -> None:
     deployment = SmsDeployment(
         tmp_path, slow_sandbox, queued=False, auth_token=slow_sandbox.auth_token
@@ -285,8 +286,8 @@ def test_serve_killed_mid_broadcast_then_the_same_post_loses_nothing_and_sends_n
         code, first = post_to(deployment, body, "drill-1")
         assert code == 201, first
         eventually(lambda: len(slow_sandbox.messages) >= 100, "a third is sent")
-        deployment.processes["serve"].send_signal(signal.SIGKILL)
-        deployment.processes["serve"].wait(10)
+        deployment.processes["serve"].send_signal(how)
+        assert deployment.processes["serve"].wait(20) is not None
         assert len(slow_sandbox.messages) < COUNT
 
         deployment.start("serve")

@@ -297,6 +297,14 @@ class Relay:
         task.add_done_callback(lambda _: self._broadcast_runs.pop(run.broadcast.id, None))
         return task
 
+    async def astop_broadcasts(self) -> None:
+        """Stop this process's broadcast runs (attempts in flight finish) and wait for them;
+        each resumes when run again with its key (``serve`` calls this as it shuts down)."""
+        runs = list(self._broadcast_runs.values())
+        for run, _ in runs:
+            run.stop()
+        await asyncio.gather(*(task for _, task in runs), return_exceptions=True)
+
     def broadcast_running(self, broadcast_id: str) -> bool:
         """Whether a run of the broadcast is under way in this process."""
         return broadcast_id in self._broadcast_runs

@@ -99,6 +99,7 @@ def create_app(
         finally:
             if remove_handler is not None:
                 remove_handler()
+            await relay.astop_broadcasts()  # a re-POST with the same key resumes each
             # Start no new provider call, then let a sweep under way finish its calls in flight.
             relay.dispatcher.stop_starting()
             stopped.set()
