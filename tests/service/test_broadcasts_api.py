@@ -113,6 +113,19 @@ async def test_the_same_idempotency_key_again_is_the_same_broadcast_and_sends_no
     assert other.status_code == 422 and other.json()["fields"][0]["field"] == "Idempotency-Key"
 
 
+async def test_the_same_key_while_it_runs_answers_the_running_broadcast(service: Service) -> None:
+    service.sandbox.faults.update(latency_ms=50)
+    body = jsonl([person(n) for n in range(100)])
+    first = await post(service, body, key="busy")
+
+    again = await post(service, body, key="busy")
+
+    assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+    assert again.json()["state"] == "running"
+    await finished(service, first.json()["id"])
+    assert sms_per_number(service) == {f"+1500555{4000 + n}": 1 for n in range(100)}
+
+
 async def test_a_csv_body_maps_columns_to_recipient_fields_and_template_data(
     service: Service,
 ) -> None:
