@@ -175,8 +175,8 @@ async def test_bad_rows_are_counted_with_their_line_numbers_and_the_rest_is_sent
 
     status = await finished(service, answer.json()["id"])
     assert status["bad_rows"] == 2 and status["sent"] == 2
-    assert [row["line"] for row in status["first_bad_rows"]] == [2, 4]
-    assert "id" in status["first_bad_rows"][1]["reason"]
+    assert [row["line"] for row in status["bad_row_lines"]] == [2, 4]
+    assert "id" in status["bad_row_lines"][1]["reason"]
 
 
 async def test_cancel_stops_the_broadcast_and_is_idempotent_and_a_finished_one_is_409(

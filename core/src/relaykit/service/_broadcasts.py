@@ -159,7 +159,7 @@ class BroadcastApi:
         return {
             **status.as_dict(),
             "status_url": f"/v1/broadcasts/{status.id}",
-            "first_bad_rows": bad,
+            "bad_row_lines": bad,
         }
 
     def _keep(self, run: BroadcastRun) -> None:

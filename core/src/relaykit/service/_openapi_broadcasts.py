@@ -68,7 +68,7 @@ def broadcast_schemas() -> dict[str, Any]:
             "description": "Notifications sent per second since it started.",
         },
         "status_url": _STRING,
-        "first_bad_rows": {
+        "bad_row_lines": {
             "type": "array",
             "items": bad_row,
             "description": "The first bad rows with their line numbers (as long as the "
