@@ -230,6 +230,9 @@ async def test_unknown_event_bad_data_or_body_is_refused_naming_the_field_and_no
     refused = {
         "event": await post(service, body, key="k1", event="no_such_event"),
         "data": await post(service, body, key="k2", data="[1, 2]"),
+        "data.school_name": await post(
+            service, body, key="k6", data=json.dumps({**SCHOOL_DATA, "school_name": [1]})
+        ),
         "deadline": await post(service, body, key="k3", deadline="-5"),
         "Content-Type": await post(service, body, key="k4", headers={"Content-Type": "text/plain"}),
         "body": await post(service, b"name,email\r\nA,a@example.org\r\n", key="k5",
@@ -241,7 +244,7 @@ async def test_unknown_event_bad_data_or_body_is_refused_naming_the_field_and_no
         assert answer.status_code in (415, 422), (field, answer.text)
         assert answer.json()["fields"][0]["field"] == field, answer.text
     assert "no_such_event" not in refused["event"].text
-    for key in ("k1", "k2", "k3", "k4", "k5"):
+    for key in ("k1", "k2", "k3", "k4", "k5", "k6"):
         assert service.relay.store.broadcasts.by_key(TENANT, key) is None
     assert service.sandbox.messages == [] and service.sink.received == []
 

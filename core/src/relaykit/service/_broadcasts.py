@@ -66,11 +66,15 @@ class BroadcastApi:
         event, data, deadline = _query(request)
         suffix = _body_type(request)
         try:
-            self._relay.templates.event(event, tenant)
+            spec = self._relay.templates.event(event, tenant)
         except UnknownEventError:
             raise _invalid(
                 "event", "unknown event: GET /v1/events lists this tenant's events"
             ) from None
+        try:  # a value of the wrong type; a missing variable may come in each row's own data
+            spec.checked_data({**{v.name: "-" for v in spec.variables}, **data})
+        except TemplateError as exc:
+            raise _invalid(f"data.{exc.variable}" if exc.variable else "data", str(exc)) from None
         key = _broadcast_key(request)
         if key is not None:
             existing = await asyncio.to_thread(self._relay.store.broadcasts.by_key, tenant, key)
