@@ -21,7 +21,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from jsonschema import Draft202012Validator
 from openapi_core import OpenAPI
-from schemathesis.checks import positive_data_acceptance
+from schemathesis.checks import negative_data_rejection, positive_data_acceptance
 
 from relaykit.service import openapi_document
 from relaykit.templates import DeclaredEvents, EventTables, TemplateCatalog
@@ -105,6 +105,12 @@ def test_the_document_publishes_each_events_variables(live_service: Service) -> 
 schema = schemathesis.openapi.from_path(DOCUMENT)
 
 
+@schemathesis.serializer("application/x-ndjson", "application/jsonl")
+def _json_lines(context: Any, value: Any) -> bytes:
+    """A broadcast's JSON-lines body (the document says: a string) as bytes on the wire."""
+    return value if isinstance(value, bytes) else str(value).encode()
+
+
 @schema.parametrize()
 @settings(
     max_examples=50,
@@ -118,6 +124,10 @@ def test_the_live_api_answers_every_generated_request_without_a_server_error(
     # (each event's variables are in it): an Idempotency-Key reused with another body, a
     # line break in a variable the email subject shows, a draft template that does not parse.
     excluded = [positive_data_acceptance] if case.method == "POST" else []
+    if case.operation.path == "/v1/broadcasts":
+        # Any text is a recipients file: its bad rows are counted, never refused (the
+        # "invalid" bodies generated for the documented string are text on the wire too).
+        excluded.append(negative_data_rejection)
     case.call_and_validate(
         base_url=live_service.url,
         headers={"Authorization": f"Bearer {KEY}"},

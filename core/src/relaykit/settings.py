@@ -314,6 +314,9 @@ class ServiceSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     max_body_bytes: int = Field(default=65536, gt=0)
+    #: ``POST /v1/broadcasts``: a recipients file streams to a spool file on disk, never
+    #: whole in memory, so its limit is its own (1 GiB: some 10 million recipients).
+    max_broadcast_bytes: int = Field(default=1 << 30, gt=0)
 
 
 class DeliverySettings(BaseModel):

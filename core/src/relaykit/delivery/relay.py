@@ -286,10 +286,28 @@ class Relay:
         :raises BroadcastKeyReusedError: ``key`` belongs to a broadcast of other event or data.
         """
         run = await open_run(self, tenant, event, data, key=key, deadline=deadline)
+        self.start_run(run, recipients)
+        return run.broadcast.id
+
+    def start_run(self, run: BroadcastRun, recipients: Recipients) -> asyncio.Task[BroadcastStatus]:
+        """Run an opened broadcast (:func:`~relaykit.delivery.broadcast.open_run`) as a task of
+        the running loop, known to :meth:`cancel_broadcast` and :meth:`broadcast_running`."""
         task = asyncio.create_task(run.run(recipients))
         self._broadcast_runs[run.broadcast.id] = (run, task)
         task.add_done_callback(lambda _: self._broadcast_runs.pop(run.broadcast.id, None))
-        return run.broadcast.id
+        return task
+
+    async def astop_broadcasts(self) -> None:
+        """Stop this process's broadcast runs (attempts in flight finish) and wait for them;
+        each resumes when run again with its key (``serve`` calls this as it shuts down)."""
+        runs = list(self._broadcast_runs.values())
+        for run, _ in runs:
+            run.stop()
+        await asyncio.gather(*(task for _, task in runs), return_exceptions=True)
+
+    def broadcast_running(self, broadcast_id: str) -> bool:
+        """Whether a run of the broadcast is under way in this process."""
+        return broadcast_id in self._broadcast_runs
 
     async def arun_broadcast(
         self,
@@ -453,10 +471,7 @@ class Relay:
     async def aclose(self) -> None:
         """Stop the broadcasts running as this loop's tasks (the sends in flight finish; a
         re-run resumes them), then close connectors and the store."""
-        running = list(self._broadcast_runs.values())
-        for run, _ in running:
-            run.stop()
-        await asyncio.gather(*(task for _, task in running), return_exceptions=True)
+        await self.astop_broadcasts()
         await self.host.aclose()
         self.store.close()
 

@@ -78,6 +78,9 @@ class JsonApi:
             )
         return tenant
 
+    #: the same rule, for the endpoints of other modules (``/v1/broadcasts``)
+    authorize = _tenant
+
     async def _body(self, request: Request, model: type[M]) -> M:
         """The JSON body as ``model``, validated strictly (``0`` is no date, ``"1"`` no number)."""
         try:

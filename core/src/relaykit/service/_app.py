@@ -17,6 +17,7 @@ from relaykit.delivery.reload import reload_on_sighup as sighup_reload
 from relaykit.logs import get_logger
 from relaykit.service._api import JsonApi
 from relaykit.service._auth import ApiKeys
+from relaykit.service._broadcasts import BroadcastApi
 from relaykit.service._callbacks import DEFAULT_CALLBACK_BUDGET_S, DEFAULT_DRAIN_S, CallbackApplier
 from relaykit.service._connections import DEFAULT_TTL_S, ConnectionCache
 from relaykit.service._documents import OpenApiDocuments
@@ -63,6 +64,7 @@ def create_app(
     connections = ConnectionCache(relay, connection_ttl_s)
     documents = OpenApiDocuments(relay.templates)
     api = JsonApi(relay, ApiKeys(relay.host.settings), connections, documents)
+    broadcasts = BroadcastApi(relay, api.authorize)
 
     async def health(request: Request) -> Response:
         return json_response({"status": "ok"})
@@ -97,6 +99,7 @@ def create_app(
         finally:
             if remove_handler is not None:
                 remove_handler()
+            await relay.astop_broadcasts()  # a re-POST with the same key resumes each
             # Start no new provider call, then let a sweep under way finish its calls in flight.
             relay.dispatcher.stop_starting()
             stopped.set()
@@ -119,6 +122,9 @@ def create_app(
             Route("/v1/events", api.events, methods=["GET"]),
             Route("/v1/openapi.json", api.openapi, methods=["GET"]),
             Route("/v1/templates/preview", api.preview, methods=["POST"]),
+            Route("/v1/broadcasts", broadcasts.create, methods=["POST"]),
+            Route("/v1/broadcasts/{id}", broadcasts.show, methods=["GET"]),
+            Route("/v1/broadcasts/{id}/cancel", broadcasts.cancel, methods=["POST"]),
         ],
         exception_handlers={
             RequestRefused: _refused,

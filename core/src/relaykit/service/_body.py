@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-__all__ = ["BodyTooLarge", "MalformedLength", "read_body"]
+__all__ = ["BodyTooLarge", "MalformedLength", "check_declared_length", "read_body"]
 
 
 class BodyTooLarge(Exception):
@@ -28,15 +28,25 @@ async def read_body(request: Request, limit: int) -> bytes:
     :raises BodyTooLarge: the body is (or is declared) over ``limit``.
     :raises MalformedLength: ``Content-Length`` is not a number.
     """
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not (declared.isascii() and declared.isdigit()):
-            raise MalformedLength(f"Content-Length {declared[:20]!r} is not a number")
-        if int(declared) > limit:
-            raise BodyTooLarge(limit)
+    check_declared_length(request, limit)
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > limit:
             raise BodyTooLarge(limit)
     return bytes(body)
+
+
+def check_declared_length(request: Request, limit: int) -> None:
+    """Refuse a declared ``Content-Length`` over ``limit`` before a byte is read.
+
+    :raises BodyTooLarge: declared over ``limit``.
+    :raises MalformedLength: ``Content-Length`` is not a number.
+    """
+    declared = request.headers.get("content-length")
+    if declared is None:
+        return
+    if not (declared.isascii() and declared.isdigit()):
+        raise MalformedLength(f"Content-Length {declared[:20]!r} is not a number")
+    if int(declared) > limit:
+        raise BodyTooLarge(limit)

@@ -16,6 +16,7 @@ from typing import Any
 from relaykit._kinds import KIND_PATTERN
 from relaykit.results import Channel, ConnectionState
 from relaykit.service._models import NotificationRequest, PreviewRequest
+from relaykit.service._openapi_broadcasts import broadcast_paths, broadcast_schemas
 from relaykit.templates import EventSpec, TemplateCatalog, TemplatePart
 
 __all__ = ["openapi_document", "openapi_json"]
@@ -561,9 +562,9 @@ def openapi_document(
     return {
         "openapi": "3.1.0",
         "info": info,
-        "paths": _paths(),
+        "paths": {**_paths(), **broadcast_paths(events)},
         "components": {
-            "schemas": {**_request_schemas(events), **_response_schemas()},
+            "schemas": {**_request_schemas(events), **_response_schemas(), **broadcast_schemas()},
             "securitySchemes": {
                 "bearerAuth": {
                     "type": "http",
