@@ -72,7 +72,10 @@ MIB = 1024 * 1024
 #: The instance's bucket: a real limiter, refilled far faster than any rate reached here.
 RATE_PER_SECOND = 100_000
 BURST = 10_000
-DEFAULT_CONCURRENCY = 32
+#: ``[delivery] concurrency`` (and the SDK's) unless ``--concurrency``: relaykit's default at
+#: latency 0; at 150 ms as many as an integrator would raise it to (dispatch.py's 256)
+CONCURRENCY = 32
+CONCURRENCY_AT_LATENCY = 256
 
 
 def main() -> None:
@@ -81,7 +84,7 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, nargs="+", default=[0.0, 150.0])
     parser.add_argument("--rounds", type=int, default=1, help="0 with --profile: profile only")
     parser.add_argument(
-        "--concurrency", type=int, default=None, help="the broadcast's and the SDK's"
+        "--concurrency", type=int, default=None, help="the broadcast's and the SDK's (32; 256)"
     )
     parser.add_argument(
         "--sdk-n", type=int, default=None, help="messages for the SDK (default min(N, 50,000))"
@@ -137,7 +140,7 @@ class Bench:
         self.recipients = recipients
         self.count = count
         self.latency = latency
-        self.concurrency = concurrency or DEFAULT_CONCURRENCY
+        self.concurrency = concurrency or (CONCURRENCY_AT_LATENCY if latency else CONCURRENCY)
         self._rounds = 0
         self._data_dir = scratch  # the last round's, for --rerun
 
@@ -314,6 +317,9 @@ data_dir = {json.dumps(str(data_dir / "store"))}
 [log]
 format = "json"
 level = "info"
+
+[delivery]
+concurrency = {concurrency}
 
 [tenants.{TENANT}]
 display_name = "North High School"
