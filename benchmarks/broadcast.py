@@ -4,7 +4,7 @@ Run from the workspace root (one invocation = every latency, ``--rounds`` rounds
 
     uv run python benchmarks/broadcast.py -n 100000                 # latency 0 and 150 ms
     uv run python benchmarks/broadcast.py -n 1000000 --latency-ms 0 # the targets' N
-    uv run python benchmarks/broadcast.py -n 100000 --latency-ms 0 --rounds 0 --profile
+    uv run python benchmarks/broadcast.py -n 100000 --latency-ms 0 --rounds 0 --py-spy
 
 Writes N recipients (distinct valid mobile numbers, and an email address) as JSON
 lines to a scratch file, one at a time, and a ``relaykit.toml`` for one tenant
@@ -20,14 +20,16 @@ uv's start-up to the timing), a fresh data directory (SQLite store) per round.
 Measured: the command's wall time, the time from its start to the endpoint's
 last 201, its CPU time and its peak RSS (``ru_maxrss`` from ``wait4``; the RSS
 curve from ``/proc`` as it goes). In the same run, against the same endpoint,
-the SDK's ``create_async`` alone at the same concurrency (its connection pool
-as large) is the baseline.
+the SDK's ``create_async`` alone at the same concurrency (``[delivery]
+concurrency``: 32 at latency 0, 256 at 150 ms, or ``--concurrency``; the SDK's
+connection pool as large) is the baseline.
 
 Checked, untimed, every round: the command exited 0; the endpoint answered 201
 exactly N times, to N distinct numbers (each recipient exactly once), and
 refused nothing; the JSON summary's counts (from the store) say N sent, none
 failed. ``--rerun`` then runs the same command again on the same store: it must
-send nothing.
+send nothing. ``--profile`` (cProfile, the main thread) and ``--py-spy`` (every
+thread, sampled from outside) profile one more run at the first latency.
 
 Targets (issue 13): at 1,000,000 recipients peak RSS < 150 MB and >= 0.6x the
 SDK's rate.
@@ -52,9 +54,11 @@ from typing import Any
 from _child import ChildRun, run_measured
 from _measure import ServerProcess, pin_client
 from _profile import report
+from _pyspy import available, record_command, summarize
 from _recipients import write_recipients
 from _senders import ACCOUNT_SID, AUTH_TOKEN, SENDER, endpoint_stats, sdk_async
 
+PY_SPY_RATE = 250  # samples per second
 #: Issue 13's targets.
 SDK_RATIO = 0.6
 RSS_TARGET_MB = 150.0
@@ -82,7 +86,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=100_000, help="recipients")
     parser.add_argument("--latency-ms", type=float, nargs="+", default=[0.0, 150.0])
-    parser.add_argument("--rounds", type=int, default=1, help="0 with --profile: profile only")
+    parser.add_argument("--rounds", type=int, default=1, help="0: only --profile / --py-spy")
     parser.add_argument(
         "--concurrency", type=int, default=None, help="the broadcast's and the SDK's (32; 256)"
     )
@@ -91,6 +95,7 @@ def main() -> None:
     )
     parser.add_argument("--rerun", action="store_true", help="then the same command again")
     parser.add_argument("--profile", action="store_true", help="then the command under cProfile")
+    parser.add_argument("--py-spy", action="store_true", help="then the command under py-spy")
     args = parser.parse_args()
     core = pin_client()  # the child inherits the affinity: the command runs on this core too
     print(f"load average at start: {_load()}", flush=True)
@@ -104,8 +109,9 @@ def main() -> None:
         for latency in args.latency_ms if args.rounds else []:
             bench = Bench(scratch, recipients, args.n, latency, args.concurrency)
             bench.run(args.rounds, args.sdk_n or min(args.n, 50_000), core, rerun=args.rerun)
-        if args.profile:
-            Bench(scratch, recipients, args.n, args.latency_ms[0], args.concurrency).profile()
+        for py_spy in [False] * args.profile + [True] * args.py_spy:
+            bench = Bench(scratch, recipients, args.n, args.latency_ms[0], args.concurrency)
+            bench.profile(py_spy)
     print(f"\nload average at end: {_load()}")
 
 
@@ -245,14 +251,20 @@ class Bench:
             flush=True,
         )
 
-    def profile(self) -> None:
-        """The command once under cProfile (its main thread only), reported per recipient."""
+    def profile(self, py_spy: bool) -> None:
+        """The command once under cProfile (its main thread) or py-spy (every thread)."""
         with ServerProcess(
             "_endpoint.py", "--latency-ms", str(self.latency), "--distinct"
         ) as server:
-            stats_file = self.scratch / "broadcast.prof"
             command = self.command(self.scratch / "profile", server.url)
-            command[1:3] = ["-m", "cProfile", "-o", str(stats_file), "-m", "relaykit"]
+            stats_file = self.scratch / "broadcast.prof"
+            if py_spy:
+                executable = available()
+                if executable is None:
+                    raise SystemExit("--py-spy: py-spy is not installed (uv tool install py-spy)")
+                command = record_command(executable, command, stats_file, PY_SPY_RATE)
+            else:
+                command[1:3] = ["-m", "cProfile", "-o", str(stats_file), "-m", "relaykit"]
             before = _reset(server.url)
             run = run_measured(command, env=_child_env())
             if run.returncode != 0:
@@ -260,11 +272,16 @@ class Bench:
             _check_arrivals(
                 "relaykit broadcast (profiled)", before, endpoint_stats(server.url), self.count
             )
+        tool = "py-spy (every thread)" if py_spy else "cProfile (main thread only)"
         print(
             f"\nprofiled: latency {self.latency:g} ms, {self.count:,} recipients in"
-            f" {run.wall_s:,.1f} s under cProfile (main thread only)"
+            f" {run.wall_s:,.1f} s under {tool}; {run.cpu_s / self.count * 1e6:,.0f} us of CPU"
+            " per recipient in all"
         )
-        report(pstats.Stats(str(stats_file)), self.count)
+        if py_spy:
+            summarize(stats_file, PY_SPY_RATE, self.count)
+        else:
+            report(pstats.Stats(str(stats_file)), self.count)
 
     def _print(self, broadcast: Round, sdk: Round) -> None:
         ratio = broadcast.rate / sdk.rate
