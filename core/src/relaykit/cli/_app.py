@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from relaykit.cli import (
+    _broadcast,
     _check,
     _config,
     _connectors,
@@ -34,12 +35,14 @@ app.add_typer(_connectors.app, name="connectors")
 app.add_typer(_config.app, name="config")
 app.add_typer(_specs.app, name="specs")
 app.add_typer(_messages.app, name="messages")
+app.add_typer(_broadcast.app, name="broadcasts")
 app.add_typer(_templates.app, name="templates")
 app.add_typer(_registry.optouts, name="optouts")
 app.add_typer(_registry.senders, name="senders")
 app.add_typer(_new.app, name="new")
 app.command("check")(_check.check)
 app.command("notify")(_messages.notify)
+app.command("broadcast")(_broadcast.broadcast)
 app.command("usage")(_registry.usage)
 app.command("sandbox")(_sandbox.sandbox)
 app.command("serve")(_serve.serve)

@@ -12,13 +12,15 @@ or a missed delivery deadline moves it to the next step - once per message.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from relaykit.delivery._background import BackgroundBroadcasts
 from relaykit.delivery.addresses import ConnectorAddressBook
 from relaykit.delivery.batch import Accepted
+from relaykit.delivery.broadcast import BroadcastRun, Progress, Recipients, open_run
 from relaykit.delivery.callbacks import CallbackApplier
 from relaykit.delivery.consent import Consent
 from relaykit.delivery.dispatcher import Dispatcher, RetryPolicy, utcnow
@@ -35,6 +37,7 @@ from relaykit.recipients import Recipient, StaffUser
 from relaykit.results import CallbackOutcome, CallbackRequest
 from relaykit.settings import TenantSettings
 from relaykit.store import Claimed, DeliveryRecord, Store, request_fingerprint
+from relaykit.store.broadcasts import BroadcastStatus
 from relaykit.store.states import notification_state
 from relaykit.templates import TemplateCatalog
 
@@ -108,6 +111,9 @@ class Relay:
         )
         self.callbacks = CallbackApplier(store, self.router, self.consent, host.settings)
         self._runner: asyncio.Runner | None = None
+        #: broadcasts running as tasks of this process's loop (``abroadcast``), by id
+        self._broadcast_runs: dict[str, tuple[BroadcastRun, asyncio.Task[BroadcastStatus]]] = {}
+        self._background = BackgroundBroadcasts(self)
         if not host.plugins.pm.has_plugin(RATE_LIMIT_PLUGIN_NAME):
             host.plugins.register_plugin(
                 RateLimiter(store, host), RATE_LIMIT_PLUGIN_NAME, group=MIDDLEWARE_GROUP
@@ -256,6 +262,93 @@ class Relay:
         found = self.store.deliveries.find_by_key(tenant, idempotency_key)
         return self.store.deliveries.get(found) if found else None
 
+    # -- broadcasts (delivery/broadcast.py) ------------------------------------------------------
+
+    async def abroadcast(
+        self,
+        tenant: str,
+        event: str,
+        recipients: Recipients,
+        data: Mapping[str, Any] | None = None,
+        *,
+        key: str | None = None,
+        deadline: float | None = None,
+    ) -> str:
+        """Start sending ``event`` to every recipient, as a task; returns the broadcast id at once.
+
+        ``recipients`` is any iterable or async iterable (of :class:`Recipient`, mappings,
+        or :func:`~relaykit.recipient_files.read_recipients` rows), read a chunk at a time.
+        The same ``key`` again resumes the broadcast: nobody is sent to twice. Without a
+        key every call is a new broadcast. ``deadline``: seconds each message has to be
+        delivered before its notification moves on.
+
+        :raises ConfigError: unknown tenant.
+        :raises BroadcastKeyReusedError: ``key`` belongs to a broadcast of other event or data.
+        """
+        run = await open_run(self, tenant, event, data, key=key, deadline=deadline)
+        task = asyncio.create_task(run.run(recipients))
+        self._broadcast_runs[run.broadcast.id] = (run, task)
+        task.add_done_callback(lambda _: self._broadcast_runs.pop(run.broadcast.id, None))
+        return run.broadcast.id
+
+    async def arun_broadcast(
+        self,
+        tenant: str,
+        event: str,
+        recipients: Recipients,
+        data: Mapping[str, Any] | None = None,
+        *,
+        key: str | None = None,
+        deadline: float | None = None,
+        on_progress: Progress | None = None,
+        on_start: Callable[[BroadcastRun], None] | None = None,
+    ) -> BroadcastStatus:
+        """:meth:`abroadcast`, run to its end here; its final status.
+
+        :param on_progress: called with the counts so far a few times a second, and
+            with the final status.
+        :param on_start: called with the run once the broadcast is open (its id, key,
+            whether it resumes); :meth:`BroadcastRun.stop` stops it cleanly.
+        """
+        run = await open_run(
+            self, tenant, event, data, key=key, deadline=deadline, on_progress=on_progress
+        )
+        if on_start is not None:
+            on_start(run)
+        task = asyncio.ensure_future(run.run(recipients))
+        self._broadcast_runs[run.broadcast.id] = (run, task)
+        try:
+            return await task
+        finally:
+            self._broadcast_runs.pop(run.broadcast.id, None)
+
+    def broadcast(
+        self,
+        tenant: str,
+        event: str,
+        recipients: Recipients,
+        data: Mapping[str, Any] | None = None,
+        *,
+        key: str | None = None,
+        deadline: float | None = None,
+    ) -> str:
+        """The synchronous twin of :meth:`abroadcast`: returns the id at once; the broadcast
+        runs on a thread of its own (see :mod:`relaykit.delivery._background`) until it
+        ends or :meth:`close`."""
+        return self._background.start(tenant, event, recipients, data, key, deadline)
+
+    def broadcast_status(self, broadcast_id: str) -> BroadcastStatus | None:
+        """Counts by state, channel and fallback reason, rate, started and finished."""
+        return self.store.broadcasts.status(broadcast_id)
+
+    def cancel_broadcast(self, broadcast_id: str) -> bool:
+        """Stop enqueuing and withdraw what is not yet sent (what was sent stays sent); a run
+        in another process stops at its next chunk. False for an unknown broadcast."""
+        entry = self._broadcast_runs.get(broadcast_id)
+        if entry is not None:
+            entry[0].stop()
+        return self.store.broadcasts.cancel(broadcast_id) is not None
+
     # -- callbacks and sweeps -------------------------------------------------------------------
 
     async def handle_webhook(
@@ -363,7 +456,8 @@ class Relay:
         self.store.close()
 
     def close(self) -> None:
-        """Close connectors, the store and the private event loop."""
+        """Stop background broadcasts; close connectors, the store and the private event loop."""
+        self._background.close()
         if self._runner is None:
             asyncio.run(self.aclose())
             return

@@ -9,6 +9,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DatabaseError
 
 from relaykit.errors import StoreError
+from relaykit.store.broadcasts import Broadcasts
 from relaykit.store.deliveries import Deliveries
 from relaykit.store.engine import create_store_engine, default_database_url
 from relaykit.store.migrate import upgrade
@@ -62,6 +63,7 @@ class Store:
         self.inbound = Inbound(engine, writer)
         self.rate_buckets = RateBuckets(engine, writer)
         self.statuses = ProviderStatuses(writer)
+        self.broadcasts = Broadcasts(engine)
 
     @classmethod
     def open(cls, url: str | None = None, *, data_dir: Path | None = None) -> Store:

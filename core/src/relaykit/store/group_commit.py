@@ -216,3 +216,7 @@ def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
         future.set_result(value)
     else:
         future.set_exception(value)
+
+
+#: for writes that insert many rows of their own in one savepoint (a broadcast's chunk)
+insert_rows = _insert_rows

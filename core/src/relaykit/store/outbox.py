@@ -10,6 +10,7 @@ writes is :mod:`relaykit.store.outcomes`'.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -36,7 +37,7 @@ from relaykit.store._statements import (
     MARK_REDRIVEN,
 )
 from relaykit.store.delivery_reads import DeliveryReads, _message
-from relaykit.store.group_commit import GroupCommitter, Rows
+from relaykit.store.group_commit import GroupCommitter, Rows, insert_rows
 from relaykit.store.records import (
     Claimed,
     Created,
@@ -57,7 +58,24 @@ from relaykit.store.states import (
 )
 from relaykit.store.tables import attempts, messages, notifications, status_events
 
-__all__ = ["DeliveryWrites", "Outbox", "message_rows"]
+__all__ = ["DeliveryWrites", "NewNotification", "Outbox", "message_rows"]
+
+#: the batch form's notification insert: its rows bind ``broadcast_id`` (``astart``'s do not),
+#: and the group committer groups rows by statement
+INSERT_NOTIFICATIONS = notifications.insert()
+
+
+@dataclass(frozen=True)
+class NewNotification:
+    """A notification to commit with :meth:`Outbox.astart_many`, planned."""
+
+    tenant: str
+    event: str
+    recipient: Mapping[str, Any]
+    data: Mapping[str, Any]
+    idempotency_key: str | None
+    planned: Sequence[NewMessage]
+    broadcast_id: str | None = None
 
 
 class DeliveryWrites(DeliveryReads):
@@ -139,6 +157,59 @@ class Outbox(DeliveryWrites):
             messages=tuple(records),
             claimed=tuple(r for r in records if r.status == LocalStatus.SUBMITTING),
         )
+
+    async def astart_many(
+        self,
+        new: Sequence[NewNotification],
+        *,
+        also: Sequence[tuple[Any, dict[str, Any]]] = (),
+    ) -> list[Created]:
+        """Commit many notifications with their first messages (``pending``, unclaimed) in one
+        group-committed transaction, one ``executemany`` per table, together with the
+        statements ``also`` (a broadcast's progress); returns what was committed.
+
+        :raises IntegrityError: an idempotency key is taken; nothing of the batch was written.
+        """
+        now = utcnow()
+        rows: list[tuple[Any, dict[str, Any]]] = []
+        made: list[Created] = []
+        for item in new:
+            notification_id = new_id()
+            pending = next((m for m in item.planned if m.status == LocalStatus.PENDING), None)
+            state = notification_state(pending.status if pending else LocalStatus.SKIPPED)
+            rows.append(
+                (
+                    INSERT_NOTIFICATIONS,
+                    {
+                        "id": notification_id,
+                        "tenant": item.tenant,
+                        "event": item.event,
+                        "recipient_id": str(item.recipient["id"]),
+                        "recipient": dict(item.recipient),
+                        "data": dict(item.data),
+                        "staff_user": None,
+                        "staff": None,
+                        "idempotency_key": item.idempotency_key,
+                        "state": state,
+                        "channel": pending.channel.value if pending else None,
+                        "created_at": now,
+                        "updated_at": now,
+                        "broadcast_id": item.broadcast_id,
+                    },
+                )
+            )
+            records = []
+            for message in item.planned:
+                record, its_rows = message_rows(item.tenant, notification_id, message, now, False)
+                records.append(record)
+                rows += its_rows
+            made.append(Created(notification_id, True, state, now, tuple(records)))
+        rows += also
+        batch = [Rows(rows, None)]
+        # one executemany per statement, whatever the batch's size; in a savepoint of its own
+        # when grouped with others' writes, so a taken key fails this batch only
+        await self.group.run(lambda connection: insert_rows(connection, batch), may_fail=True)
+        return made
 
     def _existing(self, tenant: str, idempotency_key: str | None) -> str:
         """The notification already holding ``idempotency_key`` (after a unique-key conflict)."""

@@ -33,6 +33,7 @@ from relaykit.store.records import (
 )
 from relaykit.store.states import (
     CLAIMABLE,
+    LOCAL_STATES,
     AttemptState,
     LocalStatus,
     NotificationState,
@@ -148,6 +149,16 @@ def first_time_in(connection: Connection, dedupe_key: str) -> bool:
     return insert_if_absent(connection, statement)
 
 
+def _ahead(current: str) -> bool:
+    """Whether ``current`` is a provider status a callback set that the person may get."""
+    if current in LOCAL_STATES:
+        return False
+    try:
+        return not MessageStatus(current).is_failure
+    except ValueError:
+        return False
+
+
 def _sent(connection: Connection, accepted: AcceptedAttempt) -> Rows[SentOutcome]:
     """The one statement whose answer matters (the message's status, which a fast
     callback may have moved on) now; the rest as rows grouped across the batch."""
@@ -191,7 +202,9 @@ def _sent(connection: Connection, accepted: AcceptedAttempt) -> Rows[SentOutcome
             },
         ),
     ]
-    if applied:
+    # a faster status callback may have moved the message on (``sent`` before the send's
+    # ``queued`` answer): the notification still takes its state, unless that was a failure
+    if applied or _ahead(current):
         state = notification_state(current)
         rows.append(
             (

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -52,6 +53,13 @@ def _opted_out_among(count: int) -> Any:
         optouts.c.opted_out.is_(True),
     )
 
+
+_OPTED_OUT_IN = select(optouts.c.address).where(
+    optouts.c.tenant == bindparam("tenant"),
+    optouts.c.channel == bindparam("channel"),
+    optouts.c.address.in_(bindparam("addresses", expanding=True)),
+    optouts.c.opted_out.is_(True),
+)
 
 _OVERRIDES = select(
     template_overrides.c.event, template_overrides.c.part, template_overrides.c.source
@@ -139,6 +147,32 @@ class OptOuts:
         self.reader = reader(engine)
         self._lookups = Lookups(engine)
         self._group = group or GroupCommitter(engine)
+        #: (tenant, channel) -> (addresses looked up in bulk, those opted out): see preloaded
+        self._preloaded: dict[tuple[str, str], tuple[frozenset[str], frozenset[str]]] = {}
+
+    def among(self, tenant: str, channel: str, addresses: Sequence[str]) -> frozenset[str]:
+        """:meth:`opted_out` for many addresses at once (a broadcast's chunk): one query."""
+        if not addresses:
+            return frozenset()
+        with self.reader.connect() as connection:
+            rows = connection.execute(
+                _OPTED_OUT_IN, {"tenant": tenant, "channel": channel, "addresses": addresses}
+            )
+            return frozenset(str(address) for (address,) in rows)
+
+    @contextlib.contextmanager
+    def preloaded(
+        self, tenant: str, found: Mapping[str, tuple[frozenset[str], frozenset[str]]]
+    ) -> Iterator[None]:
+        """Within the block, :meth:`opted_out` answers from ``found`` (per channel: the
+        addresses :meth:`among` looked up, and those opted out) when it knows every address
+        asked about, else from the database. Only for synchronous code (planning a chunk):
+        no other coroutine runs, so none sees the preloaded answers."""
+        self._preloaded = {(tenant, channel): pair for channel, pair in found.items()}
+        try:
+            yield
+        finally:
+            self._preloaded = {}
 
     def set(
         self,
@@ -228,6 +262,9 @@ class OptOuts:
         """The subset of ``addresses`` that are opted out."""
         if not addresses:
             return frozenset()
+        known = self._preloaded.get((tenant, channel)) if self._preloaded else None
+        if known is not None and known[0].issuperset(addresses):
+            return known[1].intersection(addresses)
         parameters = {f"a{i}": address for i, address in enumerate(addresses)}
         parameters.update(tenant=tenant, channel=channel)
         rows = self._lookups.rows(_opted_out_among(len(addresses)), parameters)

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 
@@ -28,6 +29,7 @@ from relaykit.store._sql import UtcDateTime
 
 __all__ = [
     "attempts",
+    "broadcasts",
     "callback_receipts",
     "inbound_messages",
     "messages",
@@ -72,6 +74,8 @@ notifications = Table(
     Column("channel", String(20)),
     _now_column("created_at"),
     _now_column("updated_at"),
+    #: the broadcast that made it, if one did
+    Column("broadcast_id", String(32), index=True),
     UniqueConstraint("tenant", "idempotency_key"),
     Index(None, "tenant", "created_at"),
 )
@@ -225,4 +229,25 @@ rate_buckets = Table(
     Column("key", String(300), primary_key=True),
     Column("tokens", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
+)
+
+#: One send of an event to many recipients; its notifications carry its id.
+broadcasts = Table(
+    "broadcasts",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("tenant", String(100), nullable=False),
+    Column("event", String(100), nullable=False),
+    #: unique per tenant: the same key resumes the same broadcast
+    Column("key", String(150), nullable=False),
+    Column("data", JSON, nullable=False),
+    Column("deadline_seconds", Float),
+    Column("state", String(20), nullable=False),
+    Column("recipients_read", Integer, nullable=False, server_default=text("0")),
+    Column("bad_rows", Integer, nullable=False, server_default=text("0")),
+    Column("enqueue_done", Boolean, nullable=False, server_default=false()),
+    _now_column("created_at"),
+    Column("started_at", UtcDateTime()),
+    Column("finished_at", UtcDateTime()),
+    UniqueConstraint("tenant", "key"),
 )
