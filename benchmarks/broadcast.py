@@ -399,8 +399,16 @@ def _check_summary(run: ChildRun, count: int) -> str:
     return _compact(run.stdout)
 
 
+_SUMMARY_KEYS = ("recipients_read", "notifications", "sent", "failed", "pending", "fallen_back",
+                 "bad_rows", "skipped_already_made", "by_channel")  # fmt: skip
+
+
 def _compact(text: str) -> str:
-    return json.dumps(json.loads(text), separators=(",", ":")) if text.strip() else "(none)"
+    """The summary's counts, in one line."""
+    if not text.strip():
+        return "(none)"
+    summary = json.loads(text)
+    return json.dumps({k: summary[k] for k in _SUMMARY_KEYS if k in summary}, separators=(",", ":"))
 
 
 def _progress(url: str, before: dict[str, Any], count: int) -> Callable[[float, int], None]:
