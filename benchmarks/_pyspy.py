@@ -29,11 +29,18 @@ def available() -> str | None:
     )
 
 
-def record_command(executable: str, command: Sequence[str], out: Path, rate: int) -> list[str]:
-    """``command`` under ``py-spy record``, its collapsed stacks written to ``out``."""
+def record_command(
+    executable: str, command: Sequence[str], out: Path, rate: int, *, gil: bool = False
+) -> list[str]:
+    """``command`` under ``py-spy record``, its collapsed stacks written to ``out``.
+
+    :param gil: sample only the thread holding the GIL (Python's own CPU; a thread waiting
+        for the GIL, or in C code that released it, is not counted).
+    """
     return [
         executable, "record", "--rate", str(rate), "--format", "raw", "--output", str(out),
-        "--threads", "--full-filenames", "--nonblocking", "--", *command,
+        "--threads", "--full-filenames", "--nonblocking", *(["--gil"] if gil else []),
+        "--", *command,
     ]  # fmt: skip
 
 

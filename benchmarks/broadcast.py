@@ -42,6 +42,7 @@ import asyncio
 import json
 import os
 import pstats
+import shutil
 import sys
 import tempfile
 import time
@@ -96,6 +97,8 @@ def main() -> None:
     parser.add_argument("--rerun", action="store_true", help="then the same command again")
     parser.add_argument("--profile", action="store_true", help="then the command under cProfile")
     parser.add_argument("--py-spy", action="store_true", help="then the command under py-spy")
+    parser.add_argument("--gil", action="store_true", help="py-spy: only the GIL's holder")
+    parser.add_argument("--profile-out", type=Path, default=None, help="keep the profile here")
     args = parser.parse_args()
     core = pin_client()  # the child inherits the affinity: the command runs on this core too
     print(f"load average at start: {_load()}", flush=True)
@@ -111,7 +114,7 @@ def main() -> None:
             bench.run(args.rounds, args.sdk_n or min(args.n, 50_000), core, rerun=args.rerun)
         for py_spy in [False] * args.profile + [True] * args.py_spy:
             bench = Bench(scratch, recipients, args.n, args.latency_ms[0], args.concurrency)
-            bench.profile(py_spy)
+            bench.profile(py_spy, gil=args.gil, keep=args.profile_out)
     print(f"\nload average at end: {_load()}")
 
 
@@ -251,7 +254,7 @@ class Bench:
             flush=True,
         )
 
-    def profile(self, py_spy: bool) -> None:
+    def profile(self, py_spy: bool, *, gil: bool = False, keep: Path | None = None) -> None:
         """The command once under cProfile (its main thread) or py-spy (every thread)."""
         with ServerProcess(
             "_endpoint.py", "--latency-ms", str(self.latency), "--distinct"
@@ -262,7 +265,7 @@ class Bench:
                 executable = available()
                 if executable is None:
                     raise SystemExit("--py-spy: py-spy is not installed (uv tool install py-spy)")
-                command = record_command(executable, command, stats_file, PY_SPY_RATE)
+                command = record_command(executable, command, stats_file, PY_SPY_RATE, gil=gil)
             else:
                 command[1:3] = ["-m", "cProfile", "-o", str(stats_file), "-m", "relaykit"]
             before = _reset(server.url)
@@ -272,12 +275,16 @@ class Bench:
             _check_arrivals(
                 "relaykit broadcast (profiled)", before, endpoint_stats(server.url), self.count
             )
-        tool = "py-spy (every thread)" if py_spy else "cProfile (main thread only)"
+        tool = "cProfile (main thread only)"
+        if py_spy:
+            tool = "py-spy (the GIL's holder only)" if gil else "py-spy (every running thread)"
         print(
             f"\nprofiled: latency {self.latency:g} ms, {self.count:,} recipients in"
             f" {run.wall_s:,.1f} s under {tool}; {run.cpu_s / self.count * 1e6:,.0f} us of CPU"
             " per recipient in all"
         )
+        if keep is not None:
+            shutil.copyfile(stats_file, keep)
         if py_spy:
             summarize(stats_file, PY_SPY_RATE, self.count)
         else:
