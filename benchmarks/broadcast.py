@@ -310,8 +310,8 @@ class Bench:
         )
         print()
         print(
-            f"relaykit broadcast / SDK create_async  {ratio:.2f}x by the command's wall time"
-            f" ({to_last / sdk.rate:.2f}x start to last send; target >= {SDK_RATIO}x:"
+            f"relaykit broadcast / SDK create_async  {ratio:.3f}x by the command's wall time"
+            f" ({to_last / sdk.rate:.3f}x start to last send; target >= {SDK_RATIO}x:"
             f" {_verdict(ratio >= SDK_RATIO)})"
         )
         at = "" if self.count >= TARGET_N else f"; this run has {self.count:,}"
