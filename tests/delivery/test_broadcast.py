@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import collections
 from collections.abc import AsyncIterator
 from typing import Any
 
+from relaykit.delivery.broadcast import BroadcastRun
 from relaykit.recipient_files import BadRow, RecipientRow, parse_jsonl
 from relaykit.recipients import Recipient
 from tests.delivery.conftest import SCHOOL_DATA, TENANT, MakeStack, phone, student
@@ -65,11 +67,15 @@ async def test_rows_from_a_file_carry_their_own_data_and_bad_lines(make_stack: M
         ' "sms_status": "enabled"}]}, "data": {"student_name": "Ada"}}',
         "not json",
         '{"id": "y", "email": "y@example.org"}',
+        '{"recipient": {"id": "z", "email": "z@example.org"}, "data": {"student_name": null}}',
     ]
+    runs: list[BroadcastRun] = []
     status = await stack.relay.arun_broadcast(
-        TENANT, EVENT, parse_jsonl(lines), SCHOOL_DATA, key="file"
+        TENANT, EVENT, parse_jsonl(lines), SCHOOL_DATA, key="file", on_start=runs.append
     )
-    assert status.bad_rows == 1 and status.by_channel == {"sms": 1, "email": 1}
+    assert status.bad_rows == 2 and status.by_channel == {"sms": 1, "email": 1}
+    assert [row.line for row in runs[0].bad_rows] == [2, 4]  # not JSON; no student_name
+    assert "student_name" in runs[0].bad_rows[1].reason
     assert "Ada" in stack.sandbox.messages[0].body
 
 
@@ -106,3 +112,17 @@ async def test_abroadcast_returns_the_id_at_once_and_runs_as_a_task(make_stack: 
     await stack.relay._broadcast_runs[broadcast_id][1]
     status = stack.relay.broadcast_status(broadcast_id)
     assert status is not None and status.state == "finished" and status.sent == 20
+
+
+async def test_the_synchronous_broadcast_returns_at_once_and_runs_on_its_own_thread(
+    make_stack: MakeStack,
+) -> None:
+    stack = await make_stack()
+    broadcast_id = await asyncio.to_thread(
+        stack.relay.broadcast, TENANT, EVENT, iter(people(25)), SCHOOL_DATA, key="sync"
+    )
+    assert await asyncio.to_thread(stack.relay._background.join, broadcast_id, 60)
+
+    status = stack.relay.broadcast_status(broadcast_id)
+    assert status is not None and status.state == "finished" and status.sent == 25
+    assert len({m.to for m in stack.sandbox.messages}) == 25

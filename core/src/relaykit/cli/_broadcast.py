@@ -16,11 +16,10 @@ import shlex
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from relaykit.cli._context import (
@@ -33,9 +32,12 @@ from relaykit.cli._context import (
     stdout,
 )
 from relaykit.cli._inputs import json_argument
-from relaykit.delivery.broadcast import BroadcastRun
-from relaykit.recipient_files import RecipientFileError, read_recipients
-from relaykit.store.broadcasts import BroadcastStatus
+
+if TYPE_CHECKING:  # the delivery engine is imported when a command runs, not at start-up
+    from rich.progress import Progress
+
+    from relaykit.delivery.broadcast import BroadcastRun
+    from relaykit.store.broadcasts import BroadcastStatus
 
 app = typer.Typer(help="Broadcasts: where one stands, and cancelling one.", no_args_is_help=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
@@ -76,6 +78,8 @@ def broadcast(
     json: JsonFlag = False,
 ) -> None:
     """Send an event to everyone in a recipients file; the same command again resumes it."""
+    from relaykit.recipient_files import RecipientFileError, read_recipients
+
     context = ctx.ensure_object(CliContext)
     relay = context.relay()
     name = context.tenant(tenant)
@@ -181,6 +185,8 @@ class _View:
             )
         if self.quiet:
             return
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
         self.bar = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),

@@ -138,7 +138,7 @@ class BroadcastRun:
             await asyncio.to_thread(store.resume, broadcast.id)
             self._baseline = await asyncio.to_thread(store.status, broadcast.id)
         if relay.inline:
-            self._sender = _Sender(relay, self._count)
+            self._sender = _Sender(relay, self._count, backlog=2 * self.chunk_size)
             if self.resumed:
                 await self._sender.add(await self._left_unsent())
         finished_reading = False
@@ -175,36 +175,40 @@ class BroadcastRun:
     ) -> list[str]:
         """Plan and commit one chunk's new recipients; the ids of the messages to send."""
         broadcast = self.broadcast
-        people: dict[str, tuple[Recipient, dict[str, Any]]] = {}
+        #: recipient id -> (recipient, its own data, its line: for a bad row's report)
+        people: dict[str, tuple[Recipient, dict[str, Any], int]] = {}
         for item in chunk:
             self.read += 1
             found = self._recipient(item)
             if found is not None and found[0].id in people:
                 self.skipped += 1  # the same person twice in the file: once is enough
             elif found is not None:
-                people[found[0].id] = found
+                line = item.line if isinstance(item, RecipientRow) else self.read
+                people[found[0].id] = (*found, line)
         keys = {recipient_key(broadcast.key, person_id): person_id for person_id in people}
         made = await asyncio.to_thread(
             self.relay.store.broadcasts.existing_keys, broadcast.tenant, list(keys)
         )
         plans: list[tuple[str, Plan]] = []
+        lines: dict[str, int] = {}
         for key, person_id in keys.items():
             if key in made:
                 self.skipped += 1
                 continue
-            recipient, row_data = people[person_id]
+            recipient, row_data, line = people[person_id]
             data = {**broadcast.data, **row_data}
             try:
                 plan = Plan.build(broadcast.tenant, settings, broadcast.event, recipient, data)
                 self._check(templates, data, bool(row_data))
             except RelaykitError as exc:
-                self._bad(BadRow(self.read, f"recipient {person_id}: {exc}"))
+                self._bad(BadRow(line, f"recipient {person_id}: {exc}"))
                 continue
             if broadcast.deadline_seconds is not None:
                 plan = dataclasses.replace(
                     plan, deadline=timedelta(seconds=broadcast.deadline_seconds)
                 )
             plans.append((key, plan))
+            lines[key] = line
         optouts = self.relay.store.optouts
         opted = await asyncio.to_thread(_opt_outs, optouts, broadcast.tenant, plans, settings)
         now = utcnow()
@@ -214,7 +218,7 @@ class BroadcastRun:
                 try:
                     planned = self.relay.router.first(plan, now)
                 except RelaykitError as exc:
-                    self._bad(BadRow(self.read, f"recipient {plan.recipient.id}: {exc}"))
+                    self._bad(BadRow(lines[key], f"recipient {plan.recipient.id}: {exc}"))
                     continue
                 new.append(
                     NewNotification(
@@ -377,12 +381,18 @@ class _Sender:
     at most ``concurrency`` in flight, like ``relaykit worker``; a fallback's next messages
     and a retry due within ``inline_wait`` are sent here too."""
 
-    def __init__(self, relay: Relay, count: Callable[[AttemptResult, str | None], None]) -> None:
+    def __init__(
+        self,
+        relay: Relay,
+        count: Callable[[AttemptResult, str | None], None],
+        *,
+        backlog: int = 2 * CHUNK_SIZE,
+    ) -> None:
         self.relay = relay
         self.count = count
         self.concurrency = relay.host.settings.delivery.concurrency
         self.refill_at = max(1, self.concurrency // 4)
-        self.backlog = 2 * CHUNK_SIZE
+        self.backlog = backlog
         self.queue: collections.deque[str] = collections.deque()
         self.in_flight = 0
         self.waiting = 0  # retries sleeping until they are due

@@ -451,7 +451,12 @@ class Relay:
         return self._runner.run(coroutine)
 
     async def aclose(self) -> None:
-        """Close connectors and the store."""
+        """Stop the broadcasts running as this loop's tasks (the sends in flight finish; a
+        re-run resumes them), then close connectors and the store."""
+        running = list(self._broadcast_runs.values())
+        for run, _ in running:
+            run.stop()
+        await asyncio.gather(*(task for _, task in running), return_exceptions=True)
         await self.host.aclose()
         self.store.close()
 
