@@ -129,6 +129,7 @@ class Round:
     peak_rss_bytes: int = 0
     to_last_send_s: float = 0.0
     summary: str = ""
+    log_bytes: int = 0
 
     @property
     def rate(self) -> float:
@@ -221,6 +222,7 @@ class Bench:
             peak_rss_bytes=run.peak_rss_bytes,
             to_last_send_s=after["last_at"] - run.started,
             summary=summary,
+            log_bytes=run.stderr_bytes,
         )
 
     def _sdk(self, server: ServerProcess, count: int) -> Round:
@@ -323,6 +325,10 @@ class Bench:
         print(
             f"relaykit's own CPU per recipient      ~{broadcast.cpu_us - sdk.cpu_us:,.0f} us"
             " (the command's CPU per message, start-up included, minus create_async's)"
+        )
+        print(
+            f"the command's log (stderr, info)      {broadcast.log_bytes:,} bytes"
+            f" ({broadcast.log_bytes / self.count:,.1f} per recipient)"
         )
         print(
             f"every recipient exactly once          {self.count:,} answered 201 to"
