@@ -12,11 +12,16 @@ connections (the SDK, aiohttp) as well as on a new connection per message
 
 ``GET /stats`` answers ``{"created": N, "refused": M}``: the messages answered
 201 and the requests refused so far, so a benchmark can check that every
-message a contender counted as sent really reached the endpoint.
+message a contender counted as sent really reached the endpoint. With
+``--distinct`` it also keeps every ``To`` it answered 201 and adds
+``"distinct"`` (how many different ones) and ``"last_at"`` (``time.monotonic()``
+of the last 201, comparable with a client's on the same machine) to the stats;
+``DELETE /distinct`` forgets the numbers seen, so a benchmark can check that a
+run sent each recipient exactly once.
 
 Run it on its own core::
 
-    taskset -c 1 uv run python benchmarks/_endpoint.py --port 0 [--latency-ms 150]
+    taskset -c 1 uv run python benchmarks/_endpoint.py --port 0 [--latency-ms 150] [--distinct]
 
 It prints ``listening on http://127.0.0.1:PORT`` and serves until SIGTERM.
 """
@@ -28,6 +33,7 @@ import asyncio
 import itertools
 import json
 import signal
+import time
 
 import httptools
 import uvloop
@@ -70,6 +76,24 @@ _REFUSED = (
 _FORM_FIELDS = (b"To=", b"From=", b"Body=")
 _MESSAGES_PATH = f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json".encode()
 _STATS = {"created": 0, "refused": 0}
+_NO_CONTENT = b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n"
+
+
+class _Recipients:
+    """The ``To`` of every 201 and the time of the last, kept only with ``--distinct``."""
+
+    def __init__(self) -> None:
+        self.seen: set[bytes] = set()
+        self.last_at = 0.0
+
+    def add(self, form: bytes) -> None:
+        start = form.index(b"&To=") + 4
+        end = form.find(b"&", start)
+        self.seen.add(form[start:] if end < 0 else form[start:end])
+        self.last_at = time.monotonic()
+
+
+_RECIPIENTS: _Recipients | None = None
 
 
 def _created() -> bytes:
@@ -119,7 +143,7 @@ class _Protocol(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         answer = self._answer()
-        if self._latency and self._url != b"/stats":
+        if self._latency and self._url not in (b"/stats", b"/distinct"):
             self._loop.call_later(self._latency, self._write, answer)
         else:
             self._write(answer)
@@ -127,13 +151,21 @@ class _Protocol(asyncio.Protocol):
     def _answer(self) -> bytes:
         method = self._parser.get_method()
         if method == b"GET" and self._url == b"/stats":
-            body = json.dumps(_STATS).encode()
+            stats: dict[str, float] = dict(_STATS)
+            if _RECIPIENTS is not None:
+                stats.update(distinct=len(_RECIPIENTS.seen), last_at=_RECIPIENTS.last_at)
+            body = json.dumps(stats).encode()
             return f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
+        if method == b"DELETE" and self._url == b"/distinct" and _RECIPIENTS is not None:
+            _RECIPIENTS.seen.clear()
+            return _NO_CONTENT
         if method != b"POST" or self._url != _MESSAGES_PATH:
             return _NOT_FOUND
         form = b"&" + self._body
         if self._authorized and all(b"&" + field in form for field in _FORM_FIELDS):
             _STATS["created"] += 1
+            if _RECIPIENTS is not None:
+                _RECIPIENTS.add(form)
             return _created()
         _STATS["refused"] += 1
         return _REFUSED
@@ -160,7 +192,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--latency-ms", type=float, default=0.0)
+    parser.add_argument("--distinct", action="store_true", help="keep every To answered 201")
     args = parser.parse_args()
+    if args.distinct:
+        global _RECIPIENTS
+        _RECIPIENTS = _Recipients()
     uvloop.run(serve(args.port, args.latency_ms))
 
 

@@ -14,7 +14,11 @@ def profile(run: Callable[[], object], count: int, top: int = 25) -> None:
     """
     profiler = cProfile.Profile()
     profiler.runcall(run)
-    stats = pstats.Stats(profiler)
+    report(pstats.Stats(profiler), count, top)
+
+
+def report(stats: pstats.Stats, count: int, top: int = 25) -> None:
+    """Print ``stats`` (e.g. loaded from a ``python -m cProfile -o`` file) per message."""
     rows = []
     for (path, line, name), (_, calls, own, cumulative, _) in stats.stats.items():  # type: ignore[attr-defined]
         rows.append((cumulative, own, calls, f"{path.rsplit('/src/', 1)[-1]}:{line}({name})", path))

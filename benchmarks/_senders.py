@@ -110,11 +110,15 @@ async def raw_aiohttp(url: str, count: int, concurrency: int) -> int:
         return await _workers(count, concurrency, send)
 
 
-async def sdk_async(url: str, count: int, concurrency: int) -> int:
+async def sdk_async(url: str, count: int, concurrency: int, pool: int | None = None) -> int:
+    """``create_async`` at ``concurrency``; ``pool``: aiohttp's connection limit (default 100)."""
     from twilio.http.async_http_client import AsyncTwilioHttpClient
     from twilio.rest import Client
 
     http = AsyncTwilioHttpClient()
+    if pool is not None:  # the SDK takes no limit; its session is a plain aiohttp one
+        await http.session.close()
+        http.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=pool))
     client = Client(ACCOUNT_SID, AUTH_TOKEN, http_client=http)
     client.api.base_url = url
     to = numbers()

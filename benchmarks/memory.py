@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from _measure import ServerProcess, pin_client
-from _senders import RelaykitSender, numbers, quiet_logging, recipient
+from _recipients import write_recipients
+from _senders import RelaykitSender, quiet_logging
 
 MIB = 1024 * 1024
 
@@ -40,14 +41,6 @@ def rss_mib() -> float:
 
 def peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / MIB
-
-
-def write_recipients(path: Path, count: int) -> None:
-    with path.open("w", encoding="utf-8") as out:
-        for index, number in zip(range(count), numbers(), strict=False):
-            person = recipient(index, number)
-            person["email"] = f"parent{index}@example.org"
-            out.write(json.dumps(person) + "\n")
 
 
 async def streamed(path: Path, count: int, started: float) -> AsyncIterator[dict[str, Any]]:

@@ -99,3 +99,11 @@ def test_memory_benchmark_streams_the_file_and_reports_the_peak() -> None:
     out = _run("memory.py", "-n", "40")
     assert "relaykit dispatched 40 recipients" in out
     assert "peak RSS" in out
+
+
+def test_broadcast_benchmark_runs_the_command_and_the_sdk_at_both_latencies() -> None:
+    out = _run("broadcast.py", "-n", "40", "--latency-ms", "0", "20", "--rerun")
+    assert out.count("relaykit broadcast / SDK create_async") == 2
+    assert out.count("peak RSS of the broadcast process") == 2
+    assert out.count("every recipient exactly once          40 answered 201 to 40 distinct") == 2
+    assert out.count("re-run of the same command on the same store: sent nothing again") == 2

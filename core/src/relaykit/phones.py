@@ -30,8 +30,12 @@ __all__ = [
 _PREFIXES = ("tel:", "sms:", "whatsapp:")
 #: E.164 as written by machines: ``+``, then 7 to 15 digits, the first not 0.
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
-#: Validated E.164 numbers, at most this many remembered (then forgotten all at once).
-_KNOWN_LIMIT = 65536
+#: Validated E.164 numbers, at most this many remembered (then forgotten all at once); the
+#: parse and normalisation caches hold as many. Enough for a number the planner parsed to
+#: be found again when its message is sent (a broadcast sends within ~1,500 recipients of
+#: planning); the three cost ~0.55 kB per number together, so a larger limit is tens of MB
+#: of RSS once a broadcast of distinct numbers has filled them (65,536: ~34 MiB).
+_KNOWN_LIMIT = 8192
 
 
 class NumberProblem(enum.Enum):
@@ -142,7 +146,7 @@ def _remember(valid: ValidNumber) -> ValidNumber:
     return valid
 
 
-@functools.lru_cache(maxsize=65536)
+@functools.lru_cache(maxsize=_KNOWN_LIMIT)
 def normalize_phone(raw: str, default_region: str | None = None) -> str:
     """``raw`` as E.164 (``+441234567890``).
 
