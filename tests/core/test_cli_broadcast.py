@@ -144,6 +144,7 @@ def test_show_and_cancel(config: Path, people: Path) -> None:
         (["--recipients", "PEOPLE", "--data", "[1]"], "--data must be a JSON object"),
         (["--recipients", "PEOPLE", "--data", "{bad"], "--data is not valid JSON"),
         (["--recipients", "PEOPLE", "--deadline", "0"], "--deadline must be a positive"),
+        (["--recipients", "PEOPLE", "--deadline", "1e308"], "at most 2,592,000"),
     ],
 )
 def test_bad_input_exits_2_naming_the_option_without_a_traceback(

@@ -249,6 +249,16 @@ async def test_unknown_event_bad_data_or_body_is_refused_naming_the_field_and_no
     assert service.sandbox.messages == [] and service.sink.received == []
 
 
+async def test_a_deadline_past_30_days_is_refused_not_a_server_error(service: Service) -> None:
+    # schemathesis found it: 7.4e307 s overflowed the messages' deadline arithmetic (500)
+    answer = await post(service, jsonl([person(1)]), key="far", deadline="7.4e307")
+
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["fields"][0]["field"] == "deadline"
+    assert "at most 2592000" in answer.text
+    assert service.relay.store.broadcasts.by_key(TENANT, "far") is None
+
+
 async def test_a_broadcast_body_has_its_own_size_limit(make_service: MakeService) -> None:
     service = await make_service(max_body_bytes=1000)  # one notification's limit
     people = [person(n) for n in range(40)]  # some 4 kB

@@ -6,7 +6,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["BroadcastPolicy", "Unreachable"]
+__all__ = ["MAX_DEADLINE_SECONDS", "BroadcastPolicy", "Unreachable"]
+
+#: The longest deadline a broadcast takes: 30 days (a longer one is a mistake; an absurd
+#: one would overflow the date arithmetic of its messages' deadlines).
+MAX_DEADLINE_SECONDS = 30 * 24 * 3600
 
 #: What happens to a broadcast recipient its senders cannot reach within the deadline.
 Unreachable = Literal["fallback", "wait"]

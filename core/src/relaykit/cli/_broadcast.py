@@ -22,6 +22,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from relaykit.broadcast_policy import MAX_DEADLINE_SECONDS
 from relaykit.cli._context import (
     EXIT_CONFIG,
     CliContext,
@@ -93,8 +94,11 @@ def broadcast(
     shared = json_argument(data, "--data") or {}
     if not isinstance(shared, dict):
         fail("--data must be a JSON object of template variables", code=EXIT_CONFIG)
-    if deadline is not None and deadline <= 0:
-        fail("--deadline must be a positive number of seconds", code=EXIT_CONFIG)
+    if deadline is not None and not 0 < deadline <= MAX_DEADLINE_SECONDS:
+        fail(
+            f"--deadline must be a positive number of seconds, at most {MAX_DEADLINE_SECONDS:,}",
+            code=EXIT_CONFIG,
+        )
     try:
         rows = read_recipients(recipients)
     except RecipientFileError as exc:

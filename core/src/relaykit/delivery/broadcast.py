@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 
+from relaykit.broadcast_policy import MAX_DEADLINE_SECONDS
 from relaykit.delivery.batch import Accepted, AttemptResult, Deferred, MovedOn, Retry
 from relaykit.delivery.dispatcher import utcnow
 from relaykit.delivery.pacing import BroadcastPacing
@@ -549,8 +550,11 @@ def open_broadcast(
     """:func:`open_run`'s checks and row, synchronously; and whether it was made now."""
     relay.tenant(tenant)
     relay.templates.event(event, tenant)
-    if deadline is not None and deadline <= 0:
-        raise ConfigError(f"deadline must be a positive number of seconds, not {deadline}")
+    if deadline is not None and not 0 < deadline <= MAX_DEADLINE_SECONDS:
+        raise ConfigError(
+            f"deadline must be a positive number of seconds, at most {MAX_DEADLINE_SECONDS:,} "
+            f"(30 days), not {deadline}"
+        )
     return relay.store.broadcasts.open(
         tenant, event, key or f"auto-{new_id()}", dict(data or {}), deadline
     )

@@ -20,6 +20,7 @@ from typing import Any
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
+from relaykit.broadcast_policy import MAX_DEADLINE_SECONDS
 from relaykit.delivery import Relay
 from relaykit.delivery.broadcast import BroadcastRun, open_run
 from relaykit.errors import ConfigError
@@ -192,8 +193,11 @@ def _query(request: Request) -> tuple[str, dict[str, Any], float | None]:
             deadline = float(query["deadline"])
         except ValueError:
             deadline = -1.0
-        if not math.isfinite(deadline) or deadline <= 0:
-            raise _invalid("deadline", "deadline must be a positive number of seconds")
+        if not math.isfinite(deadline) or not 0 < deadline <= MAX_DEADLINE_SECONDS:
+            raise _invalid(
+                "deadline",
+                f"deadline must be a positive number of seconds, at most {MAX_DEADLINE_SECONDS}",
+            )
     return event, data, deadline
 
 

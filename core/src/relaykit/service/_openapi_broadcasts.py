@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from relaykit.broadcast_policy import MAX_DEADLINE_SECONDS
 from relaykit.service._broadcasts import BODY_TYPES, MAX_BROADCAST_KEY
 from relaykit.templates import EventSpec
 
@@ -117,7 +118,11 @@ def broadcast_paths(events: Sequence[EventSpec]) -> dict[str, Any]:
                         "required": False,
                         "description": "Seconds each message has to be delivered before its "
                         "notification moves on.",
-                        "schema": {"type": "number", "exclusiveMinimum": 0},
+                        "schema": {
+                            "type": "number",
+                            "exclusiveMinimum": 0,
+                            "maximum": MAX_DEADLINE_SECONDS,
+                        },
                     },
                     {
                         "name": "Idempotency-Key",
