@@ -115,33 +115,12 @@ class Outbox(DeliveryWrites):
             transaction (the inline path: create, claim, send): it is inserted
             ``submitting`` with its first attempt in flight.
         """
-        notification_id = new_id()
-        planned = list(planned)
-        pending = next((m for m in planned if m.status == LocalStatus.PENDING), None)
-        state = notification_state(pending.status if pending else LocalStatus.SKIPPED)
-        row = {
-            "id": notification_id,
-            "tenant": tenant,
-            "event": event,
-            "recipient_id": str(recipient["id"]),
-            "recipient": dict(recipient),
-            "data": dict(data),
-            "staff_user": staff["id"] if staff else None,
-            "staff": dict(staff) if staff else None,
-            "idempotency_key": idempotency_key,
-            "state": state,
-            "channel": pending.channel.value if pending else None,
-        }
-
         now = utcnow()
-        notification = {**row, "created_at": now, "updated_at": now}
-        rows: list[tuple[Any, dict[str, Any]]] = [(INSERT_NOTIFICATION, notification)]
-        records = []
-        for message in planned:
-            claimed = claim and message.status == LocalStatus.PENDING
-            record, its_rows = message_rows(tenant, notification_id, message, now, claimed)
-            records.append(record)
-            rows += its_rows
+        notification_id, row, records, rows = notification_rows(
+            tenant, event, recipient, data, staff, idempotency_key, list(planned), now, claim=claim
+        )
+        rows.insert(0, (INSERT_NOTIFICATION, row))
+        state = row["state"]
         write = Rows(rows, now)
         if idempotency_key is None:  # nothing can conflict: batched with others' inserts
             await self.group.run(write)
@@ -175,36 +154,20 @@ class Outbox(DeliveryWrites):
         rows: list[tuple[Any, dict[str, Any]]] = []
         made: list[Created] = []
         for item in new:
-            notification_id = new_id()
-            pending = next((m for m in item.planned if m.status == LocalStatus.PENDING), None)
-            state = notification_state(pending.status if pending else LocalStatus.SKIPPED)
-            rows.append(
-                (
-                    INSERT_NOTIFICATIONS,
-                    {
-                        "id": notification_id,
-                        "tenant": item.tenant,
-                        "event": item.event,
-                        "recipient_id": str(item.recipient["id"]),
-                        "recipient": dict(item.recipient),
-                        "data": dict(item.data),
-                        "staff_user": None,
-                        "staff": None,
-                        "idempotency_key": item.idempotency_key,
-                        "state": state,
-                        "channel": pending.channel.value if pending else None,
-                        "created_at": now,
-                        "updated_at": now,
-                        "broadcast_id": item.broadcast_id,
-                    },
-                )
+            notification_id, row, records, its_rows = notification_rows(
+                item.tenant,
+                item.event,
+                item.recipient,
+                item.data,
+                None,
+                item.idempotency_key,
+                item.planned,
+                now,
+                claim=False,
             )
-            records = []
-            for message in item.planned:
-                record, its_rows = message_rows(item.tenant, notification_id, message, now, False)
-                records.append(record)
-                rows += its_rows
-            made.append(Created(notification_id, True, state, now, tuple(records)))
+            rows.append((INSERT_NOTIFICATIONS, {**row, "broadcast_id": item.broadcast_id}))
+            rows += its_rows
+            made.append(Created(notification_id, True, row["state"], now, tuple(records)))
         rows += also
         batch = [Rows(rows, None)]
         # one executemany per statement, whatever the batch's size; in a savepoint of its own
@@ -397,6 +360,52 @@ class Outbox(DeliveryWrites):
                 },
             )
         return True
+
+
+def notification_rows(
+    tenant: str,
+    event: str,
+    recipient: Mapping[str, Any],
+    data: Mapping[str, Any],
+    staff: Mapping[str, Any] | None,
+    idempotency_key: str | None,
+    planned: Sequence[NewMessage],
+    now: datetime,
+    *,
+    claim: bool,
+) -> tuple[str, dict[str, Any], list[MessageRecord], list[tuple[Any, dict[str, Any]]]]:
+    """A new notification's row, and its messages' records and rows: its id, the
+    notification row (no statement: :meth:`Outbox.astart` and :meth:`Outbox.astart_many`
+    insert it with their own), the message records, the messages' statements and rows.
+
+    :param claim: the pending message is inserted claimed (``submitting``, its attempt in
+        flight).
+    """
+    notification_id = new_id()
+    pending = next((m for m in planned if m.status == LocalStatus.PENDING), None)
+    row = {
+        "id": notification_id,
+        "tenant": tenant,
+        "event": event,
+        "recipient_id": str(recipient["id"]),
+        "recipient": dict(recipient),
+        "data": dict(data),
+        "staff_user": staff["id"] if staff else None,
+        "staff": dict(staff) if staff else None,
+        "idempotency_key": idempotency_key,
+        "state": notification_state(pending.status if pending else LocalStatus.SKIPPED),
+        "channel": pending.channel.value if pending else None,
+        "created_at": now,
+        "updated_at": now,
+    }
+    records: list[MessageRecord] = []
+    rows: list[tuple[Any, dict[str, Any]]] = []
+    for message in planned:
+        claimed = claim and message.status == LocalStatus.PENDING
+        record, its_rows = message_rows(tenant, notification_id, message, now, claimed)
+        records.append(record)
+        rows += its_rows
+    return notification_id, row, records, rows
 
 
 def message_rows(
