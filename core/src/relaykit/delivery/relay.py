@@ -333,12 +333,7 @@ class Relay:
         )
         if on_start is not None:
             on_start(run)
-        task = asyncio.ensure_future(run.run(recipients))
-        self._broadcast_runs[run.broadcast.id] = (run, task)
-        try:
-            return await task
-        finally:
-            self._broadcast_runs.pop(run.broadcast.id, None)
+        return await self.start_run(run, recipients)
 
     def broadcast(
         self,
