@@ -348,10 +348,7 @@ def show(
     if status is None:
         fail(f"no broadcast {broadcast_id!r}", code=EXIT_CONFIG)
         return
-    if json:
-        print_json(status.as_dict())
-    else:
-        print_status(status)
+    _print(status, json=json)
 
 
 @app.command("cancel")
@@ -369,6 +366,11 @@ def cancel(
     finally:
         relay.close()
     assert status is not None
+    _print(status, json=json)
+
+
+def _print(status: BroadcastStatus, *, json: bool) -> None:
+    """``broadcasts show``'s and ``cancel``'s answer: the status as JSON, or the summary."""
     if json:
         print_json(status.as_dict())
     else:
